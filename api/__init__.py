@@ -1,0 +1,1 @@
+"""HTTP API (FastAPI) and the `skupix` command line."""

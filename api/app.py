@@ -1,0 +1,48 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api.errors import install_error_handlers
+from api.routes import console, health, media, skus, variants
+from registry.runtime import Runtime
+from registry.settings import Settings
+from workers.bootstrap import close_runtime, create_runtime
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
+    """Build the app; the runtime is created at start-up unless one is handed in (tests)."""
+    owns_runtime = runtime is None
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if app.state.runtime is None:
+            app.state.runtime = create_runtime(settings or Settings())
+        try:
+            yield
+        finally:
+            if owns_runtime and app.state.runtime is not None:
+                close_runtime(app.state.runtime)
+                app.state.runtime = None
+
+    app = FastAPI(
+        title="skupix",
+        version="0.1.0",
+        description="Shared product-media registry and image CDN: upload once, reuse by reference.",
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(media.router)
+    app.include_router(skus.router)
+    app.include_router(variants.router)
+    app.include_router(console.router)
+    return app

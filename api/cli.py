@@ -1,0 +1,287 @@
+"""The `skupix` command line: serve, worker, keys, ingest, pull, migrate, sweep."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from registry.settings import Settings
+
+cli = typer.Typer(help="skupix: shared product-media registry and image CDN.", no_args_is_help=True,
+                  add_completion=False)
+keys_cli = typer.Typer(help="Manage API keys.", no_args_is_help=True)
+cli.add_typer(keys_cli, name="keys")
+console = Console(stderr=True)
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".avif", ".tif", ".tiff"}
+# SKU.MAIN.jpg, SKU.PT01.jpg, SKU.SWCH.jpg (Amazon's naming); SKU.jpg alone is the main image.
+DEFAULT_PATTERN = r"^(?P<sku>.+?)(?:\.(?P<slot>MAIN|PT\d{1,2}|SWCH))?$"
+
+ServerOption = Annotated[str, typer.Option("--server", envvar="SKUPIX_URL", help="API base URL")]
+KeyOption = Annotated[str, typer.Option("--key", envvar="SKUPIX_API_KEY", help="API key (Bearer)")]
+
+
+def _settings() -> Settings:
+    return Settings()
+
+
+@cli.command()
+def serve(
+    host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    workers: Annotated[int, typer.Option(help="API processes (needs PostgreSQL when > 1)")] = 1,
+) -> None:
+    """Run the API (embedded default: SQLite + local folder + in-process tasks)."""
+    import uvicorn
+
+    settings = _settings()
+    if workers > 1 and settings.resolved_database_url.startswith("sqlite") and settings.embedded_tasks:
+        console.print("[yellow]several API processes on SQLite with in-process tasks: using 1[/yellow]")
+        workers = 1
+    console.print(f"skupix serving on http://{host}:{port}  data: {settings.data_dir.resolve()}")
+    uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers,
+                log_level="info", proxy_headers=True, forwarded_allow_ips="*")
+
+
+@cli.command()
+def worker(
+    concurrency: Annotated[int, typer.Option(help="worker processes")] = 2,
+    beat: Annotated[bool, typer.Option(help="also run the outbox sweeper schedule (run in one worker only)")] = False,
+    loglevel: Annotated[str, typer.Option(help="log level")] = "info",
+) -> None:
+    """Run a Celery worker for rendering (needs SKUPIX_BROKER_URL)."""
+    settings = _settings()
+    if settings.embedded_tasks:
+        console.print("[red]SKUPIX_BROKER_URL is empty: embedded mode runs tasks inside `skupix serve`[/red]")
+        raise typer.Exit(2)
+    from workers.celery_app import QUEUE, app
+
+    argv = ["worker", f"--loglevel={loglevel}", f"--concurrency={concurrency}", "-Q", QUEUE,
+            "--without-gossip", "--without-mingle"]
+    if beat:
+        argv.append("--beat")
+    app.worker_main(argv)
+
+
+@cli.command()
+def migrate() -> None:
+    """Create or upgrade the database schema."""
+    from registry.db import Database
+
+    settings = _settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    database = Database(settings.resolved_database_url)
+    database.migrate()
+    database.dispose()
+    console.print("schema is up to date")
+
+
+@cli.command()
+def sweep() -> None:
+    """Republish outbox jobs that never reached a worker (runs once)."""
+    from registry.jobs.service import sweep as sweep_jobs
+    from workers.bootstrap import close_runtime, create_runtime
+
+    rt = create_runtime(_settings(), role="cli")
+    try:
+        count = sweep_jobs(rt)
+        wait = getattr(rt.publisher, "wait_idle", None)
+        if callable(wait):
+            wait(600)
+    finally:
+        close_runtime(rt)
+    console.print(f"republished {count} job(s)")
+
+
+@keys_cli.command("create")
+def keys_create(
+    tenant: Annotated[str, typer.Option(help="tenant name (created if new)")],
+    kind: Annotated[str, typer.Option(help="brand, merchant or platform")] = "merchant",
+) -> None:
+    """Create an API key; the key is printed once, as the last line."""
+    from registry.db import Database
+    from registry.errors import InvalidInput
+    from registry.tenants.service import create_key
+
+    settings = _settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    database = Database(settings.resolved_database_url)
+    database.migrate()
+    try:
+        with database.unit_of_work() as session:
+            created, plain = create_key(session, tenant, kind)
+            tenant_name, tenant_kind = created.name, created.kind
+    except InvalidInput as exc:
+        console.print(f"[red]{exc.message}[/red]")
+        raise typer.Exit(2) from exc
+    finally:
+        database.dispose()
+    console.print(f"key for tenant {tenant_name!r} ({tenant_kind}); store it now, it is not shown again:")
+    print(plain)
+
+
+@dataclass
+class IngestSummary:
+    """Counts and bytes of an ingest run."""
+
+    new: int = 0
+    exact: int = 0
+    near: int = 0
+    failed: int = 0
+    bytes_total: int = 0
+    bytes_saved: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def slot_from_name(stem: str, pattern: re.Pattern[str]) -> tuple[str | None, str | None, int | None]:
+    """SKU, role and position from a file name stem, per the ingest pattern."""
+    found = pattern.match(stem)
+    if not found:
+        return None, None, None
+    groups = found.groupdict()
+    sku = groups.get("sku")
+    slot = (groups.get("slot") or "").upper()
+    role, position = groups.get("role"), groups.get("position")
+    if slot == "MAIN" or (not slot and not role):
+        return sku, "main", 0
+    if slot == "SWCH":
+        return sku, "swatch", 0
+    if slot.startswith("PT"):
+        return sku, "gallery", max(0, int(slot[2:]) - 1)
+    return sku, role, int(position) if position else None
+
+
+@cli.command()
+def ingest(
+    folder: Annotated[Path, typer.Argument(exists=True, file_okay=False, help="folder of pictures")],
+    server: ServerOption = "http://127.0.0.1:8000",
+    key: KeyOption = "",
+    pattern: Annotated[str, typer.Option(help="regex on the file name stem with groups sku and slot "
+                                                  "(MAIN, PTnn, SWCH) or role/position")] = DEFAULT_PATTERN,
+    no_sku: Annotated[bool, typer.Option("--no-sku", help="upload without SKU slots")] = False,
+    concurrency: Annotated[int, typer.Option(help="parallel uploads")] = 4,
+) -> None:
+    """Upload every picture in a folder, with a progress bar and a dedup summary."""
+    from api.client import ApiFailure, SkupixClient
+
+    if not key:
+        console.print("[red]an API key is needed: --key or SKUPIX_API_KEY[/red]")
+        raise typer.Exit(2)
+    try:
+        compiled = re.compile(pattern, re.IGNORECASE)
+    except re.error as exc:
+        console.print(f"[red]bad --pattern: {exc}[/red]")
+        raise typer.Exit(2) from exc
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    summary = IngestSummary()
+    client = SkupixClient(server, key)
+
+    def send(path: Path) -> tuple[Path, dict[str, object] | None, str | None]:
+        sku, role, position = (None, None, None) if no_sku else slot_from_name(path.stem, compiled)
+        try:
+            return path, client.upload(path, sku, role, position), None
+        except ApiFailure as exc:
+            return path, None, f"{exc.code}: {exc.message}"
+        except Exception as exc:
+            return path, None, f"{type(exc).__name__}: {exc}"
+
+    columns = (TextColumn("[bold]ingest"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+               TextColumn("{task.fields[name]}"))
+    with Progress(*columns, console=console, transient=False) as progress:
+        task = progress.add_task("ingest", total=len(files), name="")
+        with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+            futures = [pool.submit(send, path) for path in files]
+            for future in as_completed(futures):
+                path, answer, error = future.result()
+                size = path.stat().st_size
+                summary.bytes_total += size
+                if error or answer is None:
+                    summary.failed += 1
+                    summary.errors.append(f"{path.name}: {error}")
+                else:
+                    kind = str(answer.get("dedup"))
+                    setattr(summary, kind, getattr(summary, kind, 0) + 1)
+                    if kind == "exact":
+                        summary.bytes_saved += size
+                progress.update(task, advance=1, name=path.name[:40])
+    client.close()
+    table = Table(title=f"ingested {len(files)} file(s) from {folder}")
+    for column in ("new", "exact", "near", "failed", "bytes uploaded", "bytes saved"):
+        table.add_column(column, justify="right")
+    table.add_row(str(summary.new), str(summary.exact), str(summary.near), str(summary.failed),
+                  _human(summary.bytes_total), _human(summary.bytes_saved))
+    console.print(table)
+    for line in summary.errors[:20]:
+        console.print(f"[red]{line}[/red]")
+    print(json.dumps({"new": summary.new, "exact": summary.exact, "near": summary.near, "failed": summary.failed,
+                      "bytes_total": summary.bytes_total, "bytes_saved": summary.bytes_saved}))
+    if summary.failed:
+        raise typer.Exit(1)
+
+
+def _human(count: int) -> str:
+    value = float(count)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.1f} {unit}" if unit != "B" else f"{int(value)} B"
+        value /= 1024
+    return f"{count} B"
+
+
+@cli.command()
+def pull(
+    sku: Annotated[str, typer.Option(help="the SKU")],
+    platform: Annotated[str, typer.Option(help="amazon, taobao, shopify, web, …")],
+    out: Annotated[Path, typer.Option(help="folder to write into")],
+    server: ServerOption = "http://127.0.0.1:8000",
+    key: KeyOption = "",
+) -> None:
+    """Download a SKU's listing images for a platform, with a progress bar and a manifest."""
+    from api.client import ApiFailure, SkupixClient
+
+    if not key:
+        console.print("[red]an API key is needed: --key or SKUPIX_API_KEY[/red]")
+        raise typer.Exit(2)
+    client = SkupixClient(server, key)
+    try:
+        listing = client.listing(sku, platform)
+    except ApiFailure as exc:
+        console.print(f"[red]{exc.code}: {exc.message}[/red]")
+        raise typer.Exit(1) from exc
+    out.mkdir(parents=True, exist_ok=True)
+    slots = listing["slots"]
+    manifest = []
+    with Progress(TextColumn("[bold]pull"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[name]}"),
+                  console=console) as progress:
+        task = progress.add_task("pull", total=len(slots), name="")
+        for slot in slots:
+            data = client.download(slot["url"])
+            target = out / slot["file_name"]
+            tmp = target.with_suffix(target.suffix + ".part")
+            tmp.write_bytes(data)
+            os.replace(tmp, target)
+            manifest.append({**slot, "bytes": len(data), "path": target.name})
+            progress.update(task, advance=1, name=target.name)
+    client.close()
+    (out / "manifest.json").write_text(json.dumps({"sku": listing["sku"], "platform": platform, "files": manifest},
+                                                  ensure_ascii=False, indent=2), encoding="utf-8")
+    console.print(f"wrote {len(manifest)} file(s) to {out}")
+
+
+def main() -> None:
+    """Entry point of the `skupix` command."""
+    try:
+        cli()
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,70 @@
+"""A small HTTP client for the skupix API, used by the CLI."""
+
+from __future__ import annotations
+
+import mimetypes
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+
+class ApiFailure(Exception):
+    """The server answered with an error body."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(f"{status} {code}: {message}")
+        self.status, self.code, self.message = status, code, message
+
+
+class SkupixClient:
+    """Thin wrapper over httpx with bearer auth and the API's error shape."""
+
+    def __init__(self, base_url: str, api_key: str, timeout: float = 120.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.http = httpx.Client(base_url=self.base_url, timeout=timeout,
+                                 headers={"Authorization": f"Bearer {api_key}"}, follow_redirects=False)
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self.http.close()
+
+    @staticmethod
+    def _check(response: httpx.Response) -> dict[str, Any]:
+        if response.status_code >= 400:
+            try:
+                body = response.json()
+                raise ApiFailure(response.status_code, str(body.get("code")), str(body.get("message")))
+            except ValueError:
+                raise ApiFailure(response.status_code, "http_error", response.text[:200]) from None
+        data: dict[str, Any] = response.json()
+        return data
+
+    def upload(self, path: Path, sku: str | None = None, role: str | None = None,
+               position: int | None = None) -> dict[str, Any]:
+        """POST /v1/media with one file."""
+        fields: dict[str, str] = {}
+        if sku:
+            fields["sku"] = sku
+            if role:
+                fields["role"] = role
+            if position is not None:
+                fields["position"] = str(position)
+        content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        with path.open("rb") as handle:
+            response = self.http.post("/v1/media", data=fields, files={"file": (path.name, handle, content_type)})
+        return self._check(response)
+
+    def listing(self, sku: str, platform: str) -> dict[str, Any]:
+        """GET a SKU's listing for a platform."""
+        from urllib.parse import quote
+
+        response = self.http.get(f"/v1/skus/{quote(sku, safe='')}/listing", params={"platform": platform})
+        return self._check(response)
+
+    def download(self, url: str) -> bytes:
+        """Fetch a variant URL (following redirects to a CDN or presigned URL)."""
+        response = self.http.get(url, follow_redirects=True)
+        if response.status_code >= 400:
+            self._check(response)
+        return response.content

@@ -1,0 +1,47 @@
+"""Build API response bodies from registry rows."""
+
+from __future__ import annotations
+
+from processing.profiles import Profile
+from registry.models import Asset, Variant
+from registry.runtime import Runtime
+from registry.variants.service import current_ref
+
+from api.schemas import AssetResponse, MasterInfo, VariantInfo
+
+
+def variant_info(base: str, asset: Asset, profile: Profile, rendered: Variant | None) -> VariantInfo:
+    """A profile's current variant URL and, once rendered, its facts."""
+    ref = current_ref(asset, profile)
+    return VariantInfo(
+        profile=profile.name,
+        description=profile.description,
+        url=base + ref.path,
+        alias_url=base + ref.alias_path,
+        content_type=profile.content_type,
+        rendered=rendered is not None,
+        width=rendered.width if rendered else None,
+        height=rendered.height if rendered else None,
+        size_bytes=rendered.size_bytes if rendered else None,
+    )
+
+
+def asset_response(rt: Runtime, base: str, asset: Asset, uploads: int, variants: list[Variant]) -> AssetResponse:
+    """The full view of an asset with every profile's current variant."""
+    by_key = {(v.profile, v.version): v for v in variants}
+    infos = []
+    for profile in rt.catalog.profiles.values():
+        ref = current_ref(asset, profile)
+        infos.append(variant_info(base, asset, profile, by_key.get((profile.name, ref.version))))
+    return AssetResponse(
+        asset_id=asset.id,
+        owner_tenant_id=asset.owner_tenant_id,
+        master=MasterInfo(
+            upload_id=asset.master_upload_id, sha256=asset.master_sha256, format=asset.master_format,
+            width=asset.width, height=asset.height, size_bytes=asset.size_bytes, version=asset.master_version,
+        ),
+        uploads=uploads,
+        created_at=asset.created_at,
+        updated_at=asset.updated_at,
+        variants=infos,
+    )

@@ -1,0 +1,85 @@
+"""Uploads, assets, search by picture, and manual split/merge."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import PrincipalDep, RuntimeDep, SearchFormDep, UploadFormDep, public_base
+from api.presenters import asset_response
+from api.schemas import (
+    AssetResponse,
+    MergeRequest,
+    SearchHitResponse,
+    SearchResponse,
+    SplitRequest,
+    UploadDetail,
+    UploadResponse,
+)
+from registry.media import service as media
+
+router = APIRouter(prefix="/v1", tags=["media"])
+
+
+@router.post("/media", response_model=UploadResponse, status_code=201,
+             responses={200: {"model": UploadResponse, "description": "resolved to an existing asset"}})
+async def create_media(request: Request, rt: RuntimeDep, principal: PrincipalDep, form: UploadFormDep) -> JSONResponse:
+    """Upload a picture; exact and near copies resolve to their canonical asset."""
+    command = media.UploadCommand(data=form.data, filename=form.filename, slot=form.slot)
+    outcome = await run_in_threadpool(media.upload, rt, principal, command)
+    body = UploadResponse(
+        asset_id=outcome.asset_id, upload_id=outcome.upload_id, dedup=outcome.dedup, created=outcome.created,
+        promoted=outcome.promoted, sku=outcome.sku, role=outcome.role, position=outcome.position,
+        asset_url=f"{public_base(request, rt)}/v1/media/{outcome.asset_id}",
+    )
+    return JSONResponse(body.model_dump(mode="json"), status_code=201 if outcome.created else 200)
+
+
+@router.get("/media/{asset_id}", response_model=AssetResponse)
+async def get_media(asset_id: str, request: Request, rt: RuntimeDep, _principal: PrincipalDep) -> AssetResponse:
+    """An asset's facts and every profile's variant URL."""
+    view = await run_in_threadpool(media.describe_asset, rt, asset_id)
+    return asset_response(rt, public_base(request, rt), view.asset, view.uploads, view.variants)
+
+
+@router.post("/media/search", response_model=SearchResponse)
+async def search_media(request: Request, rt: RuntimeDep, _principal: PrincipalDep, form: SearchFormDep) -> SearchResponse:
+    """Find canonical assets showing the same picture; nothing is stored."""
+    hits, explanation = await run_in_threadpool(media.search, rt, form.data)
+    base = public_base(request, rt)
+    return SearchResponse(
+        matches=[SearchHitResponse(asset_id=h.asset_id, score=h.score, hash_distance=h.hash_distance,
+                                   asset_url=f"{base}/v1/media/{h.asset_id}", verification=h.verification)
+                 for h in hits],
+        explanation=explanation,
+    )
+
+
+@router.post("/media/{asset_id}/split", response_model=AssetResponse, status_code=201)
+async def split_media(asset_id: str, body: SplitRequest, request: Request, rt: RuntimeDep,
+                      principal: PrincipalDep) -> AssetResponse:
+    """Take a wrongly merged upload out of an asset into an asset of its own."""
+    new_asset = await run_in_threadpool(media.split, rt, principal, asset_id, body.upload_id)
+    view = await run_in_threadpool(media.describe_asset, rt, new_asset.id)
+    return asset_response(rt, public_base(request, rt), view.asset, view.uploads, view.variants)
+
+
+@router.post("/media/{asset_id}/merge", response_model=AssetResponse)
+async def merge_media(asset_id: str, body: MergeRequest, request: Request, rt: RuntimeDep,
+                      principal: PrincipalDep) -> AssetResponse:
+    """Fold a missed duplicate asset into this one."""
+    target = await run_in_threadpool(media.merge, rt, principal, asset_id, body.duplicate_asset_id)
+    view = await run_in_threadpool(media.describe_asset, rt, target.id)
+    return asset_response(rt, public_base(request, rt), view.asset, view.uploads, view.variants)
+
+
+@router.get("/uploads/{upload_id}", response_model=UploadDetail)
+async def get_upload(upload_id: str, rt: RuntimeDep, principal: PrincipalDep) -> UploadDetail:
+    """One of your uploads and how it matched."""
+    row = await run_in_threadpool(media.describe_upload, rt, principal, upload_id)
+    return UploadDetail(
+        upload_id=row.id, asset_id=row.asset_id, dedup=row.dedup, filename=row.filename, sha256=row.sha256,
+        format=row.format, width=row.width, height=row.height, size_bytes=row.size_bytes,
+        created_at=row.created_at, match=row.match,
+    )

@@ -1,0 +1,58 @@
+"""SKUs, listings per platform, and the profile catalogue."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Query, Request
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import PrincipalDep, RuntimeDep, public_base
+from api.schemas import ListingResponse, ListingSlot, PlatformInfo, ProfileInfo, SkuSummary
+from registry.skus import service as skus
+from registry.variants.service import current_ref
+
+router = APIRouter(prefix="/v1", tags=["skus"])
+
+
+@router.get("/skus", response_model=list[SkuSummary])
+async def list_skus(rt: RuntimeDep, principal: PrincipalDep, limit: int = Query(100, ge=1, le=1000),
+                    after: str | None = Query(None, max_length=200)) -> list[SkuSummary]:
+    """Your SKUs, ordered by code; page with `after`."""
+    def load() -> list[tuple[str, int]]:
+        with rt.db.read_only() as session:
+            return skus.list_skus(session, principal.tenant_id, limit, after)
+
+    return [SkuSummary(sku=code, slots=count) for code, count in await run_in_threadpool(load)]
+
+
+@router.get("/skus/{sku:path}/listing", response_model=ListingResponse)
+async def sku_listing(sku: str, request: Request, rt: RuntimeDep, principal: PrincipalDep,
+                      platform: str = Query(..., min_length=1, max_length=40)) -> ListingResponse:
+    """A SKU's images with the platform's variant URLs, in listing order."""
+    def load() -> tuple[str, list[skus.ListingEntry]]:
+        with rt.db.read_only() as session:
+            return skus.listing(session, rt.catalog, principal.tenant_id, sku, platform)
+
+    code, entries = await run_in_threadpool(load)
+    base = public_base(request, rt)
+    slots = []
+    for entry in entries:
+        ref = current_ref(entry.asset, entry.profile)
+        slots.append(ListingSlot(
+            role=entry.role, position=entry.position, asset_id=entry.asset.id, profile=entry.profile.name,
+            url=base + ref.path, alias_url=base + ref.alias_path, content_type=entry.profile.content_type,
+            file_name=skus.listing_file_name(code, entry.role, entry.position, entry.profile.extension),
+        ))
+    return ListingResponse(sku=code, platform=platform, slots=slots)
+
+
+@router.get("/profiles", response_model=list[ProfileInfo])
+async def list_profiles(rt: RuntimeDep) -> list[ProfileInfo]:
+    """Every variant profile."""
+    return [ProfileInfo(name=p.name, description=p.description, width=p.width, height=p.height, fit=p.fit.value,
+                        format=p.format, digest=p.digest) for p in rt.catalog.profiles.values()]
+
+
+@router.get("/platforms", response_model=list[PlatformInfo])
+async def list_platforms(rt: RuntimeDep) -> list[PlatformInfo]:
+    """Which profile each platform uses per slot role."""
+    return [PlatformInfo(platform=name, roles=roles) for name, roles in rt.catalog.platforms.items()]

@@ -1,0 +1,77 @@
+"""Public variant URLs: immutable content-addressed paths and stable aliases that redirect."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import RedirectResponse, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import RuntimeDep, public_base
+from api.errors import ApiError
+from registry.variants import service as variants
+
+router = APIRouter(tags=["variants"])
+
+IMMUTABLE = "public, max-age=31536000, immutable"
+
+
+def _split_name(filename: str) -> tuple[str, str]:
+    stem, dot, extension = filename.rpartition(".")
+    if not dot or not stem or not extension:
+        raise ApiError(404, "not_found", "variant URLs end in an image extension, e.g. .jpg")
+    return stem, extension
+
+
+def etag_matches(header: str | None, etag: str) -> bool:
+    """RFC 9110 weak comparison for If-None-Match: any listed tag (or *) equal to ours."""
+    if not header:
+        return False
+    for candidate in header.split(","):
+        tag = candidate.strip()
+        if tag == "*":
+            return True
+        if tag.startswith("W/"):
+            tag = tag[2:]
+        if tag == etag:
+            return True
+    return False
+
+
+@router.api_route("/v/{asset_id}/{profile}/{filename}", methods=["GET", "HEAD"], response_model=None)
+async def immutable_variant(asset_id: str, profile: str, filename: str, request: Request,
+                            rt: RuntimeDep) -> Response:
+    """An immutable variant: strong ETag, cached for a year, rendered on first request if needed."""
+    version, extension = _split_name(filename)
+    row = await run_in_threadpool(variants.locate, rt, asset_id, profile, version, extension)
+    etag = f'"{row.etag}"'
+    headers = {
+        "ETag": etag,
+        "Cache-Control": IMMUTABLE,
+        "X-Content-Type-Options": "nosniff",
+        "Access-Control-Allow-Origin": "*",
+    }
+    if etag_matches(request.headers.get("if-none-match"), etag):
+        return Response(status_code=304, headers=headers)
+    if request.method == "HEAD":
+        return Response(status_code=200, headers={**headers, "Content-Length": str(row.size_bytes)},
+                        media_type=row.content_type)
+    sent = await run_in_threadpool(variants.delivery, rt, row)
+    if sent.redirect_url:
+        return RedirectResponse(sent.redirect_url, status_code=302,
+                                headers={"Cache-Control": f"public, max-age={rt.settings.alias_max_age_seconds}"})
+    if sent.chunks is not None:
+        return StreamingResponse(sent.chunks, media_type=row.content_type,
+                                 headers={**headers, "Content-Length": str(row.size_bytes)})
+    return Response(content=sent.body, media_type=row.content_type, headers=headers)
+
+
+@router.api_route("/v/{asset_id}/{filename}", methods=["GET", "HEAD"], response_model=None)
+async def variant_alias(asset_id: str, filename: str, request: Request, rt: RuntimeDep) -> Response:
+    """A stable alias per asset and profile; redirects to the current immutable URL."""
+    profile, extension = _split_name(filename)
+    ref = await run_in_threadpool(variants.alias_target, rt, asset_id, profile, extension)
+    return RedirectResponse(
+        public_base(request, rt) + ref.path,
+        status_code=302,
+        headers={"Cache-Control": f"public, max-age={rt.settings.alias_max_age_seconds}"},
+    )

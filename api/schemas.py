@@ -1,0 +1,151 @@
+"""Response bodies of the HTTP API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+
+class UploadResponse(BaseModel):
+    """What an upload resolved to."""
+
+    asset_id: str
+    upload_id: str
+    dedup: str = Field(description="new, exact or near")
+    created: bool
+    promoted: bool = Field(False, description="this upload became the asset's new master")
+    sku: str | None = None
+    role: str | None = None
+    position: int | None = None
+    asset_url: str
+
+
+class VariantInfo(BaseModel):
+    """One profile's variant of an asset."""
+
+    profile: str
+    description: str
+    url: str
+    alias_url: str
+    content_type: str
+    rendered: bool
+    width: int | None = None
+    height: int | None = None
+    size_bytes: int | None = None
+
+
+class MasterInfo(BaseModel):
+    """Facts of an asset's current master picture."""
+
+    upload_id: str
+    sha256: str
+    format: str
+    width: int
+    height: int
+    size_bytes: int
+    version: int
+
+
+class AssetResponse(BaseModel):
+    """An asset, its master and its variants."""
+
+    asset_id: str
+    owner_tenant_id: str
+    master: MasterInfo
+    uploads: int
+    created_at: datetime
+    updated_at: datetime
+    variants: list[VariantInfo]
+
+
+class UploadDetail(BaseModel):
+    """One upload and how it matched."""
+
+    upload_id: str
+    asset_id: str
+    dedup: str
+    filename: str
+    sha256: str
+    format: str
+    width: int
+    height: int
+    size_bytes: int
+    created_at: datetime
+    match: dict[str, object]
+
+
+class ListingSlot(BaseModel):
+    """One image of a listing, rendered for a platform."""
+
+    role: str
+    position: int
+    asset_id: str
+    profile: str
+    url: str
+    alias_url: str
+    content_type: str
+    file_name: str
+
+
+class ListingResponse(BaseModel):
+    """A SKU's images for one platform."""
+
+    sku: str
+    platform: str
+    slots: list[ListingSlot]
+
+
+class SkuSummary(BaseModel):
+    """A SKU and how many image slots it has."""
+
+    sku: str
+    slots: int
+
+
+class SearchHitResponse(BaseModel):
+    """A canonical asset showing the searched picture."""
+
+    asset_id: str
+    score: float
+    hash_distance: int
+    asset_url: str
+    verification: dict[str, object]
+
+
+class SearchResponse(BaseModel):
+    """Matches for a searched picture; nothing was stored."""
+
+    matches: list[SearchHitResponse]
+    explanation: dict[str, object]
+
+
+class SplitRequest(BaseModel):
+    """Take one upload out of an asset it was wrongly merged into."""
+
+    upload_id: str = Field(min_length=1, max_length=40)
+
+
+class MergeRequest(BaseModel):
+    """Fold a missed duplicate asset into this one."""
+
+    duplicate_asset_id: str = Field(min_length=1, max_length=40)
+
+
+class ProfileInfo(BaseModel):
+    """A variant profile."""
+
+    name: str
+    description: str
+    width: int
+    height: int
+    fit: str
+    format: str
+    digest: str
+
+
+class PlatformInfo(BaseModel):
+    """Which profile a platform uses for each slot role."""
+
+    platform: str
+    roles: dict[str, str]

@@ -1,0 +1,1 @@
+"""Pure image functions: bytes and images in, bytes and images out. No database, no HTTP."""

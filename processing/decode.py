@@ -1,0 +1,272 @@
+"""Safe decoding: size and format limits before any pixel is decoded, then normalisation to sRGB."""
+
+from __future__ import annotations
+
+import io
+import struct
+import threading
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import numpy as np
+from PIL import Image, ImageCms, ImageFile, ImageOps, UnidentifiedImageError
+
+from processing.errors import CorruptImage, EmptyImage, FileTooLarge, ImageTooLarge, UnsupportedFormat
+
+# Magic numbers of the formats we accept; lets us tell "not an image we take" from "a broken one".
+_MAGIC: dict[str, tuple[bytes, ...]] = {
+    "JPEG": (b"\xff\xd8\xff",),
+    "PNG": (b"\x89PNG\r\n\x1a\n",),
+    "GIF": (b"GIF87a", b"GIF89a"),
+    "WEBP": (b"RIFF",),
+    "TIFF": (b"II*\x00", b"MM\x00*"),
+}
+
+_SRGB_PROFILE = ImageCms.createProfile("sRGB")
+
+MIME_TYPES = {
+    "JPEG": "image/jpeg",
+    "PNG": "image/png",
+    "WEBP": "image/webp",
+    "GIF": "image/gif",
+    "AVIF": "image/avif",
+    "TIFF": "image/tiff",
+}
+
+
+@dataclass(frozen=True)
+class DecodeLimits:
+    """What a decoder may accept: bytes, pixels, side length, frames and formats."""
+
+    max_bytes: int = 40 * 1024 * 1024
+    max_pixels: int = 50_000_000
+    max_side: int = 20_000
+    max_frames: int = 200
+    formats: tuple[str, ...] = ("JPEG", "PNG", "WEBP", "GIF", "AVIF", "TIFF")
+
+
+@dataclass
+class DecodedImage:
+    """A decoded, upright, sRGB picture and the facts about its source file."""
+
+    image: Image.Image
+    format: str
+    source_mode: str
+    frames: int
+    has_alpha: bool
+    jpeg_quality: int | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def width(self) -> int:
+        """Width in pixels after orientation."""
+        return self.image.width
+
+    @property
+    def height(self) -> int:
+        """Height in pixels after orientation."""
+        return self.image.height
+
+    @property
+    def mime_type(self) -> str:
+        """The MIME type of the source format."""
+        return MIME_TYPES.get(self.format, "application/octet-stream")
+
+
+def _looks_like(data: bytes, formats: tuple[str, ...]) -> bool:
+    head = data[:16]
+    if "AVIF" in formats and head[4:8] == b"ftyp" and head[8:12] in (b"avif", b"avis"):
+        return True
+    if "WEBP" in formats and head.startswith(b"RIFF") and data[8:12] == b"WEBP":
+        return True
+    return any(
+        head.startswith(magic) for name in formats if name != "WEBP" for magic in _MAGIC.get(name, ())
+    )
+
+
+def probe(data: bytes, limits: DecodeLimits) -> Image.Image:
+    """Open the header only and enforce every limit; no pixel data is decoded yet."""
+    if not data:
+        raise EmptyImage("the file is empty")
+    if len(data) > limits.max_bytes:
+        raise FileTooLarge(f"the file has {len(data)} bytes; the limit is {limits.max_bytes}")
+    try:
+        with warnings.catch_warnings():
+            # A damaged EXIF block or odd chunk makes Pillow warn; where warnings are errors that would
+            # escape as a bare Warning, so only the bomb warning stays loud.
+            warnings.simplefilter("ignore")
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data), formats=list(limits.formats))
+            frames = getattr(image, "n_frames", 1)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageTooLarge("the picture's header declares too many pixels") from exc
+    except UnidentifiedImageError as exc:
+        if _looks_like(data, limits.formats):
+            raise CorruptImage("the file starts like an image but its header does not decode") from exc
+        raise UnsupportedFormat(
+            "the file is not an image in an accepted format (" + ", ".join(limits.formats) + ")"
+        ) from exc
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error) as exc:
+        raise CorruptImage(f"the image header is damaged: {exc}") from exc
+    width, height = image.size
+    if width <= 0 or height <= 0:
+        raise CorruptImage("the image has no pixels")
+    if max(width, height) > limits.max_side:
+        raise ImageTooLarge(f"the picture is {width}×{height}; the longest side may be {limits.max_side}")
+    if frames > limits.max_frames:
+        raise ImageTooLarge(f"the picture has {frames} frames; at most {limits.max_frames} are accepted")
+    if width * height > limits.max_pixels:
+        raise ImageTooLarge(
+            f"the picture is {width}×{height} = {width * height} pixels; the limit is {limits.max_pixels}"
+        )
+    return image
+
+
+def decode(data: bytes, limits: DecodeLimits) -> DecodedImage:
+    """Decode within limits, apply EXIF orientation, convert to 8-bit sRGB RGB or RGBA."""
+    image = probe(data, limits)
+    source_format = (image.format or "").upper()
+    # A multi-picture JPEG (MPO, as phone cameras write) is a JPEG whose first frame is the picture.
+    source_format = _FORMAT_ALIASES.get(source_format, source_format)
+    source_mode = image.mode
+    frames = getattr(image, "n_frames", 1)
+    jpeg_quality = estimate_jpeg_quality(image) if source_format == "JPEG" else None
+    try:
+        with _truncated_images_refused(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # palette-transparency and EXIF chatter are handled below
+            if frames > 1:
+                image.seek(0)
+            image.load()
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error) as exc:
+        raise CorruptImage(f"the image data is damaged or truncated: {exc}") from exc
+    except MemoryError as exc:  # pragma: no cover - depends on the host
+        raise ImageTooLarge("the picture needs more memory than is allowed") from exc
+    notes: list[str] = []
+    image = _apply_orientation(image, notes)
+    image = _to_srgb(image, notes)
+    has_alpha = image.mode == "RGBA"
+    return DecodedImage(
+        image=image,
+        format=source_format,
+        source_mode=source_mode,
+        frames=frames,
+        has_alpha=has_alpha,
+        jpeg_quality=jpeg_quality,
+        notes=notes,
+    )
+
+
+_FORMAT_ALIASES = {"MPO": "JPEG"}
+
+_truncation_lock = threading.Lock()
+_truncation_users = 0
+_truncation_saved = False
+
+
+@contextmanager
+def _truncated_images_refused() -> Iterator[None]:
+    """Keep Pillow's global LOAD_TRUNCATED_IMAGES off while any decode runs, then put it back.
+
+    Another library may have set it on; half pictures must never be accepted, but the setting is
+    restored once the last concurrent decode has finished instead of being overwritten for good.
+    """
+    global _truncation_users, _truncation_saved
+    with _truncation_lock:
+        if _truncation_users == 0:
+            _truncation_saved = ImageFile.LOAD_TRUNCATED_IMAGES
+        _truncation_users += 1
+        ImageFile.LOAD_TRUNCATED_IMAGES = False
+    try:
+        yield
+    finally:
+        with _truncation_lock:
+            _truncation_users -= 1
+            if _truncation_users == 0:
+                ImageFile.LOAD_TRUNCATED_IMAGES = _truncation_saved
+
+
+def _apply_orientation(image: Image.Image, notes: list[str]) -> Image.Image:
+    try:
+        orientation = image.getexif().get(0x0112)
+    except Exception:  # a broken EXIF block must not sink an otherwise good picture
+        notes.append("exif_unreadable")
+        return image
+    if orientation in (None, 1):
+        return image
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            turned = ImageOps.exif_transpose(image)
+    except Exception:
+        notes.append("exif_orientation_ignored")
+        return image
+    notes.append(f"exif_orientation_{orientation}")
+    return turned if turned is not None else image
+
+
+def _to_srgb(image: Image.Image, notes: list[str]) -> Image.Image:
+    icc = image.info.get("icc_profile")
+    mode = image.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        array = np.asarray(image, dtype=np.float64)
+        peak = 65535.0 if mode.startswith("I;16") or array.max(initial=0) > 255 else 255.0
+        image = Image.fromarray(np.clip(array * (255.0 / peak), 0, 255).astype(np.uint8), "L")
+        mode = "L"
+    if mode == "P":
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    elif mode in ("PA", "LA", "La", "RGBa"):
+        image = image.convert("RGBA")
+    elif mode == "1":
+        image = image.convert("L")
+    if icc:
+        try:
+            source_profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+            if image.mode in ("RGB", "RGBA", "L", "CMYK"):
+                out_mode = "RGBA" if image.mode == "RGBA" else "RGB"
+                converted = ImageCms.profileToProfile(
+                    image, source_profile, _SRGB_PROFILE, outputMode=out_mode
+                )
+                if converted is not None:
+                    image = converted
+                    notes.append("icc_converted")
+        except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
+            notes.append("icc_ignored")
+    if image.mode == "RGBA":
+        alpha = image.getchannel("A")
+        if alpha.getextrema() == (255, 255):
+            image = image.convert("RGB")
+    elif image.mode != "RGB":
+        image = image.convert("RGB")
+    image.info.clear()
+    return image
+
+
+def estimate_jpeg_quality(image: Image.Image) -> int | None:
+    """Estimate the IJG quality of a JPEG from its luminance quantisation table."""
+    tables = getattr(image, "quantization", None)
+    if not tables or 0 not in tables:
+        return None
+    luma = np.asarray(list(tables[0]), dtype=np.float64)
+    if luma.size != 64:
+        return None
+    best_quality, best_error = None, float("inf")
+    for quality in range(1, 101):
+        scale = 5000 / quality if quality < 50 else 200 - quality * 2
+        table = np.clip(np.floor((_IJG_LUMA * scale + 50) / 100), 1, 255)
+        error = float(np.mean((np.sort(table) - np.sort(luma)) ** 2))
+        if error < best_error:
+            best_quality, best_error = quality, error
+    return best_quality
+
+
+_IJG_LUMA = np.array(
+    [
+        16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55,
+        14, 13, 16, 24, 40, 57, 69, 56, 14, 17, 22, 29, 51, 87, 80, 62,
+        18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
+        49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99,
+    ],
+    dtype=np.float64,
+)

@@ -1,0 +1,43 @@
+"""Reasons an image is refused; each carries a stable code and no transport details."""
+
+from __future__ import annotations
+
+
+class ImageError(Exception):
+    """An image that cannot be accepted; `code` is stable and safe to show to users."""
+
+    code = "image_invalid"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class EmptyImage(ImageError):
+    """The file has no bytes."""
+
+    code = "image_empty"
+
+
+class FileTooLarge(ImageError):
+    """The file has more bytes than allowed."""
+
+    code = "file_too_large"
+
+
+class UnsupportedFormat(ImageError):
+    """The bytes are not one of the allowed image formats."""
+
+    code = "image_unsupported_format"
+
+
+class ImageTooLarge(ImageError):
+    """The picture has more pixels, frames or a longer side than allowed."""
+
+    code = "image_too_large"
+
+
+class CorruptImage(ImageError):
+    """The bytes claim to be an allowed format but do not decode."""
+
+    code = "image_corrupt"

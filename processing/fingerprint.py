@@ -1,0 +1,134 @@
+"""Fingerprints for dedup: perceptual hashes of the trimmed content plus a small aligned signature."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from dataclasses import dataclass
+
+import cv2
+import imagehash
+import numpy as np
+from PIL import Image
+
+from processing.normalize import trim
+
+# Bump whenever hashing or the signature changes, so stored fingerprints can be recomputed.
+ALGO_VERSION = 1
+# Centre crops indexed per picture (share of each side): a copy cropped by up to ~10% still
+# meets one of these within half a step.
+CROP_LEVELS: tuple[float, ...] = (0.0, 0.03, 0.06, 0.09)
+SIGNATURE_SIDE = 256
+DETAIL_SIDE = 1024
+_SHARPNESS_SIDE = 512
+
+
+def to_signed64(value: int) -> int:
+    """Store an unsigned 64-bit hash in a signed BIGINT column."""
+    return value - (1 << 64) if value >= (1 << 63) else value
+
+
+def to_unsigned64(value: int) -> int:
+    """Undo to_signed64."""
+    return value + (1 << 64) if value < 0 else value
+
+
+def phash64(image: Image.Image) -> int:
+    """The 64-bit DCT perceptual hash (median variant) as an unsigned integer."""
+    return int(str(imagehash.phash(image)), 16)
+
+
+def centre_crop(image: Image.Image, share: float) -> Image.Image:
+    """Cut `share` of each side away, keeping the centre."""
+    if share <= 0:
+        return image
+    dx, dy = round(image.width * share), round(image.height * share)
+    if image.width - 2 * dx < 8 or image.height - 2 * dy < 8:
+        return image
+    return image.crop((dx, dy, image.width - dx, image.height - dy))
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """Everything dedup needs about one picture, computed once from its decoded pixels."""
+
+    algo_version: int
+    hashes: tuple[int, ...]
+    pixel_sha256: str
+    content_box: tuple[int, int, int, int]
+    content_width: int
+    content_height: int
+    signature_png: bytes
+    detail_png: bytes
+    informative: bool
+    sharpness: float
+
+    @property
+    def aspect(self) -> float:
+        """Width over height of the trimmed content."""
+        return self.content_width / max(1, self.content_height)
+
+
+def signature_image(content: Image.Image) -> Image.Image:
+    """The trimmed content scaled so its longer side is SIGNATURE_SIDE, for verification."""
+    scale = SIGNATURE_SIDE / max(content.size)
+    size = (max(1, round(content.width * scale)), max(1, round(content.height * scale)))
+    return content.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+
+
+def detail_image(content: Image.Image) -> Image.Image:
+    """Greyscale trimmed content at up to DETAIL_SIDE, for spotting small changed details."""
+    grey = content.convert("L")
+    scale = min(1.0, DETAIL_SIDE / max(grey.size))
+    if scale < 1.0:
+        size = (max(1, round(grey.width * scale)), max(1, round(grey.height * scale)))
+        grey = grey.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+    return grey
+
+
+def _png(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG", compress_level=3)
+    return buffer.getvalue()
+
+
+def sharpness(content: Image.Image) -> float:
+    """Variance of the Laplacian at a fixed scale: low for blurry or upscaled copies."""
+    grey = content.convert("L")
+    scale = min(1.0, _SHARPNESS_SIDE / max(grey.size))
+    if scale < 1.0:
+        grey = grey.resize((max(1, round(grey.width * scale)), max(1, round(grey.height * scale))),
+                           Image.Resampling.BOX)
+    return float(cv2.Laplacian(np.asarray(grey), cv2.CV_64F).var())
+
+
+def is_informative(content: Image.Image) -> bool:
+    """False for blank or near-flat pictures whose hashes collide with anything similar."""
+    if min(content.size) < 16:
+        return False
+    grey = np.asarray(content.convert("L").resize((64, 64), Image.Resampling.BOX), dtype=np.float64)
+    edges = np.abs(np.diff(grey, axis=0)).mean() + np.abs(np.diff(grey, axis=1)).mean()
+    return bool(grey.std() >= 4.0 and edges >= 0.6)
+
+
+def fingerprint(image: Image.Image) -> Fingerprint:
+    """Compute hashes, the verification signature and quality measures of a decoded picture."""
+    content, box = trim(image)
+    grey = content.convert("L")
+    hashes = tuple(to_signed64(phash64(centre_crop(grey, share))) for share in CROP_LEVELS)
+    flat = image if image.mode in ("RGB", "RGBA") else image.convert("RGB")
+    pixel_sha = hashlib.sha256(
+        f"{flat.mode}:{flat.width}x{flat.height}:".encode() + flat.tobytes()
+    ).hexdigest()
+    return Fingerprint(
+        algo_version=ALGO_VERSION,
+        hashes=hashes,
+        pixel_sha256=pixel_sha,
+        content_box=box,
+        content_width=content.width,
+        content_height=content.height,
+        signature_png=_png(signature_image(content)),
+        detail_png=_png(detail_image(content)),
+        informative=is_informative(content),
+        sharpness=sharpness(content),
+    )

@@ -1,0 +1,255 @@
+"""Verification of a dedup candidate: align the two pictures and look for any region that changed.
+
+Hashes only nominate candidates. A merge needs the aligned pictures to agree everywhere: another
+colour shows in the colour check at signature scale; a changed label line ("500 ml" against
+"300 ml") shows in the detail check, done at the finer of the two pictures' common scales; another
+camera angle fails alignment (rotation) or leaves large differences.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from PIL import Image
+
+_BLOCK = 16
+_ORB_FEATURES = 1500
+
+
+@dataclass(frozen=True)
+class VerifyThresholds:
+    """Limits a candidate must meet to be the same picture; calibrated in docs/dedup.md."""
+
+    max_structure_diff: float = 10.0
+    max_colour_diff: float = 8.0
+    min_overlap: float = 0.6
+    max_rotation_deg: float = 2.0
+    min_inliers: int = 12
+    same_frame_aspect_tolerance: float = 0.04
+
+
+@dataclass(frozen=True)
+class VerifyImage:
+    """A picture as verification sees it: RGB signature (long side 256) and grey detail (<= 1024)."""
+
+    signature: np.ndarray
+    detail: np.ndarray
+
+    @classmethod
+    def from_png(cls, signature_png: bytes, detail_png: bytes) -> VerifyImage:
+        """Decode the two stored PNGs."""
+        with Image.open(io.BytesIO(signature_png), formats=["PNG"]) as signature:
+            rgb = np.asarray(signature.convert("RGB"))
+        with Image.open(io.BytesIO(detail_png), formats=["PNG"]) as detail:
+            grey = np.asarray(detail.convert("L"))
+        return cls(signature=rgb, detail=grey)
+
+
+@dataclass(frozen=True)
+class Verification:
+    """The outcome of comparing two aligned pictures."""
+
+    accepted: bool
+    score: float
+    method: str
+    structure_diff: float
+    colour_diff: float
+    overlap: float
+    rotation_deg: float
+    scale: float
+    inliers: int
+
+    def as_dict(self) -> dict[str, float | int | str | bool]:
+        """A JSON-friendly view for match explanations."""
+        def clean(value: float) -> float:
+            return round(float(value), 4) if math.isfinite(value) else -1.0
+
+        return {
+            "accepted": self.accepted,
+            "score": clean(self.score),
+            "method": self.method,
+            "structure_diff": clean(self.structure_diff),
+            "colour_diff": clean(self.colour_diff),
+            "overlap": clean(self.overlap),
+            "rotation_deg": clean(self.rotation_deg),
+            "scale": clean(self.scale),
+            "inliers": int(self.inliers),
+        }
+
+
+def _homogeneous(matrix: np.ndarray) -> np.ndarray:
+    return np.vstack([matrix, [0.0, 0.0, 1.0]])
+
+
+def _same_frame_transform(query: np.ndarray, candidate: np.ndarray) -> np.ndarray:
+    sx = query.shape[1] / candidate.shape[1]
+    sy = query.shape[0] / candidate.shape[0]
+    return np.array([[sx, 0.0, 0.0], [0.0, sy, 0.0]], dtype=np.float64)
+
+
+def _feature_transform(query: np.ndarray, candidate: np.ndarray) -> tuple[np.ndarray | None, int]:
+    orb = cv2.ORB_create(nfeatures=_ORB_FEATURES, fastThreshold=10, edgeThreshold=15, patchSize=15)
+    q_points, q_desc = orb.detectAndCompute(cv2.cvtColor(query, cv2.COLOR_RGB2GRAY), None)
+    c_points, c_desc = orb.detectAndCompute(cv2.cvtColor(candidate, cv2.COLOR_RGB2GRAY), None)
+    if q_desc is None or c_desc is None or len(q_points) < 8 or len(c_points) < 8:
+        return None, 0
+    pairs = cv2.BFMatcher(cv2.NORM_HAMMING).knnMatch(c_desc, q_desc, k=2)
+    good = [p[0] for p in pairs if len(p) == 2 and p[0].distance < 0.8 * p[1].distance]
+    if len(good) < 8:
+        return None, 0
+    src = np.float32([c_points[m.queryIdx].pt for m in good]).reshape(-1, 1, 2)
+    dst = np.float32([q_points[m.trainIdx].pt for m in good]).reshape(-1, 1, 2)
+    matrix, inlier_mask = cv2.estimateAffinePartial2D(
+        src, dst, method=cv2.RANSAC, ransacReprojThreshold=2.5, maxIters=2000, confidence=0.995
+    )
+    if matrix is None or inlier_mask is None:
+        return None, 0
+    return matrix.astype(np.float64), int(inlier_mask.sum())
+
+
+def _warp(image: np.ndarray, matrix: np.ndarray, size: tuple[int, int], fill: int | tuple[int, ...]) -> np.ndarray:
+    scale = math.sqrt(abs(np.linalg.det(matrix[:, :2])))
+    if scale < 0.75:  # shrink first with area averaging: warpAffine alone would alias fine text
+        width = max(1, round(image.shape[1] * scale))
+        height = max(1, round(image.shape[0] * scale))
+        shrink = np.diag([image.shape[1] / width, image.shape[0] / height, 1.0])
+        image = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+        matrix = (_homogeneous(matrix) @ shrink)[:2]
+    return cv2.warpAffine(image, matrix, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                          borderValue=fill)
+
+
+def _valid_mask(shape: tuple[int, ...], matrix: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    ones = np.full(shape[:2], 255, np.uint8)
+    valid = cv2.warpAffine(ones, matrix, size, flags=cv2.INTER_NEAREST, borderValue=0)
+    return cv2.erode(valid, np.ones((5, 5), np.uint8)) > 0
+
+
+def _shift_tolerant(diff_of: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Per pixel, the smallest difference to `reference` over one-pixel shifts of `diff_of`."""
+    best: np.ndarray | None = None
+    padded = np.pad(diff_of, [(1, 1), (1, 1)] + [(0, 0)] * (diff_of.ndim - 2), mode="edge")
+    height, width = reference.shape[:2]
+    for dy in (0, 1, 2):
+        for dx in (0, 1, 2):
+            shifted = padded[dy : dy + height, dx : dx + width]
+            delta = np.abs(reference - shifted)
+            if delta.ndim == 3:
+                delta = np.sqrt((delta**2).sum(axis=2))
+            best = delta if best is None else np.minimum(best, delta)
+    assert best is not None
+    return best
+
+
+def _window_max(values: np.ndarray, valid: np.ndarray, window: int) -> float:
+    """The largest mean of `values` over square windows that lie mostly inside `valid`."""
+    weights = cv2.boxFilter(valid.astype(np.float32), -1, (window, window), normalize=False)
+    sums = cv2.boxFilter(np.where(valid, values, 0).astype(np.float32), -1, (window, window), normalize=False)
+    usable = weights >= 0.6 * window * window
+    if not usable.any():
+        return float("inf")
+    return float((sums[usable] / weights[usable]).max())
+
+
+def _colour_diff(query_rgb: np.ndarray, candidate_rgb: np.ndarray, matrix: np.ndarray) -> tuple[float, float]:
+    """Largest block colour difference (CIELAB, after a bounded per-channel tone fit) and overlap."""
+    height, width = query_rgb.shape[:2]
+    warped = _warp(candidate_rgb, matrix, (width, height), (255, 255, 255))
+    valid = _valid_mask(candidate_rgb.shape, matrix, (width, height))
+    cand_area = candidate_rgb.shape[0] * candidate_rgb.shape[1] * abs(np.linalg.det(matrix[:, :2]))
+    overlap = min(float(valid.mean()), float(valid.sum()) / max(1.0, cand_area))
+    if valid.sum() < 64:
+        return float("inf"), overlap
+    query = cv2.GaussianBlur(query_rgb.astype(np.float32), (0, 0), 1.0)
+    cand = cv2.GaussianBlur(warped.astype(np.float32), (0, 0), 1.0)
+    corrected = np.empty_like(cand)
+    for channel in range(3):
+        q, c = query[..., channel][valid], cand[..., channel][valid]
+        (gain, offset), *_ = np.linalg.lstsq(np.stack([c, np.ones_like(c)], axis=1), q, rcond=None)
+        gain, offset = float(np.clip(gain, 0.88, 1.14)), float(np.clip(offset, -16.0, 16.0))
+        corrected[..., channel] = np.clip(cand[..., channel] * gain + offset, 0, 255)
+    query_lab = cv2.cvtColor(query / 255.0, cv2.COLOR_RGB2LAB)
+    cand_lab = cv2.cvtColor(corrected / 255.0, cv2.COLOR_RGB2LAB)
+    delta = _shift_tolerant(cand_lab, query_lab)
+    return _window_max(delta, valid, _BLOCK), overlap
+
+
+def _structure_diff(query: VerifyImage, candidate: VerifyImage, matrix: np.ndarray) -> float:
+    """Largest windowed grey difference at the finer common detail scale, shift tolerant."""
+    q_sig_h, q_sig_w = query.signature.shape[:2]
+    c_sig_h, c_sig_w = candidate.signature.shape[:2]
+    long_side = min(max(query.detail.shape), max(candidate.detail.shape))
+    q_detail = query.detail
+    if max(q_detail.shape) > long_side:
+        scale = long_side / max(q_detail.shape)
+        q_detail = cv2.resize(q_detail, (max(1, round(q_detail.shape[1] * scale)),
+                                         max(1, round(q_detail.shape[0] * scale))), interpolation=cv2.INTER_AREA)
+    height, width = q_detail.shape
+    to_query = np.diag([width / q_sig_w, height / q_sig_h, 1.0])
+    from_candidate = np.diag([c_sig_w / candidate.detail.shape[1], c_sig_h / candidate.detail.shape[0], 1.0])
+    fine = (to_query @ _homogeneous(matrix) @ from_candidate)[:2]
+    warped = _warp(candidate.detail, fine, (width, height), 255)
+    valid = _valid_mask(candidate.detail.shape, fine, (width, height))
+    if valid.sum() < 64:
+        return float("inf")
+    q = cv2.GaussianBlur(q_detail.astype(np.float32), (0, 0), 0.8)
+    c = cv2.GaussianBlur(warped.astype(np.float32), (0, 0), 0.8)
+    (shift_x, shift_y), _response = cv2.phaseCorrelate(np.where(valid, c, 255.0).astype(np.float64),
+                                                       q.astype(np.float64))
+    if abs(shift_x) <= 3 and abs(shift_y) <= 3 and (abs(shift_x) > 0.2 or abs(shift_y) > 0.2):
+        shift = np.array([[1.0, 0.0, shift_x], [0.0, 1.0, shift_y]])
+        c = cv2.warpAffine(c, shift, (width, height), flags=cv2.INTER_LINEAR, borderValue=255.0)
+        valid = cv2.warpAffine(valid.astype(np.uint8), shift, (width, height), flags=cv2.INTER_NEAREST) > 0
+    q_valid, c_valid = q[valid], c[valid]
+    (gain, offset), *_ = np.linalg.lstsq(np.stack([c_valid, np.ones_like(c_valid)], axis=1), q_valid, rcond=None)
+    gain, offset = float(np.clip(gain, 0.85, 1.18)), float(np.clip(offset, -20.0, 20.0))
+    c = np.clip(c * gain + offset, 0, 255)
+    delta = _shift_tolerant(c, q)
+    window = max(6, round(max(width, height) / 48))
+    return _window_max(delta, valid, window)
+
+
+def verify(query: VerifyImage, candidate: VerifyImage, thresholds: VerifyThresholds) -> Verification:
+    """Decide whether two pictures are the same, trying each plausible alignment."""
+    q_sig, c_sig = query.signature, candidate.signature
+    hypotheses: list[tuple[str, np.ndarray, int]] = []
+    q_aspect = q_sig.shape[1] / q_sig.shape[0]
+    c_aspect = c_sig.shape[1] / c_sig.shape[0]
+    if abs(q_aspect / c_aspect - 1.0) <= thresholds.same_frame_aspect_tolerance:
+        hypotheses.append(("same_frame", _same_frame_transform(q_sig, c_sig), 0))
+    matrix, inliers = _feature_transform(q_sig, c_sig)
+    if matrix is not None and inliers >= thresholds.min_inliers:
+        hypotheses.append(("features", matrix, inliers))
+    best: Verification | None = None
+    for method, transform, count in hypotheses:
+        scale = math.hypot(transform[0, 0], transform[1, 0])
+        rotation = math.degrees(math.atan2(transform[1, 0], transform[0, 0]))
+        colour, overlap = _colour_diff(q_sig, c_sig, transform)
+        geometric_ok = abs(rotation) <= thresholds.max_rotation_deg and overlap >= thresholds.min_overlap
+        structure = float("inf")
+        if geometric_ok and colour <= 2 * thresholds.max_colour_diff:
+            structure = _structure_diff(query, candidate, transform)
+        ratio = max(structure / thresholds.max_structure_diff, colour / thresholds.max_colour_diff)
+        score = max(0.0, 1.0 - 0.5 * ratio) if geometric_ok and math.isfinite(ratio) else 0.0
+        result = Verification(
+            accepted=score >= 0.5,
+            score=score,
+            method=method,
+            structure_diff=structure,
+            colour_diff=colour,
+            overlap=overlap,
+            rotation_deg=rotation,
+            scale=scale,
+            inliers=count,
+        )
+        if best is None or result.score > best.score or (
+            result.score == best.score and result.structure_diff < best.structure_diff
+        ):
+            best = result
+    if best is None:
+        return Verification(False, 0.0, "none", float("inf"), float("inf"), 0.0, 0.0, 0.0, inliers)
+    return best

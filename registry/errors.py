@@ -1,0 +1,50 @@
+"""Registry errors: each has a stable code; the API layer decides the HTTP status."""
+
+from __future__ import annotations
+
+
+class RegistryError(Exception):
+    """Base for errors a caller can act on."""
+
+    code = "registry_error"
+
+    def __init__(self, message: str, **details: object) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class NotFound(RegistryError):
+    """The thing asked for does not exist or is not visible to the caller."""
+
+    code = "not_found"
+
+
+class Unauthenticated(RegistryError):
+    """No valid API key."""
+
+    code = "unauthenticated"
+
+
+class Forbidden(RegistryError):
+    """The key is valid but may not do this."""
+
+    code = "forbidden"
+
+
+class InvalidInput(RegistryError):
+    """A field has a value the registry does not accept."""
+
+    code = "invalid_input"
+
+
+class Conflict(RegistryError):
+    """The request contradicts the registry's current state."""
+
+    code = "conflict"
+
+
+class StoreUnavailable(RegistryError):
+    """The blob store or database could not be reached; retrying later may work."""
+
+    code = "service_unavailable"

@@ -1,0 +1,1 @@
+"""jobs area of the registry."""

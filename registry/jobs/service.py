@@ -1,0 +1,106 @@
+"""The outbox: jobs are rows written with the change, published after commit, swept if lost."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from enum import StrEnum
+
+from sqlalchemy.orm import Session
+
+from registry.ids import new_id
+from registry.jobs.repository import JobRepository
+from registry.models import Job, utcnow
+from registry.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+class JobKind(StrEnum):
+    """Background work the registry knows how to run."""
+
+    RENDER_ASSET = "render_asset"
+
+
+class JobStatus(StrEnum):
+    """Where a job is in its life."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    QUARANTINED = "quarantined"
+
+
+def enqueue(rt: Runtime, session: Session, kind: JobKind, subject: str) -> str:
+    """Write a job in the caller's transaction and publish it once that transaction commits."""
+    repository = JobRepository(session)
+    existing = repository.pending_for(kind.value, subject)
+    if existing is not None:
+        return existing.id
+    job = repository.add(Job(id=new_id("job"), kind=kind.value, subject=subject, status=JobStatus.PENDING.value))
+    job_id = job.id
+    rt.db.after_commit(session, lambda: rt.publisher.publish(job_id, kind.value))
+    return job_id
+
+
+def start(rt: Runtime, job_id: str) -> Job | None:
+    """Count an attempt and mark the job running; None when it is finished, quarantined or unknown.
+
+    Committed at once, so an attempt that kills its worker still counts toward quarantine.
+    """
+    with rt.db.unit_of_work() as session:
+        job = JobRepository(session).get_for_update(job_id)
+        if job is None or job.status in (JobStatus.DONE, JobStatus.QUARANTINED):
+            return None
+        if job.attempts >= rt.settings.task_max_attempts:
+            job.status = JobStatus.QUARANTINED.value
+            job.last_error = (job.last_error or "") + f"\nquarantined after {job.attempts} attempts"
+            job.updated_at = utcnow()
+            log.error("job %s (%s %s) quarantined", job.id, job.kind, job.subject)
+            return None
+        job.attempts += 1
+        job.status = JobStatus.RUNNING.value
+        job.updated_at = utcnow()
+        session.flush()
+        session.expunge(job)
+        return job
+
+
+def finish(rt: Runtime, job_id: str) -> None:
+    """Mark a job done."""
+    with rt.db.unit_of_work() as session:
+        job = JobRepository(session).get_for_update(job_id)
+        if job is not None:
+            job.status = JobStatus.DONE.value
+            job.updated_at = utcnow()
+
+
+def fail(rt: Runtime, job_id: str, error: str, *, permanent: bool) -> None:
+    """Record a failure; a permanent one (bad input) is quarantined, others stay pending for retry."""
+    with rt.db.unit_of_work() as session:
+        job = JobRepository(session).get_for_update(job_id)
+        if job is None:
+            return
+        job.last_error = error[-4000:]
+        job.updated_at = utcnow()
+        exhausted = job.attempts >= rt.settings.task_max_attempts
+        job.status = (JobStatus.QUARANTINED if permanent or exhausted else JobStatus.PENDING).value
+
+
+def sweep(rt: Runtime, limit: int = 500) -> int:
+    """Republish jobs lost between commit and publish (or with their worker); returns how many."""
+    cutoff = utcnow() - timedelta(seconds=rt.settings.sweeper_grace_seconds)
+    running_cutoff = utcnow() - timedelta(seconds=rt.settings.task_time_limit_seconds + 30)
+    republish: list[tuple[str, str]] = []
+    with rt.db.unit_of_work() as session:
+        for job in JobRepository(session).stale(cutoff, limit):
+            if job.status == JobStatus.RUNNING and job.updated_at.replace(tzinfo=running_cutoff.tzinfo) > running_cutoff:
+                continue  # still within its time limit: probably running right now
+            job.updated_at = utcnow()
+            republish.append((job.id, job.kind))
+    for job_id, kind in republish:
+        try:
+            rt.publisher.publish(job_id, kind)
+        except Exception:
+            log.exception("sweeper could not publish job %s", job_id)
+    return len(republish)

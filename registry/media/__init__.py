@@ -1,0 +1,1 @@
+"""media area of the registry."""

@@ -1,0 +1,123 @@
+"""Near-duplicate matching: index candidates, then verify each against the aligned pictures."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+from sqlalchemy.orm import Session
+
+from processing.fingerprint import Fingerprint as PictureFingerprint
+from processing.verify import Verification, VerifyImage, verify
+from registry.media.blobs import detail_key, signature_key
+from registry.media.repository import MediaRepository
+from registry.runtime import Runtime
+from storage import BlobNotFound
+
+log = logging.getLogger(__name__)
+
+_INDEX_BATCH = 50_000
+
+
+@dataclass
+class CandidateResult:
+    """One candidate asset and what verification said about it."""
+
+    asset_id: str
+    fingerprint_seq: int
+    distance: int
+    verification: Verification | None
+    note: str = ""
+
+    def as_dict(self) -> dict[str, object]:
+        """JSON-friendly explanation."""
+        return {
+            "asset_id": self.asset_id,
+            "fingerprint_seq": self.fingerprint_seq,
+            "hash_distance": self.distance,
+            "verification": self.verification.as_dict() if self.verification else None,
+            "note": self.note,
+        }
+
+
+@dataclass
+class MatchReport:
+    """Everything the matcher looked at for one picture."""
+
+    informative: bool
+    candidates: list[CandidateResult] = field(default_factory=list)
+    elapsed_ms: float = 0.0
+
+    @property
+    def accepted(self) -> list[CandidateResult]:
+        """Candidates that passed verification, best first."""
+        passed = [c for c in self.candidates if c.verification is not None and c.verification.accepted]
+        return sorted(passed, key=lambda c: (-(c.verification.score if c.verification else 0.0), c.distance))
+
+    def as_dict(self) -> dict[str, object]:
+        """JSON-friendly explanation."""
+        return {
+            "informative": self.informative,
+            "candidates": [c.as_dict() for c in self.candidates],
+            "elapsed_ms": round(self.elapsed_ms, 2),
+        }
+
+
+def refresh_index(rt: Runtime, session: Session) -> None:
+    """Load fingerprint rows written since the index last looked, by this or any other process."""
+    repository = MediaRepository(session)
+    while True:
+        rows = repository.fingerprints_after(rt.index.watermark, _INDEX_BATCH)
+        if not rows:
+            return
+        rt.index.add((seq, (h0, h1, h2, h3)) for seq, h0, h1, h2, h3 in rows)
+        if len(rows) < _INDEX_BATCH:
+            return
+
+
+def load_verify_image(rt: Runtime, prefix: str) -> VerifyImage:
+    """The stored verification images of an indexed picture."""
+    return VerifyImage.from_png(rt.store.get(signature_key(prefix)), rt.store.get(detail_key(prefix)))
+
+
+def match(
+    rt: Runtime,
+    session: Session,
+    picture: PictureFingerprint,
+    *,
+    stop_at_first: bool,
+    exclude_assets: frozenset[str] = frozenset(),
+) -> MatchReport:
+    """Find indexed assets showing the same picture; stops at the first verified one if asked."""
+    started = time.perf_counter()
+    report = MatchReport(informative=picture.informative)
+    if not picture.informative:
+        return report  # flat or blank pictures collide with everything; exact matches only
+    refresh_index(rt, session)
+    settings = rt.settings
+    hits = rt.index.search(picture.hashes, settings.dedup_candidate_radius, settings.dedup_max_candidates * 4)
+    rows = {row.seq: row for row in MediaRepository(session).fingerprints_by_seq([h.seq for h in hits])}
+    query: VerifyImage | None = None
+    seen_assets: set[str] = set()
+    for hit in hits:
+        row = rows.get(hit.seq)
+        if row is None or row.asset_id in seen_assets or row.asset_id in exclude_assets:
+            continue
+        seen_assets.add(row.asset_id)
+        if len(seen_assets) > settings.dedup_max_candidates:
+            break
+        if query is None:
+            query = VerifyImage.from_png(picture.signature_png, picture.detail_png)
+        try:
+            candidate = load_verify_image(rt, row.signature_key)
+        except BlobNotFound:
+            log.warning("signature %s of fingerprint %s is missing", row.signature_key, row.seq)
+            report.candidates.append(CandidateResult(row.asset_id, row.seq, hit.distance, None, "signature missing"))
+            continue
+        verdict = verify(query, candidate, rt.thresholds)
+        report.candidates.append(CandidateResult(row.asset_id, row.seq, hit.distance, verdict))
+        if verdict.accepted and stop_at_first:
+            break
+    report.elapsed_ms = (time.perf_counter() - started) * 1000
+    return report

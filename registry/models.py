@@ -1,0 +1,215 @@
+"""SQLAlchemy models: the registry's tables."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware in UTC."""
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base with constraint naming fixed for migrations."""
+
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Tenant(Base):
+    """A brand, merchant or platform using the registry."""
+
+    __tablename__ = "tenants"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ApiKey(Base):
+    """A hashed API key; the plain key is shown once and never stored."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class Asset(Base):
+    """One canonical picture; every exact or near copy resolves to it."""
+
+    __tablename__ = "assets"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    owner_tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), index=True)
+    master_upload_id: Mapped[str] = mapped_column(String(40))
+    master_sha256: Mapped[str] = mapped_column(String(64))
+    master_format: Mapped[str] = mapped_column(String(10))
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    master_version: Mapped[int] = mapped_column(Integer, default=1)
+    merged_into_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class Upload(Base):
+    """One received file and how it resolved to an asset."""
+
+    __tablename__ = "uploads"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), index=True)
+    asset_id: Mapped[str] = mapped_column(ForeignKey("assets.id"), index=True)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    filename: Mapped[str] = mapped_column(String(500), default="")
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    format: Mapped[str] = mapped_column(String(10))
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    dedup: Mapped[str] = mapped_column(String(10))
+    match: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+    content_pixels: Mapped[int] = mapped_column(BigInteger, default=0)
+    sharpness: Mapped[float] = mapped_column(Float, default=0.0)
+    jpeg_quality: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    lossless: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ContentKey(Base):
+    """Exact-duplicate map: the SHA-256 of uploaded bytes to the asset those bytes resolved to."""
+
+    __tablename__ = "content_keys"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    asset_id: Mapped[str] = mapped_column(ForeignKey("assets.id"), index=True)
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Fingerprint(Base):
+    """Perceptual hashes of one indexed picture; `seq` orders rows for incremental index loads."""
+
+    __tablename__ = "fingerprints"
+
+    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+                                     autoincrement=True)
+    asset_id: Mapped[str] = mapped_column(ForeignKey("assets.id"), index=True)
+    upload_id: Mapped[str] = mapped_column(String(40), unique=True)
+    signature_key: Mapped[str] = mapped_column(String(300))
+    algo_version: Mapped[int] = mapped_column(Integer)
+    h0: Mapped[int] = mapped_column(BigInteger)
+    h1: Mapped[int] = mapped_column(BigInteger)
+    h2: Mapped[int] = mapped_column(BigInteger)
+    h3: Mapped[int] = mapped_column(BigInteger)
+    content_width: Mapped[int] = mapped_column(Integer)
+    content_height: Mapped[int] = mapped_column(Integer)
+    informative: Mapped[bool] = mapped_column(Boolean)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class DedupDecision(Base):
+    """An owner's ruling that two assets are different pictures (split) or the same (merge)."""
+
+    __tablename__ = "dedup_decisions"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    relation: Mapped[str] = mapped_column(String(10))
+    asset_id: Mapped[str] = mapped_column(ForeignKey("assets.id"), index=True)
+    other_asset_id: Mapped[str] = mapped_column(ForeignKey("assets.id"), index=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Sku(Base):
+    """A tenant's product code; codes are any Unicode text."""
+
+    __tablename__ = "skus"
+    __table_args__ = (UniqueConstraint("tenant_id", "code"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), index=True)
+    code: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class SkuSlot(Base):
+    """One image position of a SKU: role and position point at an asset."""
+
+    __tablename__ = "sku_slots"
+    __table_args__ = (UniqueConstraint("sku_id", "role", "position"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    sku_id: Mapped[str] = mapped_column(ForeignKey("skus.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(String(20))
+    position: Mapped[int] = mapped_column(Integer)
+    asset_id: Mapped[str] = mapped_column(ForeignKey("assets.id"), index=True)
+    upload_id: Mapped[str] = mapped_column(String(40))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class Variant(Base):
+    """A rendered variant; `version` hashes the master and the profile, so its URL never changes meaning."""
+
+    __tablename__ = "variants"
+    __table_args__ = (UniqueConstraint("asset_id", "profile", "version"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    asset_id: Mapped[str] = mapped_column(ForeignKey("assets.id"), index=True)
+    profile: Mapped[str] = mapped_column(String(60))
+    version: Mapped[str] = mapped_column(String(32))
+    master_sha256: Mapped[str] = mapped_column(String(64))
+    blob_key: Mapped[str] = mapped_column(String(300))
+    content_type: Mapped[str] = mapped_column(String(40))
+    etag: Mapped[str] = mapped_column(String(64))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Job(Base):
+    """Outbox row for background work: written with the change, published after commit."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_status_updated", "status", "updated_at"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    subject: Mapped[str] = mapped_column(String(80))
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -1,0 +1,87 @@
+"""One settings object for every process, read from SKUPIX_* environment variables."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class VariantDelivery(StrEnum):
+    """How variant bytes reach a client when the blob store is remote."""
+
+    STREAM = "stream"
+    REDIRECT = "redirect"
+
+
+class Settings(BaseSettings):
+    """All configuration; built once per process and passed down explicitly."""
+
+    model_config = SettingsConfigDict(env_prefix="SKUPIX_", extra="ignore")
+
+    data_dir: Path = Path("./skupix-data")
+    database_url: str = ""
+    storage_url: str = ""
+    s3_endpoint_url: str | None = None
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: SecretStr | None = None
+    s3_multipart_threshold: int = 8 * 1024 * 1024
+    broker_url: str = ""
+    public_url: str = ""
+    variant_delivery: VariantDelivery = VariantDelivery.STREAM
+    cdn_url: str = ""
+    presign_ttl_seconds: int = 3600
+
+    max_upload_bytes: int = 40 * 1024 * 1024
+    max_pixels: int = 50_000_000
+    max_side: int = 20_000
+    max_frames: int = 200
+    allowed_formats: list[str] = Field(default_factory=lambda: ["JPEG", "PNG", "WEBP", "GIF", "AVIF", "TIFF"])
+
+    profiles_file: Path | None = None
+
+    # Dedup thresholds: calibrated in docs/dedup.md; change them there first.
+    dedup_candidate_radius: int = 12
+    dedup_max_candidates: int = 8
+    dedup_max_structure_diff: float = 10.0
+    dedup_max_colour_diff: float = 8.0
+
+    task_max_attempts: int = 4
+    task_time_limit_seconds: int = 120
+    sweeper_grace_seconds: int = 30
+    sweeper_interval_seconds: float = 10.0
+    inprocess_workers: int = 2
+    alias_max_age_seconds: int = 60
+
+    @field_validator("allowed_formats", mode="before")
+    @classmethod
+    def _split_formats(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip().upper() for part in value.split(",") if part.strip()]
+        return value
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to a SQLite file in the data directory."""
+        if self.database_url:
+            url = self.database_url
+            if url.startswith("postgresql://") or url.startswith("postgres://"):
+                url = "postgresql+psycopg://" + url.split("://", 1)[1]
+            return url
+        return f"sqlite:///{(self.data_dir / 'skupix.sqlite3').resolve()}"
+
+    @cached_property
+    def resolved_storage_url(self) -> str:
+        """The blob-store URL, defaulting to a folder in the data directory."""
+        if self.storage_url:
+            return self.storage_url
+        return (self.data_dir / "blobs").resolve().as_uri()
+
+    @property
+    def embedded_tasks(self) -> bool:
+        """True when tasks run in this process instead of on Celery workers."""
+        return not self.broker_url

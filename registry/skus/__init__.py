@@ -1,0 +1,1 @@
+"""skus area of the registry."""

@@ -1,0 +1,1 @@
+"""tenants area of the registry."""

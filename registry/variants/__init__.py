@@ -1,0 +1,1 @@
+"""variants area of the registry."""

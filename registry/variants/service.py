@@ -1,0 +1,189 @@
+"""Variants: immutable URLs derived from master and profile, rendered once, served forever."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from sqlalchemy.exc import IntegrityError
+
+from processing.decode import decode
+from processing.profiles import Profile
+from processing.render import RenderedVariant, render
+from registry.errors import NotFound
+from registry.ids import new_id
+from registry.media.blobs import original_key
+from registry.media.repository import MediaRepository
+from registry.models import Asset, Variant
+from registry.runtime import Runtime
+from registry.settings import VariantDelivery
+from registry.variants.repository import VariantRepository
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class VariantRef:
+    """Where a variant lives: its immutable path and its alias path."""
+
+    asset_id: str
+    profile: str
+    version: str
+    extension: str
+
+    @property
+    def path(self) -> str:
+        """The immutable path; changes whenever the bytes would."""
+        return f"/v/{self.asset_id}/{self.profile}/{self.version}.{self.extension}"
+
+    @property
+    def alias_path(self) -> str:
+        """The stable path that redirects to the current immutable one."""
+        return f"/v/{self.asset_id}/{self.profile}.{self.extension}"
+
+
+def variant_version(master_sha256: str, profile: Profile) -> str:
+    """The version part of a variant URL: a hash of every input that shapes its bytes."""
+    return hashlib.sha256(f"{master_sha256}:{profile.digest}".encode()).hexdigest()[:20]
+
+
+def current_ref(asset: Asset, profile: Profile) -> VariantRef:
+    """The current immutable reference of an asset's variant."""
+    return VariantRef(asset.id, profile.name, variant_version(asset.master_sha256, profile), profile.extension)
+
+
+def variant_blob_key(ref: VariantRef) -> str:
+    """Where a variant's bytes are stored."""
+    return f"variants/{ref.asset_id}/{ref.profile}/{ref.version}.{ref.extension}"
+
+
+def _profile(rt: Runtime, name: str) -> Profile:
+    try:
+        return rt.catalog.profile(name)
+    except KeyError as exc:
+        raise NotFound(f"no profile {name!r}", field="profile") from exc
+
+
+def resolve(rt: Runtime, asset_id: str, profile_name: str) -> tuple[Asset, Profile]:
+    """The asset (following merge aliases) and the profile; NotFound if either is unknown."""
+    profile = _profile(rt, profile_name)
+    with rt.db.read_only() as session:
+        asset = MediaRepository(session).asset(asset_id)
+        if asset is None:
+            raise NotFound(f"no asset {asset_id!r}", field="asset_id")
+        session.expunge(asset)
+    return asset, profile
+
+
+def find(rt: Runtime, asset_id: str, profile_name: str, version: str) -> Variant | None:
+    """A stored variant row, for this exact version, if rendered."""
+    with rt.db.read_only() as session:
+        row = VariantRepository(session).get(asset_id, profile_name, version)
+        if row is not None:
+            session.expunge(row)
+        return row
+
+
+def render_missing(rt: Runtime, asset_id: str, profiles: list[Profile] | None = None) -> list[Variant]:
+    """Render every profile's current variant that is not stored yet; safe to run twice."""
+    with rt.db.read_only() as session:
+        asset = MediaRepository(session).asset(asset_id)
+        if asset is None:
+            raise NotFound(f"no asset {asset_id!r}")
+        session.expunge(asset)
+        wanted = profiles if profiles is not None else list(rt.catalog.profiles.values())
+        repository = VariantRepository(session)
+        missing = [p for p in wanted if repository.get(asset.id, p.name, variant_version(asset.master_sha256, p)) is None]
+    if not missing:
+        return []
+    master = decode(rt.store.get(original_key(asset.master_sha256)), rt.limits)
+    made = []
+    for profile in missing:
+        made.append(_store_variant(rt, asset, profile, render(master.image, profile)))
+    return made
+
+
+def ensure(rt: Runtime, asset: Asset, profile: Profile) -> Variant:
+    """The current variant, rendering it now if no worker has yet."""
+    ref = current_ref(asset, profile)
+    existing = find(rt, asset.id, profile.name, ref.version)
+    if existing is not None:
+        return existing
+    master = decode(rt.store.get(original_key(asset.master_sha256)), rt.limits)
+    return _store_variant(rt, asset, profile, render(master.image, profile))
+
+
+def _store_variant(rt: Runtime, asset: Asset, profile: Profile, rendered: RenderedVariant) -> Variant:
+    ref = current_ref(asset, profile)
+    key = variant_blob_key(ref)
+    rt.store.put_if_absent(key, rendered.data, rendered.content_type)
+    row = Variant(
+        id=new_id("var"),
+        asset_id=asset.id,
+        profile=profile.name,
+        version=ref.version,
+        master_sha256=asset.master_sha256,
+        blob_key=key,
+        content_type=rendered.content_type,
+        etag=hashlib.sha256(rendered.data).hexdigest()[:32],
+        size_bytes=len(rendered.data),
+        width=rendered.width,
+        height=rendered.height,
+    )
+    try:
+        with rt.db.unit_of_work() as session:
+            VariantRepository(session).add(row)
+            session.expunge(row)
+    except IntegrityError:
+        existing = find(rt, asset.id, profile.name, ref.version)
+        if existing is None:
+            raise
+        return existing
+    return row
+
+
+def locate(rt: Runtime, asset_id: str, profile_name: str, version: str, extension: str) -> Variant:
+    """The variant behind an immutable URL: any stored version, or the current one rendered now."""
+    profile = _profile(rt, profile_name)
+    if extension.lower() != profile.extension:
+        raise NotFound(f"profile {profile_name!r} serves .{profile.extension}, not .{extension}")
+    stored = find(rt, asset_id, profile.name, version)
+    if stored is not None:
+        return stored
+    asset, _ = resolve(rt, asset_id, profile.name)
+    if asset.id != asset_id or current_ref(asset, profile).version != version:
+        raise NotFound("this variant version does not exist; the asset's alias URL points at the current one")
+    return ensure(rt, asset, profile)
+
+
+def alias_target(rt: Runtime, asset_id: str, profile_name: str, extension: str) -> VariantRef:
+    """Where a stable alias URL currently points."""
+    asset, profile = resolve(rt, asset_id, profile_name)
+    if extension.lower() != profile.extension:
+        raise NotFound(f"profile {profile_name!r} serves .{profile.extension}, not .{extension}")
+    return current_ref(asset, profile)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """How to send a variant's bytes: inline, as a stream, or by redirect to a direct URL."""
+
+    body: bytes | None = None
+    chunks: Iterator[bytes] | None = None
+    redirect_url: str | None = None
+
+
+def delivery(rt: Runtime, variant: Variant) -> Delivery:
+    """Pick the delivery for a stored variant according to settings and the store's abilities."""
+    settings = rt.settings
+    if settings.cdn_url:
+        return Delivery(redirect_url=settings.cdn_url.rstrip("/") + "/" + variant.blob_key)
+    if settings.variant_delivery == VariantDelivery.REDIRECT:
+        url = rt.store.presigned_url(variant.blob_key, settings.presign_ttl_seconds)
+        if url:
+            return Delivery(redirect_url=url)
+    if variant.size_bytes <= 4 * 1024 * 1024:
+        return Delivery(body=rt.store.get(variant.blob_key))
+    return Delivery(chunks=rt.store.iter_chunks(variant.blob_key))

@@ -1,0 +1,1 @@
+"""Background work: the job runner, the in-process pool and the Celery app."""
