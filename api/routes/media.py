@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -18,6 +18,7 @@ from api.schemas import (
     UploadResponse,
 )
 from registry.media import service as media
+from registry.models import Upload
 
 router = APIRouter(prefix="/v1", tags=["media"])
 
@@ -74,12 +75,23 @@ async def merge_media(asset_id: str, body: MergeRequest, request: Request, rt: R
     return asset_response(rt, public_base(request, rt), view.asset, view.uploads, view.variants)
 
 
-@router.get("/uploads/{upload_id}", response_model=UploadDetail)
-async def get_upload(upload_id: str, rt: RuntimeDep, principal: PrincipalDep) -> UploadDetail:
-    """One of your uploads and how it matched."""
-    row = await run_in_threadpool(media.describe_upload, rt, principal, upload_id)
+def _upload_detail(row: Upload) -> UploadDetail:
     return UploadDetail(
         upload_id=row.id, asset_id=row.asset_id, dedup=row.dedup, filename=row.filename, sha256=row.sha256,
         format=row.format, width=row.width, height=row.height, size_bytes=row.size_bytes,
         created_at=row.created_at, match=row.match,
     )
+
+
+@router.get("/uploads", response_model=list[UploadDetail])
+async def list_uploads(rt: RuntimeDep, principal: PrincipalDep, limit: int = Query(50, ge=1, le=500),
+                       before: str | None = Query(None, max_length=40)) -> list[UploadDetail]:
+    """Your uploads, newest first; page with `before` (an upload id)."""
+    rows = await run_in_threadpool(media.recent_uploads, rt, principal, limit, before)
+    return [_upload_detail(row) for row in rows]
+
+
+@router.get("/uploads/{upload_id}", response_model=UploadDetail)
+async def get_upload(upload_id: str, rt: RuntimeDep, principal: PrincipalDep) -> UploadDetail:
+    """One of your uploads and how it matched."""
+    return _upload_detail(await run_in_threadpool(media.describe_upload, rt, principal, upload_id))

@@ -58,6 +58,13 @@ class MediaRepository:
             select(Upload).where(Upload.asset_id == asset_id).order_by(Upload.created_at, Upload.id).limit(limit)
         ))
 
+    def recent_uploads(self, tenant_id: str, limit: int, before: str | None) -> list[Upload]:
+        """A tenant's uploads, newest first; ids sort by time, so `before` pages backwards."""
+        query = select(Upload).where(Upload.tenant_id == tenant_id).order_by(Upload.id.desc()).limit(limit)
+        if before is not None:
+            query = query.where(Upload.id < before)
+        return list(self.session.scalars(query))
+
     def count_uploads(self, asset_id: str) -> int:
         """How many uploads resolved to an asset."""
         return int(self.session.scalar(select(func.count()).select_from(Upload).where(Upload.asset_id == asset_id))

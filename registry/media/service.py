@@ -448,6 +448,12 @@ def describe_asset(rt: Runtime, asset_id: str) -> AssetView:
     return AssetView(asset=asset, uploads=uploads, variants=variants)
 
 
+def recent_uploads(rt: Runtime, principal: Principal, limit: int, before: str | None) -> list[Upload]:
+    """The caller's uploads, newest first."""
+    with rt.db.read_only() as session:
+        return MediaRepository(session).recent_uploads(principal.tenant_id, limit, before)
+
+
 def describe_upload(rt: Runtime, principal: Principal, upload_id: str) -> Upload:
     """Load one of the caller's uploads for display."""
     with rt.db.read_only() as session:
