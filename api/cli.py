@@ -25,8 +25,8 @@ cli.add_typer(keys_cli, name="keys")
 console = Console(stderr=True)
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".avif", ".tif", ".tiff"}
-# SKU.MAIN.jpg, SKU.PT01.jpg, SKU.SWCH.jpg (Amazon's naming); SKU.jpg alone is the main image.
-DEFAULT_PATTERN = r"^(?P<sku>.+?)(?:\.(?P<slot>MAIN|PT\d{1,2}|SWCH))?$"
+# Amazon's naming: SKU.MAIN.jpg, SKU.PT01.jpg … SKU.PT08.jpg, SKU.SWCH.jpg. Other names upload without a SKU.
+DEFAULT_PATTERN = r"^(?P<sku>.+)\.(?P<slot>MAIN|PT\d{1,2}|SWCH)$"
 
 ServerOption = Annotated[str, typer.Option("--server", envvar="SKUPIX_URL", help="API base URL")]
 KeyOption = Annotated[str, typer.Option("--key", envvar="SKUPIX_API_KEY", help="API key (Bearer)")]
@@ -153,13 +153,15 @@ def slot_from_name(stem: str, pattern: re.Pattern[str]) -> tuple[str | None, str
     sku = groups.get("sku")
     slot = (groups.get("slot") or "").upper()
     role, position = groups.get("role"), groups.get("position")
-    if slot == "MAIN" or (not slot and not role):
+    if slot == "MAIN":
         return sku, "main", 0
     if slot == "SWCH":
         return sku, "swatch", 0
     if slot.startswith("PT"):
         return sku, "gallery", max(0, int(slot[2:]) - 1)
-    return sku, role, int(position) if position else None
+    if not sku:
+        return None, None, None
+    return sku, role or "main", int(position) if position else None
 
 
 @cli.command()

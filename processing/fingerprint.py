@@ -19,7 +19,7 @@ ALGO_VERSION = 1
 # meets one of these within half a step.
 CROP_LEVELS: tuple[float, ...] = (0.0, 0.03, 0.06, 0.09)
 SIGNATURE_SIDE = 256
-DETAIL_SIDE = 1024
+DETAIL_SIDE = 640
 _SHARPNESS_SIDE = 512
 
 

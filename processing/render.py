@@ -22,6 +22,8 @@ class RenderedVariant:
 
 
 def _flatten(image: Image.Image, background: tuple[int, int, int]) -> Image.Image:
+    if image.mode in ("LA", "La", "PA", "RGBa") or (image.mode != "RGBA" and "transparency" in image.info):
+        image = image.convert("RGBA")  # a plain convert("RGB") would drop the alpha and show what it hid
     if image.mode == "RGBA":
         canvas = Image.new("RGB", image.size, background)
         canvas.paste(image, mask=image.getchannel("A"))

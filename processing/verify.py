@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image
 
 _BLOCK = 16
+_CLIPPED = 250.0
 _ORB_FEATURES = 1500
 
 
@@ -34,7 +35,7 @@ class VerifyThresholds:
 
 @dataclass(frozen=True)
 class VerifyImage:
-    """A picture as verification sees it: RGB signature (long side 256) and grey detail (<= 1024)."""
+    """A picture as verification sees it: RGB signature (long side 256) and grey detail (<= 640)."""
 
     signature: np.ndarray
     detail: np.ndarray
@@ -129,20 +130,41 @@ def _valid_mask(shape: tuple[int, ...], matrix: np.ndarray, size: tuple[int, int
     return cv2.erode(valid, np.ones((5, 5), np.uint8)) > 0
 
 
-def _shift_tolerant(diff_of: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    """Per pixel, the smallest difference to `reference` over one-pixel shifts of `diff_of`."""
-    best: np.ndarray | None = None
-    padded = np.pad(diff_of, [(1, 1), (1, 1)] + [(0, 0)] * (diff_of.ndim - 2), mode="edge")
-    height, width = reference.shape[:2]
-    for dy in (0, 1, 2):
-        for dx in (0, 1, 2):
-            shifted = padded[dy : dy + height, dx : dx + width]
-            delta = np.abs(reference - shifted)
-            if delta.ndim == 3:
-                delta = np.sqrt((delta**2).sum(axis=2))
-            best = delta if best is None else np.minimum(best, delta)
-    assert best is not None
-    return best
+def _outside(values: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    return np.maximum(values - high, 0.0) + np.maximum(low - values, 0.0)
+
+
+def _shift_tolerant(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """Per pixel difference that forgives one-pixel misalignment, in both directions.
+
+    A pixel differs only by how far it lies outside the other picture's 3x3 neighbourhood range;
+    checking both ways keeps a stroke present in just one picture visible.
+    """
+    kernel = np.ones((3, 3), np.uint8)
+    one_way = _outside(first, cv2.erode(second, kernel), cv2.dilate(second, kernel))
+    other_way = _outside(second, cv2.erode(first, kernel), cv2.dilate(first, kernel))
+    delta = np.maximum(one_way, other_way)
+    if delta.ndim == 3:
+        delta = np.sqrt((delta * delta) @ np.ones(3, np.float32))
+    return delta
+
+
+def _tone_fit(source: np.ndarray, target: np.ndarray, gain_range: tuple[float, float],
+              offset_limit: float) -> tuple[float, float]:
+    """Least-squares gain and offset mapping source onto target, clamped to a plausible edit.
+
+    Clipped highlights are left out of the fit: a brightened copy saturates its whites, and those
+    pixels would drag the fit back towards "no change".
+    """
+    unclipped = (source < _CLIPPED) & (target < _CLIPPED)
+    if unclipped.sum() >= 64:
+        source, target = source[unclipped], target[unclipped]
+    source_mean, target_mean = float(source.mean()), float(target.mean())
+    variance = float(((source - source_mean) ** 2).mean())
+    gain = float(((source - source_mean) * (target - target_mean)).mean()) / variance if variance > 1e-6 else 1.0
+    gain = float(np.clip(gain, *gain_range))
+    offset = float(np.clip(target_mean - gain * source_mean, -offset_limit, offset_limit))
+    return gain, offset
 
 
 def _window_max(values: np.ndarray, valid: np.ndarray, window: int) -> float:
@@ -168,14 +190,24 @@ def _colour_diff(query_rgb: np.ndarray, candidate_rgb: np.ndarray, matrix: np.nd
     cand = cv2.GaussianBlur(warped.astype(np.float32), (0, 0), 1.0)
     corrected = np.empty_like(cand)
     for channel in range(3):
-        q, c = query[..., channel][valid], cand[..., channel][valid]
-        (gain, offset), *_ = np.linalg.lstsq(np.stack([c, np.ones_like(c)], axis=1), q, rcond=None)
-        gain, offset = float(np.clip(gain, 0.88, 1.14)), float(np.clip(offset, -16.0, 16.0))
+        gain, offset = _tone_fit(cand[..., channel][valid], query[..., channel][valid], (0.88, 1.14), 16.0)
         corrected[..., channel] = np.clip(cand[..., channel] * gain + offset, 0, 255)
     query_lab = cv2.cvtColor(query / 255.0, cv2.COLOR_RGB2LAB)
     cand_lab = cv2.cvtColor(corrected / 255.0, cv2.COLOR_RGB2LAB)
     delta = _shift_tolerant(cand_lab, query_lab)
     return _window_max(delta, valid, _BLOCK), overlap
+
+
+def _translation(moving: np.ndarray, fixed: np.ndarray) -> tuple[float, float]:
+    """Sub-pixel shift between two same-sized images by phase correlation on DFT-friendly sizes."""
+    height, width = fixed.shape
+    padded_h, padded_w = cv2.getOptimalDFTSize(height), cv2.getOptimalDFTSize(width)
+    a = np.full((padded_h, padded_w), 255.0, np.float32)
+    b = np.full((padded_h, padded_w), 255.0, np.float32)
+    a[:height, :width] = moving
+    b[:height, :width] = fixed
+    (shift_x, shift_y), _response = cv2.phaseCorrelate(a, b)
+    return float(shift_x), float(shift_y)
 
 
 def _structure_diff(query: VerifyImage, candidate: VerifyImage, matrix: np.ndarray) -> float:
@@ -198,19 +230,22 @@ def _structure_diff(query: VerifyImage, candidate: VerifyImage, matrix: np.ndarr
         return float("inf")
     q = cv2.GaussianBlur(q_detail.astype(np.float32), (0, 0), 0.8)
     c = cv2.GaussianBlur(warped.astype(np.float32), (0, 0), 0.8)
-    (shift_x, shift_y), _response = cv2.phaseCorrelate(np.where(valid, c, 255.0).astype(np.float64),
-                                                       q.astype(np.float64))
+    (shift_x, shift_y) = _translation(np.where(valid, c, 255.0), q)
     if abs(shift_x) <= 3 and abs(shift_y) <= 3 and (abs(shift_x) > 0.2 or abs(shift_y) > 0.2):
         shift = np.array([[1.0, 0.0, shift_x], [0.0, 1.0, shift_y]])
         c = cv2.warpAffine(c, shift, (width, height), flags=cv2.INTER_LINEAR, borderValue=255.0)
         valid = cv2.warpAffine(valid.astype(np.uint8), shift, (width, height), flags=cv2.INTER_NEAREST) > 0
-    q_valid, c_valid = q[valid], c[valid]
-    (gain, offset), *_ = np.linalg.lstsq(np.stack([c_valid, np.ones_like(c_valid)], axis=1), q_valid, rcond=None)
-    gain, offset = float(np.clip(gain, 0.85, 1.18)), float(np.clip(offset, -20.0, 20.0))
+    gain, offset = _tone_fit(c[valid], q[valid], (0.85, 1.18), 20.0)
     c = np.clip(c * gain + offset, 0, 255)
     delta = _shift_tolerant(c, q)
     window = max(6, round(max(width, height) / 48))
     return _window_max(delta, valid, window)
+
+
+def _rank(result: Verification, thresholds: VerifyThresholds) -> tuple[int, float]:
+    """Order alignments: geometrically plausible first, then by colour agreement."""
+    plausible = abs(result.rotation_deg) <= thresholds.max_rotation_deg and result.overlap >= thresholds.min_overlap
+    return (0 if plausible else 1, result.colour_diff)
 
 
 def verify(query: VerifyImage, candidate: VerifyImage, thresholds: VerifyThresholds) -> Verification:
@@ -229,27 +264,23 @@ def verify(query: VerifyImage, candidate: VerifyImage, thresholds: VerifyThresho
         scale = math.hypot(transform[0, 0], transform[1, 0])
         rotation = math.degrees(math.atan2(transform[1, 0], transform[0, 0]))
         colour, overlap = _colour_diff(q_sig, c_sig, transform)
-        geometric_ok = abs(rotation) <= thresholds.max_rotation_deg and overlap >= thresholds.min_overlap
-        structure = float("inf")
-        if geometric_ok and colour <= 2 * thresholds.max_colour_diff:
-            structure = _structure_diff(query, candidate, transform)
-        ratio = max(structure / thresholds.max_structure_diff, colour / thresholds.max_colour_diff)
-        score = max(0.0, 1.0 - 0.5 * ratio) if geometric_ok and math.isfinite(ratio) else 0.0
         result = Verification(
-            accepted=score >= 0.5,
-            score=score,
-            method=method,
-            structure_diff=structure,
-            colour_diff=colour,
-            overlap=overlap,
-            rotation_deg=rotation,
-            scale=scale,
-            inliers=count,
+            accepted=False, score=0.0, method=method, structure_diff=float("inf"), colour_diff=colour,
+            overlap=overlap, rotation_deg=rotation, scale=scale, inliers=count,
         )
-        if best is None or result.score > best.score or (
-            result.score == best.score and result.structure_diff < best.structure_diff
-        ):
+        if best is None or _rank(result, thresholds) < _rank(best, thresholds):
             best = result
+    if best is not None and _rank(best, thresholds)[0] == 0:
+        # Only the most plausible alignment gets the (costlier) detail comparison.
+        transform = dict((m, t) for m, t, _ in hypotheses)[best.method]
+        structure = _structure_diff(query, candidate, transform)
+        ratio = max(structure / thresholds.max_structure_diff, best.colour_diff / thresholds.max_colour_diff)
+        score = max(0.0, 1.0 - 0.5 * ratio) if math.isfinite(ratio) else 0.0
+        best = Verification(
+            accepted=score >= 0.5, score=score, method=best.method, structure_diff=structure,
+            colour_diff=best.colour_diff, overlap=best.overlap, rotation_deg=best.rotation_deg,
+            scale=best.scale, inliers=best.inliers,
+        )
     if best is None:
         return Verification(False, 0.0, "none", float("inf"), float("inf"), 0.0, 0.0, 0.0, inliers)
     return best

@@ -6,13 +6,16 @@ import base64
 import contextlib
 import hashlib
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from storage.base import BlobInfo, BlobNotFound, ChecksumMismatch, StorageError, sha256_hex, validate_key
+
+if TYPE_CHECKING:  # the boto3 stubs are a development dependency only
+    from mypy_boto3_s3.type_defs import CompletedPartTypeDef
 
 _PART_SIZE = 8 * 1024 * 1024
 
@@ -99,7 +102,7 @@ class S3BlobStore:
             ChecksumAlgorithm="SHA256",
         )
         upload_id = upload["UploadId"]
-        parts = []
+        parts: list[CompletedPartTypeDef] = []
         try:
             for number, offset in enumerate(range(0, len(data), _PART_SIZE), start=1):
                 chunk = data[offset : offset + _PART_SIZE]
@@ -107,11 +110,13 @@ class S3BlobStore:
                     Bucket=self.bucket, Key=object_key, UploadId=upload_id, PartNumber=number, Body=chunk,
                     ChecksumSHA256=base64.b64encode(hashlib.sha256(chunk).digest()).decode(),
                 )
-                parts.append({"PartNumber": number, "ETag": answer["ETag"],
-                              "ChecksumSHA256": answer.get("ChecksumSHA256")})
+                part: CompletedPartTypeDef = {"PartNumber": number, "ETag": answer["ETag"]}
+                if answer.get("ChecksumSHA256"):
+                    part["ChecksumSHA256"] = answer["ChecksumSHA256"]
+                parts.append(part)
             self.client.complete_multipart_upload(
                 Bucket=self.bucket, Key=object_key, UploadId=upload_id,
-                MultipartUpload={"Parts": [{k: v for k, v in p.items() if v is not None} for p in parts]},
+                MultipartUpload={"Parts": parts},
                 IfNoneMatch="*",
             )
         except BaseException:

@@ -31,9 +31,10 @@ def create_runtime(settings: Settings, *, role: str = "api") -> Runtime:
         if role == "api":
             publisher.start_sweeper()
     else:
-        from workers.celery_app import CeleryPublisher, app
+        from workers.celery_app import CeleryPublisher, app_for
 
-        rt.publisher = CeleryPublisher(app)
+        # The runtime's own broker: a test or tool may point it elsewhere than the environment does.
+        rt.publisher = CeleryPublisher(app_for(settings))
     return rt
 
 

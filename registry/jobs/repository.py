@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from registry.models import Job
@@ -47,7 +47,16 @@ class JobRepository:
         ))
 
     def pending_for(self, kind: str, subject: str) -> Job | None:
-        """A not-yet-started job of this kind for this subject, if one is queued."""
+        """A not-yet-started job of this kind for this subject, if one is queued; locked until commit."""
         return self.session.scalars(
-            select(Job).where(Job.kind == kind, Job.subject == subject, Job.status == "pending").limit(1)
-        ).one_or_none()
+            select(Job)
+            .where(Job.kind == kind, Job.subject == subject, Job.status == "pending")
+            .order_by(Job.created_at)
+            .limit(1)
+            .with_for_update()
+        ).first()
+
+    def status_counts(self) -> dict[str, int]:
+        """How many jobs are in each status."""
+        rows = self.session.execute(select(Job.status, func.count()).group_by(Job.status))
+        return {str(status): int(count) for status, count in rows}

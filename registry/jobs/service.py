@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from sqlalchemy.orm import Session
@@ -32,12 +32,19 @@ class JobStatus(StrEnum):
 
 
 def enqueue(rt: Runtime, session: Session, kind: JobKind, subject: str) -> str:
-    """Write a job in the caller's transaction and publish it once that transaction commits."""
+    """Write a job in the caller's transaction and publish it once that transaction commits.
+
+    A job still pending for the same subject is reused: it has not started, so it will see this
+    transaction's changes. Its row is locked until commit so a worker cannot start it in between
+    (on PostgreSQL a worker that got there first has made it running, and a new job is written).
+    """
     repository = JobRepository(session)
     existing = repository.pending_for(kind.value, subject)
     if existing is not None:
         return existing.id
-    job = repository.add(Job(id=new_id("job"), kind=kind.value, subject=subject, status=JobStatus.PENDING.value))
+    job = repository.add(
+        Job(id=new_id("job"), kind=kind.value, subject=subject, status=JobStatus.PENDING.value)
+    )
     job_id = job.id
     rt.db.after_commit(session, lambda: rt.publisher.publish(job_id, kind.value))
     return job_id
@@ -87,6 +94,17 @@ def fail(rt: Runtime, job_id: str, error: str, *, permanent: bool) -> None:
         job.status = (JobStatus.QUARANTINED if permanent or exhausted else JobStatus.PENDING).value
 
 
+def _aware(moment: datetime) -> datetime:
+    """A stored time in UTC: SQLite gives naive UTC values, PostgreSQL aware ones in its time zone."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def counts(rt: Runtime) -> dict[str, int]:
+    """How many jobs are in each status (monitoring and tests)."""
+    with rt.db.read_only() as session:
+        return JobRepository(session).status_counts()
+
+
 def sweep(rt: Runtime, limit: int = 500) -> int:
     """Republish jobs lost between commit and publish (or with their worker); returns how many."""
     cutoff = utcnow() - timedelta(seconds=rt.settings.sweeper_grace_seconds)
@@ -94,7 +112,7 @@ def sweep(rt: Runtime, limit: int = 500) -> int:
     republish: list[tuple[str, str]] = []
     with rt.db.unit_of_work() as session:
         for job in JobRepository(session).stale(cutoff, limit):
-            if job.status == JobStatus.RUNNING and job.updated_at.replace(tzinfo=running_cutoff.tzinfo) > running_cutoff:
+            if job.status == JobStatus.RUNNING and _aware(job.updated_at) > running_cutoff:
                 continue  # still within its time limit: probably running right now
             job.updated_at = utcnow()
             republish.append((job.id, job.kind))

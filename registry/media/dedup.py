@@ -100,6 +100,8 @@ def match(
     rows = {row.seq: row for row in MediaRepository(session).fingerprints_by_seq([h.seq for h in hits])}
     query: VerifyImage | None = None
     seen_assets: set[str] = set()
+    # An owner's "these differ" ruling means the first passing candidate may not be the right one.
+    keep_looking = False
     for hit in hits:
         row = rows.get(hit.seq)
         if row is None or row.asset_id in seen_assets or row.asset_id in exclude_assets:
@@ -118,6 +120,8 @@ def match(
         verdict = verify(query, candidate, rt.thresholds)
         report.candidates.append(CandidateResult(row.asset_id, row.seq, hit.distance, verdict))
         if verdict.accepted and stop_at_first:
-            break
+            keep_looking = keep_looking or bool(MediaRepository(session).distinct_from(row.asset_id))
+            if not keep_looking:
+                break
     report.elapsed_ms = (time.perf_counter() - started) * 1000
     return report

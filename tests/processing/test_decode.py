@@ -11,11 +11,7 @@ from PIL import Image, ImageFile
 
 from processing import errors
 from processing.decode import DecodeLimits, decode, probe
-
-try:
-    from tests.fixtures import media
-except ModuleNotFoundError:  # tests/ is not a package: pytest puts tests/ itself on sys.path
-    from fixtures import media  # type: ignore[no-redef]
+from tests.fixtures import media
 
 LIMITS = DecodeLimits()
 
@@ -58,10 +54,17 @@ def test_rejected_fixture_raises_its_error_and_code(fixture: media.MediaFixture)
 
 def test_error_codes_are_stable() -> None:
     # These strings are part of the public API: clients switch on them.
-    assert {cls.__name__: cls.code for cls in (
-        errors.ImageError, errors.EmptyImage, errors.FileTooLarge, errors.UnsupportedFormat,
-        errors.ImageTooLarge, errors.CorruptImage,
-    )} == {
+    assert {
+        cls.__name__: cls.code
+        for cls in (
+            errors.ImageError,
+            errors.EmptyImage,
+            errors.FileTooLarge,
+            errors.UnsupportedFormat,
+            errors.ImageTooLarge,
+            errors.CorruptImage,
+        )
+    } == {
         "ImageError": "image_invalid",
         "EmptyImage": "image_empty",
         "FileTooLarge": "file_too_large",
@@ -69,8 +72,13 @@ def test_error_codes_are_stable() -> None:
         "ImageTooLarge": "image_too_large",
         "CorruptImage": "image_corrupt",
     }
-    for cls in (errors.EmptyImage, errors.FileTooLarge, errors.UnsupportedFormat, errors.ImageTooLarge,
-                errors.CorruptImage):
+    for cls in (
+        errors.EmptyImage,
+        errors.FileTooLarge,
+        errors.UnsupportedFormat,
+        errors.ImageTooLarge,
+        errors.CorruptImage,
+    ):
         assert issubclass(cls, errors.ImageError)
 
 
@@ -118,7 +126,9 @@ def test_cmyk_profile_is_applied_not_naively_inverted() -> None:
     got = decoded.image.getpixel((5, 5))
     assert _colour_distance(got, media.press_colour(0, 1, 1, 0)) <= 4
     assert _colour_distance(got, (255, 0, 0)) > 20, "the naive 255-C formula would give pure red"
-    cyan = decode(media.jpeg(Image.new("CMYK", (16, 16), media.CMYK_CYAN), icc_profile=media.cmyk_icc()), LIMITS)
+    cyan = decode(
+        media.jpeg(Image.new("CMYK", (16, 16), media.CMYK_CYAN), icc_profile=media.cmyk_icc()), LIMITS
+    )
     assert _colour_distance(cyan.image.getpixel((8, 8)), media.press_colour(1, 0, 0, 0)) <= 4
 
 
@@ -139,7 +149,10 @@ def test_sixteen_bit_grey_maps_to_eight_bits() -> None:
     decoded = decode(media.by_name("png_16bit_grey").data, LIMITS)
     # the ramp holds 4·257·x at column x: exactly 4·x in 8 bits
     assert [decoded.image.getpixel((x, 0)) for x in (0, 1, 32, 63)] == [
-        (0, 0, 0), (4, 4, 4), (128, 128, 128), (252, 252, 252)
+        (0, 0, 0),
+        (4, 4, 4),
+        (128, 128, 128),
+        (252, 252, 252),
     ]
 
 
@@ -238,9 +251,18 @@ def test_limits_are_checked_from_the_header_before_pixels_are_decoded() -> None:
 
 
 def test_bomb_below_pillows_own_guard_is_caught_by_our_pixel_budget() -> None:
-    assert 9_000 * 9_000 < Image.MAX_IMAGE_PIXELS
+    assert Image.MAX_IMAGE_PIXELS is not None
+    assert Image.MAX_IMAGE_PIXELS > 9_000 * 9_000
     with pytest.raises(errors.ImageTooLarge, match="pixels"):
         decode(media.by_name("png_bomb_9000x9000").data, LIMITS)
+
+
+def test_pillow_bomb_warning_is_an_error_even_with_a_generous_budget() -> None:
+    # 121 Mpx sits between Pillow's warning (89 Mpx) and error (179 Mpx) thresholds: the warning
+    # must still stop the open, or the header-only bomb would get as far as decoding.
+    generous = DecodeLimits(max_pixels=500_000_000, max_side=50_000)
+    with pytest.raises(errors.ImageTooLarge, match="header"):
+        decode(media.png_header_only_bomb(11_000, 11_000), generous)
 
 
 # --- truncated files whatever the global Pillow setting ----------------------------------------

@@ -1,0 +1,185 @@
+"""Best copy wins, explainable matches, manual split and merge, search by picture."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import replace
+
+import httpx
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from registry.runtime import Runtime
+from tests.api.helpers import row_counts, upload
+from tests.conftest import wait_for_jobs
+from tests.fixtures.pictures import encode, jpeg, product
+
+
+def _asset(client: TestClient, headers: dict[str, str], asset_id: str) -> dict[str, object]:
+    response = client.get(f"/v1/media/{asset_id}", headers=headers)
+    assert response.status_code == 200
+    body: dict[str, object] = response.json()
+    return body
+
+
+def _variant_url(asset: dict[str, object], profile: str) -> str:
+    variants = asset["variants"]
+    assert isinstance(variants, list)
+    return next(str(v["url"]) for v in variants if v["profile"] == profile)
+
+
+def _path(url: str) -> str:
+    return httpx.URL(url).path
+
+
+class TestBestCopyWins:
+    def test_a_sharper_larger_copy_becomes_the_master(self, client: TestClient, merchant: dict[str, str],
+                                                      runtime: Runtime) -> None:
+        original = product(31, size=1000, label="NOVA", line="1 L")
+        small = upload(client, merchant, jpeg(original.resize((450, 450), Image.Resampling.LANCZOS), 70),
+                       sku="NOVA-1L", role="main").json()
+        before = _asset(client, merchant, small["asset_id"])
+        old_url = _variant_url(before, "taobao_main")
+        assert client.get(_path(old_url)).status_code == 200
+
+        better = upload(client, merchant, jpeg(original, 95), name="studio-master.jpg").json()
+        assert better["asset_id"] == small["asset_id"]
+        assert (better["dedup"], better["promoted"]) == ("near", True)
+
+        after = _asset(client, merchant, small["asset_id"])
+        master = after["master"]
+        assert isinstance(master, dict)
+        assert (master["width"], master["upload_id"], master["version"]) == (1000, better["upload_id"], 2)
+        new_url = _variant_url(after, "taobao_main")
+        assert new_url != old_url
+        alias = client.get(_path(_variant_url(after, "taobao_main").rsplit("/", 1)[0] + ".jpg"),
+                           follow_redirects=False)
+        assert alias.status_code == 302 and alias.headers["location"] == new_url
+        # the SKU listing follows, and the old immutable URL keeps serving its old bytes
+        listing = client.get("/v1/skus/NOVA-1L/listing", params={"platform": "taobao"}, headers=merchant).json()
+        assert listing["slots"][0]["url"] == new_url
+        assert client.get(_path(old_url)).status_code == 200
+        wait_for_jobs(runtime)
+        assert all(v["rendered"] for v in _asset(client, merchant, small["asset_id"])["variants"])  # type: ignore[union-attr]
+
+    def test_an_upscaled_copy_never_replaces_the_master(self, client: TestClient, merchant: dict[str, str]) -> None:
+        original = product(32, size=500)
+        first = upload(client, merchant, jpeg(original, 92)).json()
+        upscaled = original.resize((1000, 1000), Image.Resampling.BICUBIC)
+        second = upload(client, merchant, jpeg(upscaled, 95)).json()
+        assert second["asset_id"] == first["asset_id"]
+        assert second["promoted"] is False
+        master = _asset(client, merchant, first["asset_id"])["master"]
+        assert isinstance(master, dict) and master["width"] == 500
+
+    def test_a_crop_never_replaces_the_master(self, client: TestClient, merchant: dict[str, str]) -> None:
+        original = product(33, size=600)
+        first = upload(client, merchant, jpeg(original, 80)).json()
+        crop = original.crop((30, 30, 570, 570)).resize((1100, 1100), Image.Resampling.LANCZOS)
+        second = upload(client, merchant, jpeg(crop, 95)).json()
+        if second["asset_id"] == first["asset_id"]:
+            assert second["promoted"] is False
+
+
+class TestSplitAndMerge:
+    def test_split_undoes_a_wrong_merge_and_is_remembered(self, client: TestClient, merchant: dict[str, str],
+                                                          runtime: Runtime) -> None:
+        base = product(41, size=700, label="CEDAR", line="500 ml")
+        look_alike = product(41, size=700, label="CEDAR", line="750 ml")
+        first = upload(client, merchant, jpeg(base)).json()
+        # a deliberately loose threshold forces the false merge an owner would then undo
+        strict = runtime.thresholds
+        runtime.thresholds = replace(strict, max_structure_diff=1000.0, max_colour_diff=1000.0)
+        wrong = upload(client, merchant, jpeg(look_alike), sku="CEDAR-750", role="main").json()
+        assert wrong["asset_id"] == first["asset_id"] and wrong["dedup"] == "near"
+
+        split = client.post(f"/v1/media/{first['asset_id']}/split", headers=merchant,
+                            json={"upload_id": wrong["upload_id"]})
+        assert split.status_code == 201, split.json()
+        new_asset = split.json()["asset_id"]
+        assert new_asset != first["asset_id"]
+        listing = client.get("/v1/skus/CEDAR-750/listing", params={"platform": "web"}, headers=merchant).json()
+        assert listing["slots"][0]["asset_id"] == new_asset
+
+        # remembered: the same bytes and a near copy of them go to the split-off asset, even while loose
+        again = upload(client, merchant, jpeg(look_alike)).json()
+        assert (again["dedup"], again["asset_id"]) == ("exact", new_asset)
+        copy = upload(client, merchant, encode(look_alike, "PNG"), name="copy.png").json()
+        assert copy["asset_id"] == new_asset
+        runtime.thresholds = strict
+        wait_for_jobs(runtime)
+
+    def test_merge_folds_a_missed_duplicate_in(self, client: TestClient, merchant: dict[str, str],
+                                               runtime: Runtime) -> None:
+        keep = upload(client, merchant, jpeg(product(51, size=500))).json()
+        other_picture = product(52, size=500)
+        missed = upload(client, merchant, jpeg(other_picture), sku="DUP-1", role="main").json()
+        assert missed["asset_id"] != keep["asset_id"]
+        old_variant = _variant_url(_asset(client, merchant, missed["asset_id"]), "web_thumb")
+        assert client.get(_path(old_variant)).status_code == 200
+
+        merged = client.post(f"/v1/media/{keep['asset_id']}/merge", headers=merchant,
+                             json={"duplicate_asset_id": missed["asset_id"]})
+        assert merged.status_code == 200, merged.json()
+        assert _asset(client, merchant, missed["asset_id"])["asset_id"] == keep["asset_id"]
+        listing = client.get("/v1/skus/DUP-1/listing", params={"platform": "web"}, headers=merchant).json()
+        assert listing["slots"][0]["asset_id"] == keep["asset_id"]
+        assert client.get(_path(old_variant)).status_code == 200  # hotlinks made before the merge live on
+        later = upload(client, merchant, encode(other_picture, "WEBP", quality=85), name="later.webp").json()
+        assert later["asset_id"] == keep["asset_id"]
+        wait_for_jobs(runtime)
+
+    def test_only_the_owner_may_split_or_merge(self, client: TestClient, merchant: dict[str, str],
+                                               other_merchant: dict[str, str]) -> None:
+        mine = upload(client, merchant, jpeg(product(61, size=400))).json()
+        theirs = upload(client, other_merchant, jpeg(product(62, size=400))).json()
+        response = client.post(f"/v1/media/{mine['asset_id']}/merge", headers=other_merchant,
+                               json={"duplicate_asset_id": theirs["asset_id"]})
+        assert response.status_code == 403 and response.json()["code"] == "forbidden"
+
+    def test_split_guards(self, client: TestClient, merchant: dict[str, str]) -> None:
+        first = upload(client, merchant, jpeg(product(63, size=400))).json()
+        own_master = client.post(f"/v1/media/{first['asset_id']}/split", headers=merchant,
+                                 json={"upload_id": first["upload_id"]})
+        assert own_master.status_code == 409 and own_master.json()["code"] == "conflict"
+        unknown = client.post(f"/v1/media/{first['asset_id']}/split", headers=merchant, json={"upload_id": "upl_x"})
+        assert unknown.status_code == 404
+        self_merge = client.post(f"/v1/media/{first['asset_id']}/merge", headers=merchant,
+                                 json={"duplicate_asset_id": first["asset_id"]})
+        assert self_merge.status_code == 422
+        missing_body = client.post(f"/v1/media/{first['asset_id']}/merge", headers=merchant, json={})
+        assert missing_body.status_code == 422 and missing_body.json()["code"] == "invalid_request"
+
+
+class TestSearchByPicture:
+    def test_search_finds_the_asset_and_stores_nothing(self, client: TestClient, merchant: dict[str, str],
+                                                       runtime: Runtime) -> None:
+        picture = product(71, size=600)
+        stored = upload(client, merchant, jpeg(picture, 95)).json()
+        unrelated = upload(client, merchant, jpeg(product(72, size=600))).json()
+        before = row_counts(runtime)
+        copy = picture.resize((300, 300), Image.Resampling.LANCZOS)
+        response = client.post("/v1/media/search", headers=merchant,
+                               files={"file": ("q.webp", encode(copy, "WEBP", quality=75), "image/webp")})
+        assert response.status_code == 200
+        matches = response.json()["matches"]
+        assert [m["asset_id"] for m in matches] == [stored["asset_id"]]
+        assert 0.5 <= matches[0]["score"] <= 1.0
+        assert unrelated["asset_id"] not in {m["asset_id"] for m in matches}
+        assert row_counts(runtime) == before
+
+    def test_search_with_exact_bytes_scores_one(self, client: TestClient, merchant: dict[str, str]) -> None:
+        data = jpeg(product(73, size=500))
+        stored = upload(client, merchant, data).json()
+        matches = client.post("/v1/media/search", headers=merchant,
+                              files={"file": ("q.jpg", data, "image/jpeg")}).json()["matches"]
+        assert matches[0] == {**matches[0], "asset_id": stored["asset_id"], "score": 1.0}
+
+    def test_search_rejects_non_images(self, client: TestClient, merchant: dict[str, str]) -> None:
+        response = client.post("/v1/media/search", headers=merchant, files={"file": ("q.txt", b"hello", "text/plain")})
+        assert response.status_code == 415
+
+
+def _size(data: bytes) -> tuple[int, int]:
+    with Image.open(io.BytesIO(data)) as image:
+        return image.size

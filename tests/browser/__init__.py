@@ -1,0 +1,1 @@
+"""Tests that drive a real headless Chromium against a running `skupix serve`."""

@@ -1,0 +1,294 @@
+"""The web console in a real headless Chromium, driven over the Chrome DevTools Protocol.
+
+A `skupix serve` subprocess on a temporary data dir gets two uploads (a product shot and a near copy of
+it); the browser signs in through the key form, then the recent-uploads grid, the asset view with every
+variant, the SKU listing and the error display are checked, with the pictures actually decoded
+(naturalWidth > 0). Screenshots go to $SKUPIX_SCREENSHOT_DIR, or to the test's temporary directory.
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.fixtures.pictures import encode, jpeg, product
+from tests.services import unavailable
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = Path("/usr/bin/chromium")
+REPO = Path(__file__).resolve().parents[2]
+SKU = "茶叶-绿茶-250g"
+WAIT = 25.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def cli(*args: str) -> list[str]:
+    return [sys.executable, "-c", "from api.cli import main; main()", *args]
+
+
+def clean_env(data_dir: Path) -> dict[str, str]:
+    """Embedded mode on a fresh data dir, whatever SKUPIX_* the caller's shell has."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SKUPIX_")}
+    env["SKUPIX_DATA_DIR"] = str(data_dir)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH", "")]))
+    return env
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+class DevTools:
+    """A minimal synchronous Chrome DevTools Protocol client for one page."""
+
+    def __init__(self, ws_url: str) -> None:
+        from websockets.sync.client import connect
+
+        self.stack = ExitStack()
+        self.ws = self.stack.enter_context(connect(ws_url, max_size=None, open_timeout=10))
+        self.ids = itertools.count(1)
+
+    def call(self, method: str, **params: Any) -> dict[str, Any]:
+        ident = next(self.ids)
+        self.ws.send(json.dumps({"id": ident, "method": method, "params": params}))
+        deadline = time.monotonic() + 30
+        while True:
+            message = json.loads(self.ws.recv(timeout=max(0.1, deadline - time.monotonic())))
+            if message.get("id") == ident:
+                if "error" in message:
+                    raise RuntimeError(f"{method}: {message['error']}")
+                result: dict[str, Any] = message.get("result", {})
+                return result
+
+    def js(self, expression: str) -> Any:
+        """Evaluate an expression in the page (promises awaited) and return its JSON value."""
+        result = self.call("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
+        if "exceptionDetails" in result:
+            raise AssertionError(f"page script failed: {result['exceptionDetails']}\n{expression}")
+        return result["result"].get("value")
+
+    def wait(self, expression: str, what: str, timeout: float = WAIT) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.js(f"Boolean({expression})"):
+                return
+            if time.monotonic() > deadline:
+                errors = self.js("[...document.querySelectorAll('#errors .error')].map(e => e.innerText)")
+                raise AssertionError(f"timed out waiting for {what}; errors shown: {errors}")
+            time.sleep(0.15)
+
+    def goto(self, url: str) -> None:
+        self.call("Page.navigate", url=url)
+        self.wait("document.readyState === 'complete' && location.href !== 'about:blank'", f"{url} to load")
+
+    def screenshot(self, path: Path) -> Path:
+        """A full-page PNG."""
+        height = int(self.js("Math.ceil(document.documentElement.scrollHeight)"))
+        shot = self.call("Page.captureScreenshot", format="png", captureBeyondViewport=True,
+                         clip={"x": 0, "y": 0, "width": 1280, "height": max(height, 200), "scale": 1})
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(base64.b64decode(shot["data"]))
+        return path
+
+    def close(self) -> None:
+        self.stack.close()
+
+
+@dataclass
+class Session:
+    base: str
+    key: str
+    page: DevTools
+    shots: Path
+    profiles: list[str]
+    uploads: list[dict[str, Any]]
+
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
+    if not CHROMIUM.exists():
+        unavailable(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    root = tmp_path_factory.mktemp("console-browser")
+    data_dir = root / "data"
+    env = clean_env(data_dir)
+    created = subprocess.run(cli("keys", "create", "--tenant", "loja-são-paulo", "--kind", "merchant"),
+                             env=env, capture_output=True, text=True, timeout=60, check=True)
+    key = created.stdout.strip().splitlines()[-1]
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    server_log = (root / "server.log").open("wb")
+    server = subprocess.Popen(cli("serve", "--port", str(port)), env=env, stdout=server_log,
+                              stderr=subprocess.STDOUT, cwd=root)
+    profile_dir = root / "chromium-profile"
+    browser: subprocess.Popen[bytes] | None = None
+    page: DevTools | None = None
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(base + "/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError("skupix serve did not start:\n" + (root / "server.log").read_text()[-3000:])
+            time.sleep(0.2)
+
+        auth = {"Authorization": f"Bearer {key}"}
+        picture = product(11, size=900, colour=(180, 40, 40), label="AURORA", line="500 ml")
+        uploads = []
+        for name, data, content_type, role in [
+            ("绿茶-正面.jpg", jpeg(picture, 95), "image/jpeg", "main"),
+            ("緑茶_コピー.png", encode(picture, "PNG"), "image/png", "gallery"),
+        ]:
+            response = httpx.post(base + "/v1/media", headers=auth, timeout=60,
+                                  files={"file": (name, data, content_type)}, data={"sku": SKU, "role": role})
+            assert response.status_code in (200, 201), response.text
+            uploads.append(response.json())
+        assert [u["dedup"] for u in uploads] == ["new", "near"]
+        profiles = [p["name"] for p in httpx.get(base + "/v1/profiles", timeout=10).json()]
+
+        browser = subprocess.Popen(
+            [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             "--disable-dev-shm-usage", "--hide-scrollbars", "--window-size=1280,900",
+             f"--user-data-dir={profile_dir}", "--remote-debugging-port=0", "about:blank"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        active = profile_dir / "DevToolsActivePort"
+        deadline = time.monotonic() + 20
+        while not (active.exists() and len(active.read_text().splitlines()) >= 2):
+            if browser.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError("Chromium did not open its DevTools port")
+            time.sleep(0.1)
+        devtools = f"http://127.0.0.1:{active.read_text().splitlines()[0].strip()}"
+        targets = httpx.get(devtools + "/json/list", timeout=10).json()
+        target = next(t for t in targets if t.get("type") == "page")
+        page = DevTools(target["webSocketDebuggerUrl"])
+        page.call("Page.enable")
+        page.call("Emulation.setDeviceMetricsOverride", width=1280, height=900, deviceScaleFactor=1, mobile=False)
+
+        # sign in through the key form, as a user would
+        page.goto(base + "/console")
+        page.wait("document.body.dataset.view === 'gate'", "the key form")
+        page.js(f"document.getElementById('key-input').value = {json.dumps(key)};"
+                "document.getElementById('key-save').click(); true")
+        page.wait("document.body.dataset.view === 'uploads'", "the uploads view after signing in")
+        assert page.js(f"localStorage.getItem('skupix.apiKey') === {json.dumps(key)}")
+
+        shots = Path(os.environ.get("SKUPIX_SCREENSHOT_DIR") or root / "screenshots")
+        yield Session(base=base, key=key, page=page, shots=shots, profiles=profiles, uploads=uploads)
+    finally:
+        if page is not None:
+            page.close()
+        if browser is not None:
+            stop(browser)
+        stop(server)
+        server_log.close()
+        shutil.rmtree(profile_dir, ignore_errors=True)
+
+
+LOADED_IMAGES = """(sel) => {
+  const imgs = [...document.querySelectorAll(sel)];
+  return {count: imgs.length, loaded: imgs.filter(i => i.complete && i.naturalWidth > 0).length,
+          broken: imgs.filter(i => i.complete && i.naturalWidth === 0).map(i => i.currentSrc || i.src)};
+}"""
+
+
+def images(page: DevTools, selector: str) -> dict[str, Any]:
+    result: dict[str, Any] = page.js(f"({LOADED_IMAGES})({json.dumps(selector)})")
+    return result
+
+
+def test_recent_uploads_show_the_near_match_as_pictures(session: Session) -> None:
+    page = session.page
+    page.goto(session.base + "/console#/uploads")
+    page.wait("document.querySelector('#recent-grid').dataset.state === 'ready'"
+              " && document.querySelectorAll('#recent-grid [data-upload-id]').length === 2", "two upload cards")
+    cards = page.js("[...document.querySelectorAll('#recent-grid [data-upload-id]')].map(c => ({"
+                    "id: c.dataset.uploadId, dedup: c.dataset.dedup, badge: c.querySelector('.badge').textContent,"
+                    "text: c.innerText, match: !!c.querySelector('[data-role=match]')}))")
+    near, new = cards
+    assert (near["id"], new["id"]) == (session.uploads[1]["upload_id"], session.uploads[0]["upload_id"])
+    assert (near["dedup"], near["badge"].lower()) == ("near", "near")
+    assert (new["dedup"], new["badge"].lower()) == ("new", "new")
+    assert near["match"] and not new["match"]
+    assert "緑茶_コピー.png" in near["text"] and "绿茶-正面.jpg" in new["text"]
+    assert "hash distance" in near["text"] and "structure diff" in near["text"] and "colour diff" in near["text"]
+    page.wait(f"({LOADED_IMAGES})('#recent-grid img').loaded === 2", "both thumbnails to load")
+    state = images(page, "#recent-grid img")
+    assert state == {"count": 2, "loaded": 2, "broken": []}
+    thumbs = page.js("[...document.querySelectorAll('#recent-grid img')].map(i => i.src)")
+    assert all("/web_thumb/" in src for src in thumbs)
+    path = page.screenshot(session.shots / "console-uploads.png")
+    print(f"screenshot: {path}")
+
+
+def test_asset_view_shows_one_loaded_picture_per_profile(session: Session) -> None:
+    page = session.page
+    page.goto(session.base + "/console#/uploads")
+    page.wait("document.querySelector('#recent-grid [data-dedup=near]')", "the near card")
+    page.js("document.querySelector('#recent-grid [data-dedup=near]').click(); true")
+    page.wait("document.body.dataset.view === 'asset' && document.querySelector('#variant-grid')"
+              " && document.querySelector('#variant-grid').dataset.state === 'ready'", "every variant to settle")
+    assert page.js("location.hash") == f"#/asset/{session.uploads[0]['asset_id']}"
+    shown = page.js("[...document.querySelectorAll('#variant-grid img[data-profile]')].map(i => i.dataset.profile)")
+    assert sorted(shown) == sorted(session.profiles)
+    assert images(page, "#variant-grid img[data-profile]") == {
+        "count": len(session.profiles), "loaded": len(session.profiles), "broken": []}
+    text = page.js("document.querySelector('#view-asset').innerText")
+    assert session.uploads[0]["asset_id"] in text and "SHA-256" in text
+    links = page.js("[...document.querySelectorAll('#variant-grid a')].map(a => a.textContent)")
+    assert links.count("Immutable URL ↗") == len(session.profiles) and links.count("Alias ↗") == len(session.profiles)
+    path = page.screenshot(session.shots / "console-asset.png")
+    print(f"screenshot: {path}")
+
+
+def test_sku_listing_shows_slots_as_pictures_with_file_names(session: Session) -> None:
+    page = session.page
+    page.goto(f"{session.base}/console#/skus/{SKU}/amazon")
+    page.wait("document.querySelector('#listing-grid') && document.querySelector('#listing-grid').dataset.state"
+              " === 'ready'", "the amazon listing")
+    names = page.js("[...document.querySelectorAll('#listing-grid .filename')].map(e => e.textContent)")
+    assert names == [f"{SKU}.MAIN.jpg", f"{SKU}.PT01.jpg"]
+    assert images(page, "#listing-grid img") == {"count": 2, "loaded": 2, "broken": []}
+    assert page.js("document.querySelector('#sku-items a.active').dataset.sku") == SKU
+    path = page.screenshot(session.shots / "console-sku.png")
+    print(f"screenshot: {path}")
+
+
+def test_api_errors_are_shown_with_their_code_and_message(session: Session) -> None:
+    page = session.page
+    page.goto(session.base + "/console#/asset/ast_does_not_exist")
+    page.wait("document.querySelector('#errors .error[data-code=not_found]')", "the not_found error")
+    text = page.js("document.querySelector('#errors .error').innerText")
+    assert "not_found" in text and "ast_does_not_exist" in text and "404" in text
