@@ -18,6 +18,7 @@ from PIL import Image
 
 _BLOCK = 16
 _CLIPPED = 250.0
+_REFINE_SIDE = 320
 _ORB_FEATURES = 1500
 
 
@@ -198,16 +199,34 @@ def _colour_diff(query_rgb: np.ndarray, candidate_rgb: np.ndarray, matrix: np.nd
     return _window_max(delta, valid, _BLOCK), overlap
 
 
-def _translation(moving: np.ndarray, fixed: np.ndarray) -> tuple[float, float]:
-    """Sub-pixel shift between two same-sized images by phase correlation on DFT-friendly sizes."""
-    height, width = fixed.shape
-    padded_h, padded_w = cv2.getOptimalDFTSize(height), cv2.getOptimalDFTSize(width)
-    a = np.full((padded_h, padded_w), 255.0, np.float32)
-    b = np.full((padded_h, padded_w), 255.0, np.float32)
-    a[:height, :width] = moving
-    b[:height, :width] = fixed
-    (shift_x, shift_y), _response = cv2.phaseCorrelate(a, b)
-    return float(shift_x), float(shift_y)
+def _refine(query_detail: np.ndarray, candidate_detail: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """Polish a coarse candidate→query transform to sub-pixel accuracy (ECC, similarity motion).
+
+    The signature-scale estimate can be off by a percent in scale, which is several pixels at the
+    detail scale: enough to make every edge look changed. A failed refinement keeps the estimate.
+    """
+    height, width = query_detail.shape
+    warped = _warp(candidate_detail, matrix, (width, height), 255)
+    factor = max(1, round(max(height, width) / _REFINE_SIDE))
+    small_size = (max(8, width // factor), max(8, height // factor))
+    template = cv2.resize(query_detail, small_size, interpolation=cv2.INTER_AREA).astype(np.float32)
+    moving = cv2.resize(warped, small_size, interpolation=cv2.INTER_AREA).astype(np.float32)
+    warp = np.eye(2, 3, dtype=np.float32)
+    criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 1e-4)
+    try:
+        _score, warp = cv2.findTransformECC(template, moving, warp, cv2.MOTION_AFFINE, criteria, None, 3)
+    except cv2.error:
+        return matrix
+    sx, sy = width / small_size[0], height / small_size[1]
+    to_full = np.diag([sx, sy, 1.0])
+    correction = to_full @ _homogeneous(warp.astype(np.float64)) @ np.linalg.inv(to_full)
+    # findTransformECC maps query coordinates into the warped candidate; invert to compose.
+    refined = np.linalg.inv(correction) @ _homogeneous(matrix)
+    shift = float(np.abs(refined[:2, 2] - matrix[:2, 2]).max())
+    linear = float(np.abs(refined[:2, :2] - matrix[:2, :2]).max())
+    if shift > 8.0 or linear > 0.05:
+        return matrix  # ECC wandered off; the coarse estimate is safer
+    return refined[:2]
 
 
 def _structure_diff(query: VerifyImage, candidate: VerifyImage, matrix: np.ndarray) -> float:
@@ -224,17 +243,13 @@ def _structure_diff(query: VerifyImage, candidate: VerifyImage, matrix: np.ndarr
     to_query = np.diag([width / q_sig_w, height / q_sig_h, 1.0])
     from_candidate = np.diag([c_sig_w / candidate.detail.shape[1], c_sig_h / candidate.detail.shape[0], 1.0])
     fine = (to_query @ _homogeneous(matrix) @ from_candidate)[:2]
+    fine = _refine(q_detail, candidate.detail, fine)
     warped = _warp(candidate.detail, fine, (width, height), 255)
     valid = _valid_mask(candidate.detail.shape, fine, (width, height))
     if valid.sum() < 64:
         return float("inf")
     q = cv2.GaussianBlur(q_detail.astype(np.float32), (0, 0), 0.8)
     c = cv2.GaussianBlur(warped.astype(np.float32), (0, 0), 0.8)
-    (shift_x, shift_y) = _translation(np.where(valid, c, 255.0), q)
-    if abs(shift_x) <= 3 and abs(shift_y) <= 3 and (abs(shift_x) > 0.2 or abs(shift_y) > 0.2):
-        shift = np.array([[1.0, 0.0, shift_x], [0.0, 1.0, shift_y]])
-        c = cv2.warpAffine(c, shift, (width, height), flags=cv2.INTER_LINEAR, borderValue=255.0)
-        valid = cv2.warpAffine(valid.astype(np.uint8), shift, (width, height), flags=cv2.INTER_NEAREST) > 0
     gain, offset = _tone_fit(c[valid], q[valid], (0.85, 1.18), 20.0)
     c = np.clip(c * gain + offset, 0, 255)
     delta = _shift_tolerant(c, q)

@@ -1,0 +1,153 @@
+"""Near-duplicate candidate lookup at scale: multi-index HashIndex against a plain numpy scan.
+
+Builds the index on synthetic uniform random 64-bit hashes (4 per row, like the 4 crop-level
+phashes of a fingerprint), half the queries being near-duplicates of an indexed row (every query
+hash within the radius of the row's hash), the other half unrelated. Run:
+
+    .venv/bin/python benchmarks/dedup_lookup.py --rows 10000000 --queries 2000 --radius 12
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from registry.media.index import DEFAULT_SPLIT, HashIndex  # noqa: E402
+
+HASHES_PER_ROW = 4
+
+
+def rss_bytes() -> int:
+    """Current resident set size of this process."""
+    try:
+        with open("/proc/self/statm") as handle:
+            return int(handle.read().split()[1]) * resource.getpagesize()
+    except OSError:
+        return 0
+
+
+def peak_rss_bytes() -> int:
+    """Peak resident set size of this process."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def near(rng: np.random.Generator, hashes: np.ndarray, radius: int) -> np.ndarray:
+    """Copies of `hashes` with 0..radius random bits flipped in each."""
+    out = hashes.copy()
+    for i in range(out.size):
+        flips = rng.choice(64, size=int(rng.integers(0, radius + 1)), replace=False)
+        for bit in flips:
+            out[i] ^= np.uint64(1) << np.uint64(int(bit))
+    return out
+
+
+def linear_scan(flat: np.ndarray, seqs: np.ndarray, query: np.ndarray, radius: int) -> dict[int, int]:
+    """Plain numpy scan: XOR-popcount every stored hash against every query hash."""
+    best = np.full(flat.size, 255, dtype=np.uint8)
+    for value in query:
+        np.minimum(best, np.bitwise_count(flat ^ value), out=best)
+    hits = np.flatnonzero(best <= radius)
+    found: dict[int, int] = {}
+    for seq, distance in zip(seqs[hits // HASHES_PER_ROW].tolist(), best[hits].tolist(), strict=True):
+        found[seq] = min(found.get(seq, 255), distance)
+    return found
+
+
+def percentiles(samples: list[float]) -> str:
+    """p50/p95/p99/max of latencies in seconds, as milliseconds."""
+    values = np.array(samples) * 1000
+    p50, p95, p99 = np.percentile(values, [50, 95, 99])
+    return f"{p50:8.3f} {p95:8.3f} {p99:8.3f} {values.max():8.3f}"
+
+
+def main() -> None:
+    """Build, measure and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=10_000_000)
+    parser.add_argument("--queries", type=int, default=2000)
+    parser.add_argument("--radius", type=int, default=12)
+    parser.add_argument("--scan-queries", type=int, default=20, help="queries for the slow linear scan")
+    parser.add_argument("--split", default=",".join(map(str, DEFAULT_SPLIT)), help="substring widths")
+    parser.add_argument("--delta", type=int, default=2000, help="unmerged rows left in the delta")
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    split = tuple(int(part) for part in args.split.split(","))
+    rng = np.random.default_rng(args.seed)
+    radius = args.radius
+
+    print(f"rows {args.rows:,}  hashes {args.rows * HASHES_PER_ROW:,}  radius {radius}  split {split}")
+    hashes = rng.integers(0, 2**64, size=(args.rows, HASHES_PER_ROW), dtype=np.uint64)
+    seqs = np.arange(1, args.rows + 1, dtype=np.int64)
+    rss_before = rss_bytes()
+
+    index = HashIndex(split=split)
+    started = time.perf_counter()
+    merged_rows = args.rows - args.delta
+    index.add_arrays(seqs[:merged_rows], hashes[:merged_rows])
+    index.compact()
+    build_seconds = time.perf_counter() - started
+    # Steady state: the latest rows wait in the unsorted delta until the next merge.
+    index.add_arrays(seqs[merged_rows:], hashes[merged_rows:])
+    gc.collect()
+    index_bytes = index.nbytes()
+    rss_index = rss_bytes() - rss_before
+
+    planted = rng.integers(0, args.rows, size=args.queries)
+    queries = []
+    for number, row in enumerate(planted):
+        if number % 2 == 0:
+            queries.append(near(rng, hashes[row], radius))
+        else:
+            queries.append(rng.integers(0, 2**64, size=HASHES_PER_ROW, dtype=np.uint64))
+    query_lists = [[int(v) for v in query] for query in queries]
+
+    index.search(query_lists[0], radius, 32)  # plan and flip masks cached, as in a warm process
+    latencies: list[float] = []
+    found_planted = 0
+    for number, query in enumerate(query_lists):
+        started = time.perf_counter()
+        hits = index.search(query, radius, 32)
+        latencies.append(time.perf_counter() - started)
+        if number % 2 == 0 and any(hit.seq == int(seqs[planted[number]]) for hit in hits):
+            found_planted += 1
+
+    flat = hashes.ravel()
+    scan_latencies: list[float] = []
+    agree = 0
+    for number in range(min(args.scan_queries, len(queries))):
+        started = time.perf_counter()
+        expected = linear_scan(flat, seqs, queries[number], radius)
+        scan_latencies.append(time.perf_counter() - started)
+        got = {hit.seq: hit.distance for hit in index.search(query_lists[number], radius, 10**9)}
+        agree += got == expected
+
+    rows = args.rows
+    print()
+    print(f"build (sort {merged_rows:,} rows into {len(split)} tables): {build_seconds:8.1f} s")
+    print(f"index arrays: {index_bytes / 2**20:10.1f} MiB  ({index_bytes / rows:6.1f} bytes/row)")
+    print(f"RSS growth:   {rss_index / 2**20:10.1f} MiB  ({rss_index / rows:6.1f} bytes/row)")
+    print(f"peak RSS:     {peak_rss_bytes() / 2**20:10.1f} MiB (includes the raw hashes and the build)")
+    print(f"unmerged delta: {args.delta:,} rows scanned linearly on every lookup")
+    print()
+    print(f"{'lookup of 4 query hashes':34} {'n':>5} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8}")
+    print(f"{'multi-index HashIndex.search':34} {len(latencies):5d} {percentiles(latencies)}")
+    print(f"{'numpy linear XOR-popcount scan':34} {len(scan_latencies):5d} {percentiles(scan_latencies)}")
+    print()
+    p99 = float(np.percentile(np.array(latencies) * 1000, 99))
+    speedup = float(np.median(scan_latencies) / np.median(latencies))
+    print(f"planted near-duplicates found: {found_planted}/{(len(queries) + 1) // 2}")
+    print(f"index results equal to the linear scan: {agree}/{len(scan_latencies)}")
+    print(f"median speed-up over the linear scan: {speedup:.0f}x")
+    print(f"p99 lookup {p99:.3f} ms <= 2 ms: {'yes' if p99 <= 2.0 else 'NO'}")
+
+
+if __name__ == "__main__":
+    main()
