@@ -19,6 +19,9 @@ from PIL import Image
 _BLOCK = 16
 _CLIPPED = 250.0
 _REFINE_SIDE = 320
+_BASE_BLUR = 0.8
+_EXTRA_BLURS = (0.7, 1.2, 1.8)
+_SHARPENINGS = ((1.0, 0.6), (1.0, 1.2), (2.0, 0.6), (2.0, 1.2))
 _ORB_FEATURES = 1500
 
 
@@ -189,10 +192,10 @@ def _colour_diff(query_rgb: np.ndarray, candidate_rgb: np.ndarray, matrix: np.nd
         return float("inf"), overlap
     query = cv2.GaussianBlur(query_rgb.astype(np.float32), (0, 0), 1.0)
     cand = cv2.GaussianBlur(warped.astype(np.float32), (0, 0), 1.0)
-    corrected = np.empty_like(cand)
-    for channel in range(3):
-        gain, offset = _tone_fit(cand[..., channel][valid], query[..., channel][valid], (0.88, 1.14), 16.0)
-        corrected[..., channel] = np.clip(cand[..., channel] * gain + offset, 0, 255)
+    # One tone curve for all three channels: brightness and contrast edits treat channels alike,
+    # while separate per-channel gains would start to cancel a genuine hue difference.
+    gain, offset = _tone_fit(cand[valid].ravel(), query[valid].ravel(), (0.88, 1.14), 16.0)
+    corrected = np.clip(cand * gain + offset, 0, 255)
     query_lab = cv2.cvtColor(query / 255.0, cv2.COLOR_RGB2LAB)
     cand_lab = cv2.cvtColor(corrected / 255.0, cv2.COLOR_RGB2LAB)
     delta = _shift_tolerant(cand_lab, query_lab)
@@ -229,6 +232,31 @@ def _refine(query_detail: np.ndarray, candidate_detail: np.ndarray, matrix: np.n
     return refined[:2]
 
 
+def _match_detail_level(query: np.ndarray, candidate: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Bring both pictures to a common sharpness: soften or sharpen one until they agree best overall.
+
+    Resellers blur, sharpen and upscale; those change every edge a little, never one region. The
+    choice is global (one filter for the whole picture), so it cannot hide a locally changed label.
+    """
+    base_q = cv2.GaussianBlur(query, (0, 0), _BASE_BLUR)
+    base_c = cv2.GaussianBlur(candidate, (0, 0), _BASE_BLUR)
+    best = (float(np.abs(base_q - base_c)[valid].mean()), base_q, base_c)
+
+    def consider(q: np.ndarray, c: np.ndarray) -> None:
+        nonlocal best
+        error = float(np.abs(q - c)[valid].mean())
+        if error < best[0]:
+            best = (error, q, c)
+
+    for extra in _EXTRA_BLURS:
+        consider(cv2.GaussianBlur(base_q, (0, 0), extra), base_c)
+        consider(base_q, cv2.GaussianBlur(base_c, (0, 0), extra))
+    for radius, amount in _SHARPENINGS:
+        consider(base_q, base_c + amount * (base_c - cv2.GaussianBlur(base_c, (0, 0), radius)))
+        consider(base_q + amount * (base_q - cv2.GaussianBlur(base_q, (0, 0), radius)), base_c)
+    return best[1], best[2]
+
+
 def _structure_diff(query: VerifyImage, candidate: VerifyImage, matrix: np.ndarray) -> float:
     """Largest windowed grey difference at the finer common detail scale, shift tolerant."""
     q_sig_h, q_sig_w = query.signature.shape[:2]
@@ -248,13 +276,17 @@ def _structure_diff(query: VerifyImage, candidate: VerifyImage, matrix: np.ndarr
     valid = _valid_mask(candidate.detail.shape, fine, (width, height))
     if valid.sum() < 64:
         return float("inf")
-    q = cv2.GaussianBlur(q_detail.astype(np.float32), (0, 0), 0.8)
-    c = cv2.GaussianBlur(warped.astype(np.float32), (0, 0), 0.8)
+    q, c = _match_detail_level(q_detail.astype(np.float32), warped.astype(np.float32), valid)
     gain, offset = _tone_fit(c[valid], q[valid], (0.85, 1.18), 20.0)
     c = np.clip(c * gain + offset, 0, 255)
     delta = _shift_tolerant(c, q)
     window = max(6, round(max(width, height) / 48))
-    return _window_max(delta, valid, window)
+    # Filters smear differently at the content box's edge (which trimming places on the object's
+    # outline); judge the interior, where labels and printing are.
+    margin = max(3, window // 2)
+    interior = cv2.erode(valid.astype(np.uint8), np.ones((2 * margin + 1, 2 * margin + 1), np.uint8),
+                         borderType=cv2.BORDER_CONSTANT, borderValue=0) > 0
+    return _window_max(delta, interior if interior.sum() >= 64 else valid, window)
 
 
 def _rank(result: Verification, thresholds: VerifyThresholds) -> tuple[int, float]:

@@ -50,6 +50,7 @@ def run_job(rt: Runtime, job_id: str) -> JobResult:
     except Exception as exc:  # the database is unreachable: nothing was counted, try again later
         raise TransientJobError(f"job {job_id} could not start: {exc}") from exc
     if job is None:
+        log.info("job %s skipped: already done, quarantined or unknown", job_id)
         return JobResult.SKIPPED
     try:
         faults.apply(rt, job)
@@ -72,4 +73,5 @@ def run_job(rt: Runtime, job_id: str) -> JobResult:
         jobs.finish(rt, job.id)
     except Exception as exc:  # the work is stored; a retry finds it and only marks the job done
         raise TransientJobError(f"job {job.id} could not be marked done: {exc}") from exc
+    log.info("job %s (%s %s) done on attempt %d", job.id, job.kind, job.subject, job.attempts)
     return JobResult.DONE

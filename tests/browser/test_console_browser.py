@@ -33,7 +33,6 @@ from tests.services import unavailable
 pytestmark = pytest.mark.slow
 
 CHROMIUM = Path("/usr/bin/chromium")
-REPO = Path(__file__).resolve().parents[2]
 SKU = "茶叶-绿茶-250g"
 WAIT = 25.0
 
@@ -49,10 +48,12 @@ def cli(*args: str) -> list[str]:
 
 
 def clean_env(data_dir: Path) -> dict[str, str]:
-    """Embedded mode on a fresh data dir, whatever SKUPIX_* the caller's shell has."""
+    """Embedded mode on a fresh data dir, whatever SKUPIX_* the caller's shell has.
+
+    The server imports the installed package from another working directory, as `skupix serve` does.
+    """
     env = {k: v for k, v in os.environ.items() if not k.startswith("SKUPIX_")}
     env["SKUPIX_DATA_DIR"] = str(data_dir)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH", "")]))
     return env
 
 
@@ -154,7 +155,7 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
     data_dir = root / "data"
     env = clean_env(data_dir)
     created = subprocess.run(cli("keys", "create", "--tenant", "loja-são-paulo", "--kind", "merchant"),
-                             env=env, capture_output=True, text=True, timeout=60, check=True)
+                             env=env, capture_output=True, text=True, timeout=60, check=True, cwd=root)
     key = created.stdout.strip().splitlines()[-1]
 
     port = free_port()
@@ -190,6 +191,8 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
             uploads.append(response.json())
         assert [u["dedup"] for u in uploads] == ["new", "near"]
         profiles = [p["name"] for p in httpx.get(base + "/v1/profiles", timeout=10).json()]
+        served = httpx.get(base + "/console", timeout=10)
+        assert served.status_code == 200, f"/console answered {served.status_code}: {served.text[:500]}"
 
         browser = subprocess.Popen(
             [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
