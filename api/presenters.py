@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+from api.schemas import AssetResponse, MasterInfo, VariantInfo
 from processing.profiles import Profile
 from registry.models import Asset, Variant
 from registry.runtime import Runtime
 from registry.variants.service import current_ref
-
-from api.schemas import AssetResponse, MasterInfo, VariantInfo
 
 
 def variant_info(base: str, asset: Asset, profile: Profile, rendered: Variant | None) -> VariantInfo:

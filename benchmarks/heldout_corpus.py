@@ -12,7 +12,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.fixtures.heldout import build  # noqa: E402
+from tests.fixtures.heldout import build
 
 
 def main() -> None:

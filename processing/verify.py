@@ -97,7 +97,7 @@ def _same_frame_transform(query: np.ndarray, candidate: np.ndarray) -> np.ndarra
 
 
 def _feature_transform(query: np.ndarray, candidate: np.ndarray) -> tuple[np.ndarray | None, int]:
-    orb = cv2.ORB_create(nfeatures=_ORB_FEATURES, fastThreshold=10, edgeThreshold=15, patchSize=15)
+    orb = cv2.ORB.create(nfeatures=_ORB_FEATURES, fastThreshold=10, edgeThreshold=15, patchSize=15)
     q_points, q_desc = orb.detectAndCompute(cv2.cvtColor(query, cv2.COLOR_RGB2GRAY), None)
     c_points, c_desc = orb.detectAndCompute(cv2.cvtColor(candidate, cv2.COLOR_RGB2GRAY), None)
     if q_desc is None or c_desc is None or len(q_points) < 8 or len(c_points) < 8:
@@ -106,8 +106,8 @@ def _feature_transform(query: np.ndarray, candidate: np.ndarray) -> tuple[np.nda
     good = [p[0] for p in pairs if len(p) == 2 and p[0].distance < 0.8 * p[1].distance]
     if len(good) < 8:
         return None, 0
-    src = np.float32([c_points[m.queryIdx].pt for m in good]).reshape(-1, 1, 2)
-    dst = np.float32([q_points[m.trainIdx].pt for m in good]).reshape(-1, 1, 2)
+    src = np.array([c_points[m.queryIdx].pt for m in good], dtype=np.float32).reshape(-1, 1, 2)
+    dst = np.array([q_points[m.trainIdx].pt for m in good], dtype=np.float32).reshape(-1, 1, 2)
     matrix, inlier_mask = cv2.estimateAffinePartial2D(
         src, dst, method=cv2.RANSAC, ransacReprojThreshold=2.5, maxIters=2000, confidence=0.995
     )
@@ -195,9 +195,9 @@ def _colour_diff(query_rgb: np.ndarray, candidate_rgb: np.ndarray, matrix: np.nd
     # One tone curve for all three channels: brightness and contrast edits treat channels alike,
     # while separate per-channel gains would start to cancel a genuine hue difference.
     gain, offset = _tone_fit(cand[valid].ravel(), query[valid].ravel(), (0.88, 1.14), 16.0)
-    corrected = np.clip(cand * gain + offset, 0, 255)
-    query_lab = cv2.cvtColor(query / 255.0, cv2.COLOR_RGB2LAB)
-    cand_lab = cv2.cvtColor(corrected / 255.0, cv2.COLOR_RGB2LAB)
+    corrected = np.clip(cand * gain + offset, 0, 255).astype(np.float32)
+    query_lab = cv2.cvtColor((query / 255.0).astype(np.float32), cv2.COLOR_RGB2LAB)
+    cand_lab = cv2.cvtColor(corrected / np.float32(255.0), cv2.COLOR_RGB2LAB)
     delta = _shift_tolerant(cand_lab, query_lab)
     return _window_max(delta, valid, _BLOCK), overlap
 
@@ -214,15 +214,17 @@ def _refine(query_detail: np.ndarray, candidate_detail: np.ndarray, matrix: np.n
     small_size = (max(8, width // factor), max(8, height // factor))
     template = cv2.resize(query_detail, small_size, interpolation=cv2.INTER_AREA).astype(np.float32)
     moving = cv2.resize(warped, small_size, interpolation=cv2.INTER_AREA).astype(np.float32)
-    warp = np.eye(2, 3, dtype=np.float32)
     criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 1e-4)
     try:
-        _score, warp = cv2.findTransformECC(template, moving, warp, cv2.MOTION_AFFINE, criteria, None, 3)
+        mask = np.full(template.shape, 255, np.uint8)
+        _score, found = cv2.findTransformECC(template, moving, np.eye(2, 3, dtype=np.float32), cv2.MOTION_AFFINE,
+                                             criteria, mask, 3)
     except cv2.error:
         return matrix
+    warp = np.asarray(found, dtype=np.float64)
     sx, sy = width / small_size[0], height / small_size[1]
     to_full = np.diag([sx, sy, 1.0])
-    correction = to_full @ _homogeneous(warp.astype(np.float64)) @ np.linalg.inv(to_full)
+    correction = to_full @ _homogeneous(warp) @ np.linalg.inv(to_full)
     # findTransformECC maps query coordinates into the warped candidate; invert to compose.
     refined = np.linalg.inv(correction) @ _homogeneous(matrix)
     shift = float(np.abs(refined[:2, 2] - matrix[:2, 2]).max())
@@ -319,7 +321,7 @@ def verify(query: VerifyImage, candidate: VerifyImage, thresholds: VerifyThresho
             best = result
     if best is not None and _rank(best, thresholds)[0] == 0:
         # Only the most plausible alignment gets the (costlier) detail comparison.
-        transform = dict((m, t) for m, t, _ in hypotheses)[best.method]
+        transform = {m: t for m, t, _ in hypotheses}[best.method]
         structure = _structure_diff(query, candidate, transform)
         ratio = max(structure / thresholds.max_structure_diff, best.colour_diff / thresholds.max_colour_diff)
         score = max(0.0, 1.0 - 0.5 * ratio) if math.isfinite(ratio) else 0.0

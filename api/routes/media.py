@@ -45,7 +45,9 @@ async def get_media(asset_id: str, request: Request, rt: RuntimeDep, _principal:
 
 
 @router.post("/media/search", response_model=SearchResponse)
-async def search_media(request: Request, rt: RuntimeDep, _principal: PrincipalDep, form: SearchFormDep) -> SearchResponse:
+async def search_media(
+    request: Request, rt: RuntimeDep, _principal: PrincipalDep, form: SearchFormDep
+) -> SearchResponse:
     """Find canonical assets showing the same picture; nothing is stored."""
     hits, explanation = await run_in_threadpool(media.search, rt, form.data)
     base = public_base(request, rt)

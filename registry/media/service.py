@@ -79,14 +79,35 @@ def clean_filename(raw: str) -> str:
     return name[:500]
 
 
-def _quality_facts(prepared: _Prepared) -> dict[str, object]:
-    decoded, picture = prepared.decoded, prepared.picture
-    return {
-        "content_pixels": picture.content_width * picture.content_height,
-        "sharpness": picture.sharpness,
-        "jpeg_quality": decoded.jpeg_quality,
-        "lossless": decoded.format in _LOSSLESS_FORMATS,
-    }
+@dataclass(frozen=True)
+class PictureFacts:
+    """What an upload row records about its picture: size, format and quality measures."""
+
+    format: str
+    width: int
+    height: int
+    content_pixels: int
+    sharpness: float
+    jpeg_quality: int | None
+    lossless: bool
+
+    @classmethod
+    def of(cls, prepared: _Prepared) -> PictureFacts:
+        """Facts of a freshly decoded and fingerprinted picture."""
+        decoded, picture = prepared.decoded, prepared.picture
+        return cls(
+            format=decoded.format, width=decoded.width, height=decoded.height,
+            content_pixels=picture.content_width * picture.content_height, sharpness=picture.sharpness,
+            jpeg_quality=decoded.jpeg_quality, lossless=decoded.format in _LOSSLESS_FORMATS,
+        )
+
+    @classmethod
+    def copied_from(cls, upload: Upload) -> PictureFacts:
+        """The facts an earlier upload of the same bytes recorded."""
+        return cls(
+            format=upload.format, width=upload.width, height=upload.height, content_pixels=upload.content_pixels,
+            sharpness=upload.sharpness, jpeg_quality=upload.jpeg_quality, lossless=upload.lossless,
+        )
 
 
 def is_better_copy(new: Upload, current: Upload, overlap: float) -> bool:
@@ -108,7 +129,7 @@ def is_better_copy(new: Upload, current: Upload, overlap: float) -> bool:
 
 def _new_upload(
     principal: Principal, command: UploadCommand, sha256: str, asset_id: str, dedup_kind: str,
-    facts: dict[str, object], match: dict[str, object],
+    facts: PictureFacts, match: dict[str, object],
 ) -> Upload:
     return Upload(
         id=new_id("upl"),
@@ -117,15 +138,15 @@ def _new_upload(
         sha256=sha256,
         filename=clean_filename(command.filename),
         size_bytes=len(command.data),
-        format=str(facts["format"]),
-        width=int(facts["width"]),  # type: ignore[call-overload]
-        height=int(facts["height"]),  # type: ignore[call-overload]
+        format=facts.format,
+        width=facts.width,
+        height=facts.height,
         dedup=dedup_kind,
         match=match,
-        content_pixels=int(facts.get("content_pixels", 0)),  # type: ignore[call-overload]
-        sharpness=float(facts.get("sharpness", 0.0)),  # type: ignore[arg-type]
-        jpeg_quality=facts.get("jpeg_quality"),  # type: ignore[arg-type]
-        lossless=bool(facts.get("lossless", False)),
+        content_pixels=facts.content_pixels,
+        sharpness=facts.sharpness,
+        jpeg_quality=facts.jpeg_quality,
+        lossless=facts.lossless,
     )
 
 
@@ -147,11 +168,7 @@ def _resolve_exact(
     first = repository.first_upload_with_sha(sha256)
     if asset is None or first is None:
         return None
-    facts: dict[str, object] = {
-        "format": first.format, "width": first.width, "height": first.height,
-        "content_pixels": first.content_pixels, "sharpness": first.sharpness,
-        "jpeg_quality": first.jpeg_quality, "lossless": first.lossless,
-    }
+    facts = PictureFacts.copied_from(first)
     match: dict[str, object] = {"method": "exact", "sha256": sha256, "matched_upload_id": first.id}
     upload = _new_upload(principal, command, sha256, asset.id, DedupKind.EXACT, facts, match)
     repository.add(upload)
@@ -241,8 +258,7 @@ def _register(
 ) -> UploadOutcome:
     repository = MediaRepository(session)
     decoded = prepared.decoded
-    facts: dict[str, object] = {"format": decoded.format, "width": decoded.width, "height": decoded.height,
-                                **_quality_facts(prepared)}
+    facts = PictureFacts.of(prepared)
     report = dedup.match(rt, session, prepared.picture, stop_at_first=True)
     accepted = report.accepted
     if accepted:
@@ -346,8 +362,8 @@ def search(rt: Runtime, data: bytes) -> tuple[list[SearchHit], dict[str, object]
                              exclude_assets=frozenset(h.asset_id for h in hits))
     for candidate in report.accepted:
         verdict = candidate.verification
-        hits.append(SearchHit(candidate.asset_id, verdict.score if verdict else 0.0, candidate.distance,
-                              verdict.as_dict() if verdict else {}))
+        explanation: dict[str, object] = dict(verdict.as_dict()) if verdict else {}
+        hits.append(SearchHit(candidate.asset_id, verdict.score if verdict else 0.0, candidate.distance, explanation))
     return hits, report.as_dict()
 
 

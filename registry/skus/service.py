@@ -110,7 +110,9 @@ class ListingEntry:
     profile: Profile
 
 
-def listing(session: Session, catalog: Catalog, tenant_id: str, code: str, platform: str) -> tuple[str, list[ListingEntry]]:
+def listing(
+    session: Session, catalog: Catalog, tenant_id: str, code: str, platform: str
+) -> tuple[str, list[ListingEntry]]:
     """A SKU's slots mapped to a platform's profiles, in listing order."""
     if platform not in catalog.platforms:
         raise InvalidInput(

@@ -95,7 +95,10 @@ def render_missing(rt: Runtime, asset_id: str, profiles: list[Profile] | None = 
         session.expunge(asset)
         wanted = profiles if profiles is not None else list(rt.catalog.profiles.values())
         repository = VariantRepository(session)
-        missing = [p for p in wanted if repository.get(asset.id, p.name, variant_version(asset.master_sha256, p)) is None]
+        missing = [
+            p for p in wanted
+            if repository.get(asset.id, p.name, variant_version(asset.master_sha256, p)) is None
+        ]
     if not missing:
         return []
     master = decode(rt.store.get(original_key(asset.master_sha256)), rt.limits)
