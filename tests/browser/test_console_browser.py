@@ -2,8 +2,9 @@
 
 A `skupix serve` subprocess on a temporary data dir gets two uploads (a product shot and a near copy of
 it); the browser signs in through the key form, then the recent-uploads grid, the asset view with every
-variant, the SKU listing and the error display are checked, with the pictures actually decoded
-(naturalWidth > 0). Screenshots go to $SKUPIX_SCREENSHOT_DIR, or to the test's temporary directory.
+variant, the SKU listing, the upload panel, search by picture and the error display are checked, with
+the pictures actually decoded (naturalWidth > 0) and no script error or CSP violation in the page.
+Screenshots go to $SKUPIX_SCREENSHOT_DIR, or to the test's temporary directory.
 """
 
 from __future__ import annotations
@@ -76,6 +77,7 @@ class DevTools:
         self.stack = ExitStack()
         self.ws = self.stack.enter_context(connect(ws_url, max_size=None, open_timeout=10))
         self.ids = itertools.count(1)
+        self.events: list[dict[str, Any]] = []
 
     def call(self, method: str, **params: Any) -> dict[str, Any]:
         ident = next(self.ids)
@@ -83,7 +85,9 @@ class DevTools:
         deadline = time.monotonic() + 30
         while True:
             message = json.loads(self.ws.recv(timeout=max(0.1, deadline - time.monotonic())))
-            if message.get("id") == ident:
+            if "method" in message:
+                self.events.append(message)
+            elif message.get("id") == ident:
                 if "error" in message:
                     raise RuntimeError(f"{method}: {message['error']}")
                 result: dict[str, Any] = message.get("result", {})
@@ -127,6 +131,25 @@ class DevTools:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(base64.b64decode(shot["data"]))
         return path
+
+    def take_errors(self) -> list[str]:
+        """Script exceptions and console errors (CSP violations included) since the last call.
+
+        Failed requests are left out: the console shows API errors on purpose.
+        """
+        self.js("true")  # drain pending events
+        errors = []
+        for event in self.events:
+            params = event.get("params", {})
+            if event["method"] == "Runtime.exceptionThrown":
+                details = params.get("exceptionDetails", {})
+                errors.append(details.get("exception", {}).get("description") or details.get("text", "exception"))
+            elif event["method"] == "Log.entryAdded":
+                entry = params.get("entry", {})
+                if entry.get("level") == "error" and entry.get("source") != "network":
+                    errors.append(f"{entry.get('source')}: {entry.get('text')}")
+        self.events.clear()
+        return errors
 
     def close(self) -> None:
         self.stack.close()
@@ -212,6 +235,8 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
         target = next(t for t in targets if t.get("type") == "page")
         page = DevTools(target["webSocketDebuggerUrl"])
         page.call("Page.enable")
+        page.call("Runtime.enable")
+        page.call("Log.enable")
         page.call("Emulation.setDeviceMetricsOverride", width=1280, height=900, deviceScaleFactor=1, mobile=False)
 
         # sign in through the key form, as a user would
@@ -234,6 +259,13 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
         stop(server)
         server_log.close()
         shutil.rmtree(profile_dir, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def no_page_errors(session: Session) -> Iterator[None]:
+    session.page.take_errors()
+    yield
+    assert session.page.take_errors() == []
 
 
 LOADED_IMAGES = """(sel) => {
