@@ -44,3 +44,10 @@ def asset_response(rt: Runtime, base: str, asset: Asset, uploads: int, variants:
         updated_at=asset.updated_at,
         variants=infos,
     )
+
+
+def thumb_url(rt: Runtime, base: str, asset_id: str) -> str:
+    """The alias URL of an asset's thumbnail (web_thumb, or the first profile of a custom catalogue)."""
+    profiles = rt.catalog.profiles
+    profile = profiles.get("web_thumb") or next(iter(profiles.values()))
+    return f"{base}/v/{asset_id}/{profile.name}.{profile.extension}"

@@ -73,6 +73,7 @@ class UploadDetail(BaseModel):
     size_bytes: int
     created_at: datetime
     match: dict[str, object]
+    thumb_url: str = Field(description="the asset's current web_thumb variant")
 
 
 class ListingSlot(BaseModel):
@@ -110,6 +111,7 @@ class SearchHitResponse(BaseModel):
     score: float
     hash_distance: int
     asset_url: str
+    thumb_url: str
     verification: dict[str, object]
 
 
@@ -149,3 +151,13 @@ class PlatformInfo(BaseModel):
 
     platform: str
     roles: dict[str, str]
+
+
+class MeResponse(BaseModel):
+    """The tenant behind the API key, and the dedup limits in force."""
+
+    tenant_id: str
+    tenant_name: str
+    kind: str
+    can_upload: bool
+    dedup_limits: dict[str, float]

@@ -15,7 +15,8 @@ def alembic_config(engine: Engine) -> Config:
     """An Alembic config pointing at our migrations, bound to `engine`."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    config.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
+    # configparser treats % as interpolation; URL-encoded passwords and paths contain it
+    config.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False).replace("%", "%%"))
     config.attributes["engine"] = engine
     return config
 

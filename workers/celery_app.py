@@ -55,7 +55,10 @@ def make_celery(settings: Settings, *, set_as_current: bool = True) -> Celery:
         task_acks_on_failure=True,  # failed for good: the job row already says quarantined or pending
         task_acks_on_timeout=False,  # hard time limit: requeue, the attempt counter bounds the loop
         worker_prefetch_multiplier=1,
-        worker_cancel_long_running_tasks_on_connection_loss=True,
+        # On a broker outage a running task finishes and records its result in the database; the
+        # message, unacknowledged, comes back later and is skipped. Cancelling it instead would strand
+        # its job as running until the sweeper's time-limit cutoff.
+        worker_cancel_long_running_tasks_on_connection_loss=False,
         task_default_queue=QUEUE,
         task_ignore_result=True,
         task_time_limit=settings.task_time_limit_seconds,

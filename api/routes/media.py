@@ -7,9 +7,10 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import PrincipalDep, RuntimeDep, SearchFormDep, UploadFormDep, public_base
-from api.presenters import asset_response
+from api.presenters import asset_response, thumb_url
 from api.schemas import (
     AssetResponse,
+    MeResponse,
     MergeRequest,
     SearchHitResponse,
     SearchResponse,
@@ -19,6 +20,7 @@ from api.schemas import (
 )
 from registry.media import service as media
 from registry.models import Upload
+from registry.runtime import Runtime
 
 router = APIRouter(prefix="/v1", tags=["media"])
 
@@ -53,7 +55,8 @@ async def search_media(
     base = public_base(request, rt)
     return SearchResponse(
         matches=[SearchHitResponse(asset_id=h.asset_id, score=h.score, hash_distance=h.hash_distance,
-                                   asset_url=f"{base}/v1/media/{h.asset_id}", verification=h.verification)
+                                   asset_url=f"{base}/v1/media/{h.asset_id}",
+                                   thumb_url=thumb_url(rt, base, h.asset_id), verification=h.verification)
                  for h in hits],
         explanation=explanation,
     )
@@ -77,23 +80,38 @@ async def merge_media(asset_id: str, body: MergeRequest, request: Request, rt: R
     return asset_response(rt, public_base(request, rt), view.asset, view.uploads, view.variants)
 
 
-def _upload_detail(row: Upload) -> UploadDetail:
+def _upload_detail(rt: Runtime, base: str, row: Upload) -> UploadDetail:
     return UploadDetail(
         upload_id=row.id, asset_id=row.asset_id, dedup=row.dedup, filename=row.filename, sha256=row.sha256,
         format=row.format, width=row.width, height=row.height, size_bytes=row.size_bytes,
-        created_at=row.created_at, match=row.match,
+        created_at=row.created_at, match=row.match, thumb_url=thumb_url(rt, base, row.asset_id),
     )
 
 
 @router.get("/uploads", response_model=list[UploadDetail])
-async def list_uploads(rt: RuntimeDep, principal: PrincipalDep, limit: int = Query(50, ge=1, le=500),
+async def list_uploads(request: Request, rt: RuntimeDep, principal: PrincipalDep,
+                       limit: int = Query(50, ge=1, le=500),
                        before: str | None = Query(None, max_length=40)) -> list[UploadDetail]:
     """Your uploads, newest first; page with `before` (an upload id)."""
     rows = await run_in_threadpool(media.recent_uploads, rt, principal, limit, before)
-    return [_upload_detail(row) for row in rows]
+    base = public_base(request, rt)
+    return [_upload_detail(rt, base, row) for row in rows]
 
 
 @router.get("/uploads/{upload_id}", response_model=UploadDetail)
-async def get_upload(upload_id: str, rt: RuntimeDep, principal: PrincipalDep) -> UploadDetail:
+async def get_upload(upload_id: str, request: Request, rt: RuntimeDep, principal: PrincipalDep) -> UploadDetail:
     """One of your uploads and how it matched."""
-    return _upload_detail(await run_in_threadpool(media.describe_upload, rt, principal, upload_id))
+    row = await run_in_threadpool(media.describe_upload, rt, principal, upload_id)
+    return _upload_detail(rt, public_base(request, rt), row)
+
+
+@router.get("/me", response_model=MeResponse)
+async def me(rt: RuntimeDep, principal: PrincipalDep) -> MeResponse:
+    """Who the API key belongs to, and the dedup limits verification applies."""
+    return MeResponse(
+        tenant_id=principal.tenant_id, tenant_name=principal.tenant_name, kind=principal.kind.value,
+        can_upload=principal.can_upload,
+        dedup_limits={"max_structure_diff": rt.thresholds.max_structure_diff,
+                      "max_colour_diff": rt.thresholds.max_colour_diff,
+                      "candidate_radius": float(rt.settings.dedup_candidate_radius)},
+    )

@@ -37,7 +37,7 @@ def etag_matches(header: str | None, etag: str) -> bool:
     return False
 
 
-@router.api_route("/v/{asset_id}/{profile}/{filename}", methods=["GET", "HEAD"], response_model=None)
+@router.get("/v/{asset_id}/{profile}/{filename}", response_model=None)
 async def immutable_variant(asset_id: str, profile: str, filename: str, request: Request,
                             rt: RuntimeDep) -> Response:
     """An immutable variant: strong ETag, cached for a year, rendered on first request if needed."""
@@ -65,7 +65,7 @@ async def immutable_variant(asset_id: str, profile: str, filename: str, request:
     return Response(content=sent.body, media_type=row.content_type, headers=headers)
 
 
-@router.api_route("/v/{asset_id}/{filename}", methods=["GET", "HEAD"], response_model=None)
+@router.get("/v/{asset_id}/{filename}", response_model=None)
 async def variant_alias(asset_id: str, filename: str, request: Request, rt: RuntimeDep) -> Response:
     """A stable alias per asset and profile; redirects to the current immutable URL."""
     profile, extension = _split_name(filename)
@@ -75,3 +75,10 @@ async def variant_alias(asset_id: str, filename: str, request: Request, rt: Runt
         status_code=302,
         headers={"Cache-Control": f"public, max-age={rt.settings.alias_max_age_seconds}"},
     )
+
+
+# HEAD answers like GET without a body; kept out of the OpenAPI schema so operation ids stay unique.
+router.add_api_route("/v/{asset_id}/{profile}/{filename}", immutable_variant, methods=["HEAD"],
+                     include_in_schema=False, response_model=None)
+router.add_api_route("/v/{asset_id}/{filename}", variant_alias, methods=["HEAD"], include_in_schema=False,
+                     response_model=None)

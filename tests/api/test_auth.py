@@ -42,3 +42,18 @@ class TestAuthentication:
         response = upload(client, platform, jpeg(product(1, size=400)))
         assert response.status_code == 403
         assert response.json()["code"] == "forbidden"
+
+
+class TestMe:
+    def test_me_names_the_tenant_and_limits(self, client: TestClient, merchant: dict[str, str]) -> None:
+        body = client.get("/v1/me", headers=merchant).json()
+        assert (body["tenant_name"], body["kind"], body["can_upload"]) == ("loja-são-paulo", "merchant", True)
+        assert body["dedup_limits"]["max_structure_diff"] > 0
+
+
+class TestOpenApi:
+    def test_schema_builds_without_warnings(self, client: TestClient) -> None:
+        schema = client.get("/openapi.json").json()
+        operation_ids = [op["operationId"] for path in schema["paths"].values() for op in path.values()]
+        assert len(operation_ids) == len(set(operation_ids))
+        assert "/v1/media" in schema["paths"]

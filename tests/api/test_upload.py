@@ -271,3 +271,11 @@ class TestUploadExplanation:
 def _png_size(data: bytes) -> tuple[int, int]:
     with Image.open(io.BytesIO(data)) as image:
         return image.size
+
+
+class TestTimestamps:
+    def test_times_carry_a_zone_on_every_database(self, client: TestClient, merchant: dict[str, str]) -> None:
+        body = upload(client, merchant, jpeg(product(3, size=300))).json()
+        detail = client.get(f"/v1/uploads/{body['upload_id']}", headers=merchant).json()
+        assert detail["created_at"].endswith(("+00:00", "Z"))
+        assert detail["thumb_url"].endswith(f"/v/{body['asset_id']}/web_thumb.webp")
