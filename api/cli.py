@@ -59,6 +59,8 @@ def worker(
     concurrency: Annotated[int, typer.Option(help="worker processes")] = 2,
     beat: Annotated[bool, typer.Option(help="also run the outbox sweeper schedule (run in one worker only)")] = False,
     loglevel: Annotated[str, typer.Option(help="log level")] = "info",
+    name: Annotated[str, typer.Option(help="Celery node name; default skupix-<pid>@<host>, unique per "
+                                           "process (RabbitMQ refuses two workers with one name)")] = "",
 ) -> None:
     """Run a Celery worker for rendering (needs SKUPIX_BROKER_URL)."""
     settings = _settings()
@@ -68,7 +70,7 @@ def worker(
     from workers.celery_app import QUEUE, app
 
     argv = ["worker", f"--loglevel={loglevel}", f"--concurrency={concurrency}", "-Q", QUEUE,
-            "--without-gossip", "--without-mingle"]
+            "--without-gossip", "--without-mingle", f"--hostname={name or f'skupix-{os.getpid()}@%h'}"]
     if beat:
         argv.append("--beat")
     app.worker_main(argv)

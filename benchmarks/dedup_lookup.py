@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import resource
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -20,7 +22,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from registry.media.index import DEFAULT_SPLIT, HashIndex  # noqa: E402
+from registry.media.index import DEFAULT_SPLIT, HashIndex
 
 HASHES_PER_ROW = 4
 
@@ -77,6 +79,8 @@ def main() -> None:
     parser.add_argument("--scan-queries", type=int, default=20, help="queries for the slow linear scan")
     parser.add_argument("--split", default=",".join(map(str, DEFAULT_SPLIT)), help="substring widths")
     parser.add_argument("--delta", type=int, default=2000, help="unmerged rows left in the delta")
+    parser.add_argument("--sweep", default="8,10,14", help="other radii to time on the same index")
+    parser.add_argument("--no-snapshot", action="store_true", help="skip timing save/load")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
     split = tuple(int(part) for part in args.split.split(","))
@@ -129,6 +133,31 @@ def main() -> None:
         got = {hit.seq: hit.distance for hit in index.search(query_lists[number], radius, 10**9)}
         agree += got == expected
 
+    sweep: list[tuple[int, list[float]]] = []
+    for other in (int(part) for part in args.sweep.split(",") if part):
+        index.search(query_lists[0], other, 32)
+        samples = []
+        for query in query_lists[: min(500, len(query_lists))]:
+            started = time.perf_counter()
+            index.search(query, other, 32)
+            samples.append(time.perf_counter() - started)
+        sweep.append((other, samples))
+
+    snapshot = ""
+    if not args.no_snapshot:
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "index.npz"
+            started = time.perf_counter()
+            index.save(path)
+            saved = time.perf_counter() - started
+            size = path.stat().st_size
+            del index
+            gc.collect()
+            started = time.perf_counter()
+            index = HashIndex.load(path)
+            loaded = time.perf_counter() - started
+        snapshot = f"snapshot: {size / 2**20:,.0f} MiB, save {saved:.1f} s, load {loaded:.1f} s"
+
     rows = args.rows
     print()
     print(f"build (sort {merged_rows:,} rows into {len(split)} tables): {build_seconds:8.1f} s")
@@ -136,16 +165,21 @@ def main() -> None:
     print(f"RSS growth:   {rss_index / 2**20:10.1f} MiB  ({rss_index / rows:6.1f} bytes/row)")
     print(f"peak RSS:     {peak_rss_bytes() / 2**20:10.1f} MiB (includes the raw hashes and the build)")
     print(f"unmerged delta: {args.delta:,} rows scanned linearly on every lookup")
+    print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print()
     print(f"{'lookup of 4 query hashes':34} {'n':>5} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8}")
     print(f"{'multi-index HashIndex.search':34} {len(latencies):5d} {percentiles(latencies)}")
     print(f"{'numpy linear XOR-popcount scan':34} {len(scan_latencies):5d} {percentiles(scan_latencies)}")
+    for other, samples in sweep:
+        print(f"{f'multi-index at radius {other}':34} {len(samples):5d} {percentiles(samples)}")
     print()
     p99 = float(np.percentile(np.array(latencies) * 1000, 99))
     speedup = float(np.median(scan_latencies) / np.median(latencies))
     print(f"planted near-duplicates found: {found_planted}/{(len(queries) + 1) // 2}")
     print(f"index results equal to the linear scan: {agree}/{len(scan_latencies)}")
     print(f"median speed-up over the linear scan: {speedup:.0f}x")
+    if snapshot:
+        print(snapshot)
     print(f"p99 lookup {p99:.3f} ms <= 2 ms: {'yes' if p99 <= 2.0 else 'NO'}")
 
 

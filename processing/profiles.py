@@ -8,7 +8,6 @@ import re
 import tomllib
 from dataclasses import asdict, dataclass
 from enum import StrEnum
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -177,4 +176,4 @@ def load_catalog(path: Path | None = None) -> Catalog:
     """Load the catalogue from `path`, or the one shipped with skupix."""
     if path is not None:
         return parse_catalog(path.read_text(encoding="utf-8"))
-    return parse_catalog(resources.files("processing").joinpath("profiles.toml").read_text(encoding="utf-8"))
+    return parse_catalog((Path(__file__).parent / "profiles.toml").read_text(encoding="utf-8"))

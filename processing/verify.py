@@ -215,8 +215,10 @@ def _refine(query_detail: np.ndarray, candidate_detail: np.ndarray, matrix: np.n
     template = cv2.resize(query_detail, small_size, interpolation=cv2.INTER_AREA).astype(np.float32)
     moving = cv2.resize(warped, small_size, interpolation=cv2.INTER_AREA).astype(np.float32)
     criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 1e-4)
+    # Only where the candidate actually covers the query may ECC compare; the fill outside would pull it.
+    covered = _valid_mask(candidate_detail.shape, matrix, (width, height)).astype(np.uint8) * 255
+    mask = cv2.resize(covered, small_size, interpolation=cv2.INTER_NEAREST)
     try:
-        mask = np.full(template.shape, 255, np.uint8)
         _score, found = cv2.findTransformECC(template, moving, np.eye(2, 3, dtype=np.float32), cv2.MOTION_AFFINE,
                                              criteria, mask, 3)
     except cv2.error:
@@ -229,7 +231,7 @@ def _refine(query_detail: np.ndarray, candidate_detail: np.ndarray, matrix: np.n
     refined = np.linalg.inv(correction) @ _homogeneous(matrix)
     shift = float(np.abs(refined[:2, 2] - matrix[:2, 2]).max())
     linear = float(np.abs(refined[:2, :2] - matrix[:2, :2]).max())
-    if shift > 8.0 or linear > 0.05:
+    if shift > 0.06 * max(height, width) or linear > 0.12:
         return matrix  # ECC wandered off; the coarse estimate is safer
     return refined[:2]
 
@@ -304,7 +306,15 @@ def verify(query: VerifyImage, candidate: VerifyImage, thresholds: VerifyThresho
     q_aspect = q_sig.shape[1] / q_sig.shape[0]
     c_aspect = c_sig.shape[1] / c_sig.shape[0]
     if abs(q_aspect / c_aspect - 1.0) <= thresholds.same_frame_aspect_tolerance:
-        hypotheses.append(("same_frame", _same_frame_transform(q_sig, c_sig), 0))
+        frame = _same_frame_transform(q_sig, c_sig)
+        hypotheses.append(("same_frame", frame, 0))
+        # Pictures with few corners (gradients, plain products) get no feature match; a slightly
+        # cropped copy then needs the frame refined by intensity alignment instead.
+        q_grey = cv2.cvtColor(q_sig, cv2.COLOR_RGB2GRAY)
+        c_grey = cv2.cvtColor(c_sig, cv2.COLOR_RGB2GRAY)
+        refined = _refine(q_grey, c_grey, frame)
+        if refined is not frame:
+            hypotheses.append(("refined_frame", refined, 0))
     matrix, inliers = _feature_transform(q_sig, c_sig)
     if matrix is not None and inliers >= thresholds.min_inliers:
         hypotheses.append(("features", matrix, inliers))

@@ -7,12 +7,13 @@ bucket-offset array. A query probes, in each table t, every substring value with
 its own, where sum(r_t + 1) >= radius + 1 (a table with r_t = -1 is skipped). A hash further
 than r_t from the query in *every* table would be at least sum(r_t + 1) > radius bits away in
 all, so each hash within `radius` turns up in some table (general pigeonhole principle). Every
-candidate's full 64-bit hash is then checked with a popcount, so the answer is exact. The radii per table are chosen per query
-radius by a cost model; when probing would cost more than a scan, the search scans.
+candidate's full 64-bit hash is then checked with a popcount, so the answer is exact. The radii
+per table are chosen per search radius by a cost model; where probing would cost more than a
+linear scan (large radii, small indexes), the search scans instead.
 
-Rows added since the last merge sit in a small unsorted delta that is scanned linearly and
-merged into the sorted tables once it outgrows `delta_limit` (at the next search, by one thread
-while the others keep searching the previous state).
+Rows added since the last merge sit in a small unsorted delta that is scanned linearly. Once it
+outgrows `delta_limit` hashes, the next search starts a background thread that merges it into
+new sorted tables and swaps them in; searches meanwhile keep using the previous state.
 
 Memory: 12 bytes per indexed hash per table (uint64 hash + uint32 row number), so with 3 tables
 and 4 hashes per row 144 bytes per row, plus 8 bytes per row for its seq and 4 * (2**bits + 1)
@@ -25,10 +26,10 @@ back, so a restart only tops up the rows written since the snapshot.
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 import threading
-import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -38,19 +39,23 @@ from pathlib import Path
 
 import numpy as np
 
+log = logging.getLogger(__name__)
+
 FORMAT_VERSION = 1
 HASH_BITS = 64
 # Substring widths, lowest bits first. Three tables of 21/21/22 bits measured fastest on 40M
 # uniform random hashes at radius 12 (see docs/dedup-index.md); four of 16 bits probed 4x more
 # candidates, two of 32 bits need 2**32-entry offset arrays.
 DEFAULT_SPLIT: tuple[int, ...] = (21, 21, 22)
-DEFAULT_DELTA_LIMIT = 16_384
+DEFAULT_DELTA_LIMIT = 32_768
 _MASK64 = (1 << 64) - 1
-# Measured per-item costs in seconds (2-vCPU machine): one bucket probe (two offset lookups and
-# the cache misses of a short bucket), one candidate checked, one hash scanned linearly.
-_PROBE_COST = 60e-9
-_CANDIDATE_COST = 5e-9
-_SCAN_COST = 1.0e-9
+_SLICE_COPY_LIMIT = 200_000
+# Measured per-item costs in seconds at 40M hashes (2 vCPU): one bucket probe (offset lookups
+# and the cache misses of reaching a bucket), one candidate gathered and checked, one hash
+# scanned linearly. Only their ratios matter: they pick the probe radii per table.
+_PROBE_COST = 40e-9
+_CANDIDATE_COST = 15e-9
+_SCAN_COST = 1.3e-9
 
 
 @dataclass(frozen=True)
@@ -70,7 +75,9 @@ def _as_unsigned(values: Iterable[int]) -> np.ndarray:
 def _flip_masks(bits: int, radius: int) -> np.ndarray:
     """All `bits`-wide values with at most `radius` bits set."""
     values = np.arange(1 << bits, dtype=np.uint32)
-    return values[np.bitwise_count(values) <= radius]
+    masks = values[np.bitwise_count(values) <= radius]
+    masks.setflags(write=False)
+    return masks
 
 
 def _ball(bits: int, radius: int) -> int:
@@ -148,28 +155,33 @@ class _Tables:
             return self._scan(query, radius)
         starts_parts: list[np.ndarray] = []
         ends_parts: list[np.ndarray] = []
-        values_parts: list[np.ndarray] = []
         for table, r in enumerate(radii):
             if r < 0:
                 continue
             masks = _flip_masks(self.split[table], r)
-            keys = (self.keys(table, query)[:, None] ^ masks[None, :]).ravel()
+            keys = self.keys(table, query)[:, None] ^ masks[None, :]
             offsets = self.offsets[table]
             base = table * self.entries
             starts_parts.append(offsets[keys].astype(np.int64) + base)
             ends_parts.append(offsets[keys + 1].astype(np.int64) + base)
-            values_parts.append(np.repeat(query, masks.size))
-        starts = np.concatenate(starts_parts)
-        lengths = np.concatenate(ends_parts) - starts
-        total = int(lengths.sum())
+        # One row of probes per query hash, so each query hash's candidates form one run.
+        starts = np.concatenate(starts_parts, axis=1)
+        lengths = np.concatenate(ends_parts, axis=1) - starts
+        per_query = np.cumsum(lengths.sum(axis=1))
+        total = int(per_query[-1])
         if total == 0:
             return np.zeros(0, dtype=np.uint32), np.zeros(0, dtype=np.uint8)
+        starts, lengths = starts.ravel(), lengths.ravel()
         # Flat positions of every candidate: each probe's bucket as one run of consecutive indices.
         ends_in_output = np.cumsum(lengths)
         positions = np.repeat(starts - (ends_in_output - lengths), lengths)
         positions += np.arange(total, dtype=np.int64)
-        values = np.repeat(np.concatenate(values_parts), lengths)
-        distances = np.bitwise_count(self.hashes.ravel()[positions] ^ values)
+        found = self.hashes.ravel()[positions]
+        begin = 0
+        for value, end in zip(query, per_query.tolist(), strict=True):
+            np.bitwise_xor(found[begin:end], value, out=found[begin:end])
+            begin = end
+        distances = np.bitwise_count(found)
         hits = np.flatnonzero(distances <= radius)
         return self.rows.ravel()[positions[hits]], distances[hits]
 
@@ -201,18 +213,39 @@ class _Tables:
             order = np.argsort(keys)
             keys = keys[order]
             offsets = self.offsets[table]
-            # New entries go to the end of their bucket; shifted by the new entries before them.
-            target = offsets[keys + 1].astype(np.int64) + np.arange(hashes.size)
-            old = np.ones(count, dtype=bool)
-            old[target] = False
-            out_hashes[table, old] = self.hashes[table]
+            # New entries go to the end of their bucket, after the old ones.
+            insert_at = offsets[keys + 1].astype(np.int64)
+            target = insert_at + np.arange(hashes.size)
+            _spread([(self.hashes[table], out_hashes[table]), (self.rows[table], out_rows[table])], insert_at)
             out_hashes[table, target] = hashes[order]
-            out_rows[table, old] = self.rows[table]
             out_rows[table, target] = entry_rows[order]
             added = np.zeros((1 << bits) + 1, dtype=np.int64)
             np.cumsum(np.bincount(keys, minlength=1 << bits), out=added[1:])
             out_offsets.append((offsets + added).astype(np.uint32))
         return _Tables(self.split, all_seqs, out_hashes, out_rows, out_offsets)
+
+
+def _spread(pairs: list[tuple[np.ndarray, np.ndarray]], insert_at: np.ndarray) -> None:
+    """Copy each old array into its out array, leaving a gap before old[i] per entry inserted at i."""
+    points, counts = np.unique(insert_at, return_counts=True)
+    size = pairs[0][0].size
+    if points.size > _SLICE_COPY_LIMIT:
+        # Bulk loads: one scatter beats a long Python loop of slice copies.
+        shift = np.zeros(size + 1, dtype=np.int64)
+        shift[points] = counts
+        np.cumsum(shift, out=shift)
+        shift[:size] += np.arange(size)
+        for old, out in pairs:
+            out[shift[:size]] = old
+        return
+    # Few gaps: slice copies need no index arrays as large as the table.
+    done, gap = 0, 0
+    for point, count in zip(points.tolist(), counts.tolist(), strict=True):
+        for old, out in pairs:
+            out[done + gap : point + gap] = old[done:point]
+        done, gap = point, gap + count
+    for old, out in pairs:
+        out[done + gap : size + gap] = old[done:]
 
 
 class HashIndex:
@@ -294,6 +327,14 @@ class HashIndex:
             self._delta_size -= int(hashes.size)
             self._tables = merged
 
+    def _merge_in_background(self) -> None:
+        try:
+            self._merge()
+        except Exception:
+            log.exception("merging the hash index failed; its rows stay in the unsorted delta")
+        finally:
+            self._merge_lock.release()
+
     def _delta_arrays(self) -> tuple[np.ndarray, np.ndarray]:
         if self._delta_cache is None:
             if self._delta:
@@ -311,9 +352,10 @@ class HashIndex:
         if limit <= 0 or radius < 0 or values.size == 0:
             return []
         if self._delta_size > self._delta_limit and self._merge_lock.acquire(blocking=False):
+            # Merging costs a copy of every table (~0.3 s at 10M rows): off the request path.
             try:
-                self._merge()
-            finally:
+                threading.Thread(target=self._merge_in_background, name="hash-index-merge", daemon=True).start()
+            except RuntimeError:  # interpreter shutting down
                 self._merge_lock.release()
         with self._lock:
             tables = self._tables
@@ -321,7 +363,9 @@ class HashIndex:
         rows, distances = tables.search(values, radius)
         seqs = tables.seqs[rows]
         if delta_hashes.size:
-            delta_distances = np.bitwise_count(delta_hashes[:, None] ^ values[None, :]).min(axis=1)
+            delta_distances = np.bitwise_count(delta_hashes ^ values[0])
+            for value in values[1:]:
+                np.minimum(delta_distances, np.bitwise_count(delta_hashes ^ value), out=delta_distances)
             hits = np.flatnonzero(delta_distances <= radius)
             seqs = np.concatenate([seqs, delta_seqs[hits]])
             distances = np.concatenate([distances, delta_distances[hits]])
@@ -336,8 +380,8 @@ class HashIndex:
         ranked = np.lexsort((seqs, distances))[:limit]
         return [Candidate(seq=int(seqs[i]), distance=int(distances[i])) for i in ranked]
 
-    def save(self, path: str | os.PathLike[str]) -> None:
-        """Write a snapshot (all rows and the watermark) atomically to `path`."""
+    def save(self, path: str | os.PathLike[str], tag: str = "") -> None:
+        """Write a snapshot (all rows and the watermark) atomically to `path`; `tag` names its source."""
         with self._lock:
             tables = self._tables
             delta_seqs, delta_hashes = self._delta_arrays()
@@ -347,6 +391,7 @@ class HashIndex:
         arrays: dict[str, np.ndarray] = {
             "meta": np.array([FORMAT_VERSION, watermark, len(tables.split)], dtype=np.int64),
             "split": np.array(tables.split, dtype=np.int64),
+            "tag": np.frombuffer(tag.encode(), dtype=np.uint8),
             "seqs": tables.seqs,
             "hashes": tables.hashes,
             "rows": tables.rows,
@@ -367,14 +412,20 @@ class HashIndex:
             raise
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str], delta_limit: int = DEFAULT_DELTA_LIMIT) -> HashIndex:
-        """Read a snapshot written by `save`; raises ValueError if it is unusable."""
+    def load(
+        cls, path: str | os.PathLike[str], tag: str = "", delta_limit: int = DEFAULT_DELTA_LIMIT
+    ) -> HashIndex:
+        """Read a snapshot written by `save` with the same `tag`; raises ValueError if unusable."""
         try:
             with np.load(path, allow_pickle=False) as data:
                 meta = data["meta"]
                 if meta.shape != (3,) or int(meta[0]) != FORMAT_VERSION:
                     raise ValueError("snapshot from another format version")
+                if data["tag"].tobytes() != tag.encode():
+                    raise ValueError("snapshot of another database")
                 split = tuple(int(b) for b in data["split"])
+                if len(split) != int(meta[2]):
+                    raise ValueError("snapshot header and tables disagree")
                 index = cls(split=split, delta_limit=delta_limit)
                 tables = _Tables(
                     split,
@@ -384,8 +435,11 @@ class HashIndex:
                     [data[f"offsets{t}"] for t in range(len(split))],
                 )
                 delta_seqs, delta_hashes = data["delta_seqs"], data["delta_hashes"]
-        except (OSError, KeyError, EOFError, zipfile.BadZipFile) as error:
-            raise ValueError(f"unreadable index snapshot {path}: {error}") from error
+        except ValueError:
+            raise
+        except Exception as error:
+            # Truncated or overwritten files fail in zipfile, zlib or numpy's header parser alike.
+            raise ValueError(f"unreadable index snapshot {path}: {error!r}") from error
         _check(tables, delta_seqs, delta_hashes)
         index._tables = tables
         if delta_hashes.size:
@@ -426,9 +480,13 @@ def _check(tables: _Tables, delta_seqs: np.ndarray, delta_hashes: np.ndarray) ->
         raise ValueError("index snapshot row numbers point past its rows")
 
 
-def load_or_build(path: str | os.PathLike[str], delta_limit: int = DEFAULT_DELTA_LIMIT) -> HashIndex:
-    """The snapshot at `path` if it is usable, else an empty index (to be filled from the database)."""
+def load_or_build(
+    path: str | os.PathLike[str], tag: str = "", delta_limit: int = DEFAULT_DELTA_LIMIT
+) -> HashIndex:
+    """The snapshot at `path` if usable, else an empty index; top it up from the database by seq."""
     try:
-        return HashIndex.load(path, delta_limit=delta_limit)
-    except ValueError:
+        return HashIndex.load(path, tag=tag, delta_limit=delta_limit)
+    except ValueError as error:
+        if Path(path).exists():
+            log.warning("ignoring index snapshot: %s", error)
         return HashIndex(delta_limit=delta_limit)

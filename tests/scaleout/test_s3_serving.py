@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -121,7 +122,12 @@ def test_redirect_delivery_sends_a_presigned_url_that_serves_the_bytes(serve: Se
 
 
 def test_cdn_delivery_redirects_to_the_cdn_copy_of_the_blob(serve: Serve, s3_bucket: S3Bucket) -> None:
-    # The CDN's origin is the bucket itself; moto serves it unsigned, like a public-read origin.
+    # The CDN's origin is the bucket itself, variants readable by anyone, originals private (docs/deploy.md).
+    s3_bucket.client().put_bucket_policy(Bucket=s3_bucket.bucket, Policy=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+                       "Resource": f"arn:aws:s3:::{s3_bucket.bucket}/{s3_bucket.prefix}/variants/*"}],
+    }))
     cdn = f"{s3_bucket.endpoint}/{s3_bucket.bucket}/{s3_bucket.prefix}"
     with serve(cdn_url=cdn + "/") as (client, rt, headers):
         asset = _upload(client, rt, headers, picture(503))
@@ -132,6 +138,9 @@ def test_cdn_delivery_redirects_to_the_cdn_copy_of_the_blob(serve: Serve, s3_buc
         assert response.status_code == 302
         assert response.headers["location"] == f"{cdn}/{row.blob_key}"
         assert httpx.get(response.headers["location"], timeout=30).content == stored
+        master = asset["master"]["sha256"]
+        original = f"{cdn}/originals/{master[:2]}/{master[2:4]}/{master}"
+        assert httpx.get(original, timeout=30).status_code == 403
 
 
 def test_a_large_original_goes_up_in_parts_and_renders(serve: Serve, s3_bucket: S3Bucket) -> None:
