@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 from PIL import Image
 
@@ -31,19 +32,27 @@ def background_colour(pixels: np.ndarray) -> tuple[np.ndarray, bool]:
     return colour, bool(off.mean() < 0.5)
 
 
+def _analysis_copy(rgb: Image.Image) -> tuple[Image.Image, float]:
+    """A copy at most _ANALYSIS_SIDE on its longer side (integer box reduction: fast and exact)."""
+    factor = -(-max(rgb.size) // _ANALYSIS_SIDE)  # ceiling division
+    if factor <= 1:
+        return rgb, 1.0
+    small = rgb.reduce(factor)
+    return small, small.width / rgb.width
+
+
 def content_box(image: Image.Image) -> tuple[int, int, int, int]:
     """The box (left, top, right, bottom) around everything that is not uniform background."""
     rgb = flatten_on_white(image)
-    scale = min(1.0, _ANALYSIS_SIDE / max(rgb.size))
-    small = rgb if scale == 1.0 else rgb.resize(
-        (max(1, round(rgb.width * scale)), max(1, round(rgb.height * scale))), Image.Resampling.BOX
-    )
+    small, scale = _analysis_copy(rgb)
     pixels = np.asarray(small)
     colour, uniform = background_colour(pixels)
     full = (0, 0, rgb.width, rgb.height)
     if not uniform:
         return full
-    differs = np.abs(pixels.astype(np.int16) - colour).max(axis=2) > BACKGROUND_TOLERANCE
+    background = np.empty_like(pixels)
+    background[...] = np.clip(np.round(colour), 0, 255).astype(np.uint8)
+    differs = cv2.absdiff(pixels, background).max(axis=2) > BACKGROUND_TOLERANCE
     rows = np.flatnonzero(differs.sum(axis=1) > max(1, CONTENT_SHARE * differs.shape[1]))
     cols = np.flatnonzero(differs.sum(axis=0) > max(1, CONTENT_SHARE * differs.shape[0]))
     if rows.size == 0 or cols.size == 0:

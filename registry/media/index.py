@@ -117,9 +117,7 @@ class _Tables:
 
     def nbytes(self) -> int:
         """Bytes held by the numpy arrays."""
-        return int(
-            self.seqs.nbytes + self.hashes.nbytes + self.rows.nbytes + sum(o.nbytes for o in self.offsets)
-        )
+        return int(self.seqs.nbytes + self.hashes.nbytes + self.rows.nbytes + sum(o.nbytes for o in self.offsets))
 
     def keys(self, table: int, hashes: np.ndarray) -> np.ndarray:
         """Substring values of `hashes` for one table."""
@@ -412,9 +410,7 @@ class HashIndex:
             raise
 
     @classmethod
-    def load(
-        cls, path: str | os.PathLike[str], tag: str = "", delta_limit: int = DEFAULT_DELTA_LIMIT
-    ) -> HashIndex:
+    def load(cls, path: str | os.PathLike[str], tag: str = "", delta_limit: int = DEFAULT_DELTA_LIMIT) -> HashIndex:
         """Read a snapshot written by `save` with the same `tag`; raises ValueError if unusable."""
         try:
             with np.load(path, allow_pickle=False) as data:
@@ -435,11 +431,9 @@ class HashIndex:
                     [data[f"offsets{t}"] for t in range(len(split))],
                 )
                 delta_seqs, delta_hashes = data["delta_seqs"], data["delta_hashes"]
-        except ValueError:
-            raise
         except Exception as error:
             # Truncated or overwritten files fail in zipfile, zlib or numpy's header parser alike.
-            raise ValueError(f"unreadable index snapshot {path}: {error!r}") from error
+            raise ValueError(f"unusable index snapshot {path}: {error}") from error
         _check(tables, delta_seqs, delta_hashes)
         index._tables = tables
         if delta_hashes.size:
@@ -480,9 +474,7 @@ def _check(tables: _Tables, delta_seqs: np.ndarray, delta_hashes: np.ndarray) ->
         raise ValueError("index snapshot row numbers point past its rows")
 
 
-def load_or_build(
-    path: str | os.PathLike[str], tag: str = "", delta_limit: int = DEFAULT_DELTA_LIMIT
-) -> HashIndex:
+def load_or_build(path: str | os.PathLike[str], tag: str = "", delta_limit: int = DEFAULT_DELTA_LIMIT) -> HashIndex:
     """The snapshot at `path` if usable, else an empty index; top it up from the database by seq."""
     try:
         return HashIndex.load(path, tag=tag, delta_limit=delta_limit)

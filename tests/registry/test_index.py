@@ -21,16 +21,20 @@ def random_hashes(rng: np.random.Generator, rows: int) -> np.ndarray:
     return rng.integers(0, 2**64, size=(rows, PER_ROW), dtype=np.uint64)
 
 
-def flip(rng: np.random.Generator, value: int, bits: int) -> int:
-    """`value` with exactly `bits` distinct random bits flipped."""
-    for bit in rng.choice(64, size=bits, replace=False):
-        value ^= 1 << int(bit)
+def flip(rng: np.random.Generator, value: int, bits: int, spread: bool = False) -> int:
+    """`value` with exactly `bits` distinct bits flipped: random ones, or spaced evenly over all 64."""
+    if spread:
+        # Evenly spaced flips split the distance evenly over the substrings: the pigeonhole worst case.
+        offset = int(rng.integers(0, 64))
+        chosen = [(offset + (k * 64) // bits) % 64 for k in range(bits)] if bits else []
+    else:
+        chosen = [int(bit) for bit in rng.choice(64, size=bits, replace=False)]
+    for bit in chosen:
+        value ^= 1 << bit
     return value
 
 
-def brute_force(
-    hashes: np.ndarray, seqs: np.ndarray, query: list[int], radius: int
-) -> list[tuple[int, int]]:
+def brute_force(hashes: np.ndarray, seqs: np.ndarray, query: list[int], radius: int) -> list[tuple[int, int]]:
     """(seq, min distance) of every row within `radius`, nearest first, by a plain scan."""
     flat = hashes.ravel()
     distances = np.full(flat.size, 255, dtype=np.uint8)
@@ -46,9 +50,7 @@ def as_pairs(candidates: list[Candidate]) -> list[tuple[int, int]]:
     return [(c.seq, c.distance) for c in candidates]
 
 
-def planted_queries(
-    rng: np.random.Generator, hashes: np.ndarray, radius: int, count: int
-) -> list[list[int]]:
+def planted_queries(rng: np.random.Generator, hashes: np.ndarray, radius: int, count: int) -> list[list[int]]:
     """Queries whose hashes sit at distances 0..radius+1 from an indexed row's hashes, or anywhere."""
     queries = []
     for number in range(count):
@@ -58,7 +60,8 @@ def planted_queries(
             continue
         distance = number % (radius + 2)  # 0..radius inside, radius + 1 just outside
         query = [int(v) for v in rng.integers(0, 2**64, size=PER_ROW, dtype=np.uint64)]
-        query[number % PER_ROW] = flip(rng, int(row[int(rng.integers(0, PER_ROW))]), distance)
+        stored = int(row[int(rng.integers(0, PER_ROW))])
+        query[number % PER_ROW] = flip(rng, stored, distance, spread=(number // (radius + 2)) % 2 == 1)
         queries.append(query)
     return queries
 
@@ -160,7 +163,10 @@ def test_incremental_adds_before_and_after_compaction() -> None:
     queries = planted_queries(rng, hashes, 10, 20)
     for start in range(0, 6_000, 1_500):
         stop = start + 1_500
-        index.add((int(s), tuple(to_signed64(int(v)) for v in row)) for s, row in zip(seqs[start:stop], hashes[start:stop], strict=True))
+        index.add(
+            (int(s), tuple(to_signed64(int(v)) for v in row))
+            for s, row in zip(seqs[start:stop], hashes[start:stop], strict=True)
+        )
         assert index.watermark == stop
         for query in queries:
             assert as_pairs(index.search(query, 10, 10_000)) == brute_force(hashes[:stop], seqs[:stop], query, 10)
@@ -215,7 +221,7 @@ def test_concurrent_adds_and_searches() -> None:
                     (int(s), tuple(int(v) for v in row))
                     for s, row in zip(seqs[start : start + 250], hashes[start : start + 250], strict=True)
                 )
-        except BaseException as error:  # noqa: BLE001 - reported by the main thread
+        except BaseException as error:
             errors.append(error)
 
     def reader(seed: int) -> None:
@@ -225,7 +231,7 @@ def test_concurrent_adds_and_searches() -> None:
                 row = int(local.integers(0, 2_000))
                 hits = index.search([int(hashes[row, 1])], 12, 50)
                 assert hits[0] == Candidate(seq=int(seqs[row]), distance=0)
-        except BaseException as error:  # noqa: BLE001 - reported by the main thread
+        except BaseException as error:
             errors.append(error)
 
     threads = [threading.Thread(target=writer), *(threading.Thread(target=reader, args=(s,)) for s in (1, 2))]

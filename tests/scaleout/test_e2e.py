@@ -5,6 +5,7 @@ slot and variant is checked for presence and consistency, through the API and in
 from __future__ import annotations
 
 import hashlib
+import io
 import random
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
@@ -18,7 +19,7 @@ from PIL import Image
 from sqlalchemy import create_engine, func, select
 
 from registry.models import Asset, ContentKey, Job, SkuSlot, Upload, Variant
-from tests.fixtures.pictures import jpeg, product
+from tests.fixtures.pictures import jpeg
 from tests.scaleout.conftest import (
     ProcessSet,
     S3Bucket,
@@ -57,10 +58,9 @@ def corpus(distinct: int, exact: int, near: int, seed: int) -> list[Item]:
     items = [Item(0, g, "original", "alpha", data) for g, data in enumerate(originals)]
     for g in rng.sample(range(distinct), exact):
         items.append(Item(0, g, "exact", "beta", originals[g]))
-    for g in rng.sample(range(distinct), near):
-        image = product(seed * 1000 + g, size=400, label=f"SKU {seed * 1000 + g}",
-                        line=f"lot {(seed * 1000 + g) * 7919 % 10000}")
-        smaller = image.resize((360, 360), Image.Resampling.LANCZOS)
+    for g in rng.sample(range(distinct), near):  # the same picture, downsized and recompressed
+        image = Image.open(io.BytesIO(originals[g]))
+        smaller = image.resize((image.width * 9 // 10, image.height * 9 // 10), Image.Resampling.LANCZOS)
         items.append(Item(0, g, "near", "alpha", jpeg(smaller, 75)))
     rng.shuffle(items)
     return [Item(i, item.group, item.kind, item.tenant, item.data) for i, item in enumerate(items)]
