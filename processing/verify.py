@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import cv2
@@ -19,6 +20,7 @@ from PIL import Image
 _BLOCK = 16
 _CLIPPED = 250.0
 _REFINE_SIDE = 320
+_CLEARLY_DIFFERENT = 2.5
 _BASE_BLUR = 0.8
 _EXTRA_BLURS = (0.7, 1.2, 1.8)
 _SHARPENINGS = ((1.0, 0.6), (1.0, 1.2), (2.0, 0.6), (2.0, 1.2))
@@ -261,8 +263,12 @@ def _match_detail_level(query: np.ndarray, candidate: np.ndarray, valid: np.ndar
     return best[1], best[2]
 
 
-def _structure_diff(query: VerifyImage, candidate: VerifyImage, matrix: np.ndarray) -> float:
-    """Largest windowed grey difference at the finer common detail scale, shift tolerant."""
+def _structure_diff(query: VerifyImage, candidate: VerifyImage, matrix: np.ndarray, good_enough: float) -> float:
+    """Largest windowed grey difference at the finer common detail scale, shift tolerant.
+
+    Below `good_enough` with plain filtering the answer is final; only pictures that look changed
+    pay for the search over blur and sharpening.
+    """
     q_sig_h, q_sig_w = query.signature.shape[:2]
     c_sig_h, c_sig_w = candidate.signature.shape[:2]
     long_side = min(max(query.detail.shape), max(candidate.detail.shape))
@@ -280,66 +286,82 @@ def _structure_diff(query: VerifyImage, candidate: VerifyImage, matrix: np.ndarr
     valid = _valid_mask(candidate.detail.shape, fine, (width, height))
     if valid.sum() < 64:
         return float("inf")
-    q, c = _match_detail_level(q_detail.astype(np.float32), warped.astype(np.float32), valid)
-    gain, offset = _tone_fit(c[valid], q[valid], (0.85, 1.18), 20.0)
-    c = np.clip(c * gain + offset, 0, 255)
-    delta = _shift_tolerant(c, q)
     window = max(6, round(max(width, height) / 48))
     # Filters smear differently at the content box's edge (which trimming places on the object's
     # outline); judge the interior, where labels and printing are.
     margin = max(3, window // 2)
     interior = cv2.erode(valid.astype(np.uint8), np.ones((2 * margin + 1, 2 * margin + 1), np.uint8),
                          borderType=cv2.BORDER_CONSTANT, borderValue=0) > 0
-    return _window_max(delta, interior if interior.sum() >= 64 else valid, window)
+    judged = interior if interior.sum() >= 64 else valid
+    query_f, warped_f = q_detail.astype(np.float32), warped.astype(np.float32)
+
+    def worst_window(q: np.ndarray, c: np.ndarray) -> float:
+        gain, offset = _tone_fit(c[valid], q[valid], (0.85, 1.18), 20.0)
+        return _window_max(_shift_tolerant(np.clip(c * gain + offset, 0, 255), q), judged, window)
+
+    plain = worst_window(cv2.GaussianBlur(query_f, (0, 0), _BASE_BLUR), cv2.GaussianBlur(warped_f, (0, 0), _BASE_BLUR))
+    if plain <= good_enough:
+        return plain
+    return min(plain, worst_window(*_match_detail_level(query_f, warped_f, valid)))
 
 
-def _rank(result: Verification, thresholds: VerifyThresholds) -> tuple[int, float]:
-    """Order alignments: geometrically plausible first, then by colour agreement."""
-    plausible = abs(result.rotation_deg) <= thresholds.max_rotation_deg and result.overlap >= thresholds.min_overlap
-    return (0 if plausible else 1, result.colour_diff)
+def _hypotheses(query: VerifyImage, candidate: VerifyImage,
+                thresholds: VerifyThresholds) -> Iterator[tuple[str, np.ndarray, int]]:
+    """Candidate→query alignments, cheapest first; later ones are only built if earlier ones fail."""
+    q_sig, c_sig = query.signature, candidate.signature
+    same_aspect = abs((q_sig.shape[1] / q_sig.shape[0]) / (c_sig.shape[1] / c_sig.shape[0]) - 1.0) \
+        <= thresholds.same_frame_aspect_tolerance
+    if same_aspect:
+        # Same framing up to a few pixels of trimming: stretch, then let intensity alignment (ECC)
+        # take out the remaining offset. This also serves pictures with too few corners for features.
+        frame = _same_frame_transform(q_sig, c_sig)
+        q_grey = cv2.cvtColor(q_sig, cv2.COLOR_RGB2GRAY)
+        c_grey = cv2.cvtColor(c_sig, cv2.COLOR_RGB2GRAY)
+        yield "frame", _refine(q_grey, c_grey, frame), 0
+    matrix, inliers = _feature_transform(q_sig, c_sig)
+    if matrix is not None and inliers >= thresholds.min_inliers:
+        yield "features", matrix, inliers
+
+
+def _evaluate(query: VerifyImage, candidate: VerifyImage, method: str, transform: np.ndarray, inliers: int,
+              thresholds: VerifyThresholds) -> Verification:
+    """Judge one alignment: geometry, then colour, then (only if those pass) the detail check."""
+    scale = math.hypot(transform[0, 0], transform[1, 0])
+    rotation = math.degrees(math.atan2(transform[1, 0], transform[0, 0]))
+    colour, overlap = _colour_diff(query.signature, candidate.signature, transform)
+    structure = float("inf")
+    plausible = abs(rotation) <= thresholds.max_rotation_deg and overlap >= thresholds.min_overlap
+    if plausible and colour <= thresholds.max_colour_diff:
+        structure = _structure_diff(query, candidate, transform, thresholds.max_structure_diff)
+    ratio = max(structure / thresholds.max_structure_diff, colour / thresholds.max_colour_diff)
+    score = max(0.0, 1.0 - 0.5 * ratio) if plausible and math.isfinite(ratio) else 0.0
+    return Verification(
+        accepted=score >= 0.5, score=score, method=method, structure_diff=structure, colour_diff=colour,
+        overlap=overlap, rotation_deg=rotation, scale=scale, inliers=inliers,
+    )
+
+
+def _closer(result: Verification, best: Verification | None) -> bool:
+    if best is None:
+        return True
+    return (result.score, -result.colour_diff) > (best.score, -best.colour_diff)
 
 
 def verify(query: VerifyImage, candidate: VerifyImage, thresholds: VerifyThresholds) -> Verification:
-    """Decide whether two pictures are the same, trying each plausible alignment."""
-    q_sig, c_sig = query.signature, candidate.signature
-    hypotheses: list[tuple[str, np.ndarray, int]] = []
-    q_aspect = q_sig.shape[1] / q_sig.shape[0]
-    c_aspect = c_sig.shape[1] / c_sig.shape[0]
-    if abs(q_aspect / c_aspect - 1.0) <= thresholds.same_frame_aspect_tolerance:
-        frame = _same_frame_transform(q_sig, c_sig)
-        hypotheses.append(("same_frame", frame, 0))
-        # Pictures with few corners (gradients, plain products) get no feature match; a slightly
-        # cropped copy then needs the frame refined by intensity alignment instead.
-        q_grey = cv2.cvtColor(q_sig, cv2.COLOR_RGB2GRAY)
-        c_grey = cv2.cvtColor(c_sig, cv2.COLOR_RGB2GRAY)
-        refined = _refine(q_grey, c_grey, frame)
-        if refined is not frame:
-            hypotheses.append(("refined_frame", refined, 0))
-    matrix, inliers = _feature_transform(q_sig, c_sig)
-    if matrix is not None and inliers >= thresholds.min_inliers:
-        hypotheses.append(("features", matrix, inliers))
+    """Decide whether two pictures are the same.
+
+    Alignments are tried cheapest first until one passes every check, or one fails the detail
+    check by a wide margin.
+    """
     best: Verification | None = None
-    for method, transform, count in hypotheses:
-        scale = math.hypot(transform[0, 0], transform[1, 0])
-        rotation = math.degrees(math.atan2(transform[1, 0], transform[0, 0]))
-        colour, overlap = _colour_diff(q_sig, c_sig, transform)
-        result = Verification(
-            accepted=False, score=0.0, method=method, structure_diff=float("inf"), colour_diff=colour,
-            overlap=overlap, rotation_deg=rotation, scale=scale, inliers=count,
-        )
-        if best is None or _rank(result, thresholds) < _rank(best, thresholds):
+    for method, transform, inliers in _hypotheses(query, candidate, thresholds):
+        result = _evaluate(query, candidate, method, transform, inliers, thresholds)
+        if result.accepted or result.structure_diff > _CLEARLY_DIFFERENT * thresholds.max_structure_diff:
+            # Far over the limit even after the detail check refined the alignment: another
+            # alignment will not turn a changed label into the same one. Near misses try the rest.
+            return result
+        if _closer(result, best):
             best = result
-    if best is not None and _rank(best, thresholds)[0] == 0:
-        # Only the most plausible alignment gets the (costlier) detail comparison.
-        transform = {m: t for m, t, _ in hypotheses}[best.method]
-        structure = _structure_diff(query, candidate, transform)
-        ratio = max(structure / thresholds.max_structure_diff, best.colour_diff / thresholds.max_colour_diff)
-        score = max(0.0, 1.0 - 0.5 * ratio) if math.isfinite(ratio) else 0.0
-        best = Verification(
-            accepted=score >= 0.5, score=score, method=best.method, structure_diff=structure,
-            colour_diff=best.colour_diff, overlap=best.overlap, rotation_deg=best.rotation_deg,
-            scale=best.scale, inliers=best.inliers,
-        )
     if best is None:
-        return Verification(False, 0.0, "none", float("inf"), float("inf"), 0.0, 0.0, 0.0, inliers)
+        return Verification(False, 0.0, "none", float("inf"), float("inf"), 0.0, 0.0, 0.0, 0)
     return best

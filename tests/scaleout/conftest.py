@@ -206,7 +206,10 @@ def _failed(request: pytest.FixtureRequest) -> bool:
 
 @pytest.fixture
 def procs(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ProcessSet]:
-    """Start processes for one test; they are always stopped afterwards."""
+    """Start processes for one test; they are always stopped afterwards.
+
+    Request it after the database and broker fixtures, so the processes stop before those go away.
+    """
     processes = ProcessSet(tmp_path / "logs")
     try:
         yield processes

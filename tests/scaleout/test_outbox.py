@@ -30,7 +30,7 @@ BROKER_DIES_AFTER = 3
 
 
 def test_uploads_committed_while_the_broker_is_down_are_rendered_after_it_returns(
-    procs: ProcessSet, own_redis: RedisServer, postgres_url: str, tmp_path: Path
+    own_redis: RedisServer, postgres_url: str, tmp_path: Path, procs: ProcessSet
 ) -> None:
     stack = Stack({
         "database_url": postgres_url,

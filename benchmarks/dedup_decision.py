@@ -1,0 +1,107 @@
+"""Whole dedup decision latency (hashing + candidate lookup + verification; decoding excluded).
+
+Registers pictures from the held-back corpus among N synthetic index rows, then times, per
+query picture, the same steps the upload path runs: fingerprint() on the decoded picture, the
+index search at the configured radius, and verification of candidates (stopping at the first
+accepted one). Prints p50/p95/p99/max per stage and in total, side by side with the target.
+
+Usage: python benchmarks/dedup_decision.py [--rows 10000000] [--models 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from processing.decode import DecodeLimits, decode  # noqa: E402
+from processing.fingerprint import fingerprint, to_signed64  # noqa: E402
+from processing.verify import VerifyImage, VerifyThresholds, verify  # noqa: E402
+from registry.media.index import HashIndex  # noqa: E402
+from registry.settings import Settings  # noqa: E402
+from tests.fixtures.heldout import build  # noqa: E402
+
+
+def percentiles(values: list[float]) -> str:
+    """p50/p95/p99/max in milliseconds."""
+    array = np.asarray(values) * 1000
+    return "  ".join(f"{name} {np.percentile(array, q):7.2f}" for name, q in
+                     (("p50", 50), ("p95", 95), ("p99", 99))) + f"  max {array.max():7.2f}"
+
+
+def main() -> None:
+    """Build the index, run the decisions, print the table."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=10_000_000)
+    parser.add_argument("--models", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=3)
+    args = parser.parse_args()
+    settings = Settings()
+    thresholds = VerifyThresholds(max_structure_diff=settings.dedup_max_structure_diff,
+                                  max_colour_diff=settings.dedup_max_colour_diff)
+    limits = DecodeLimits()
+    samples = build(n_models=args.models)
+    originals = [s for s in samples if s.kind == "original"]
+    queries = [s for s in samples if s.kind != "original"]
+
+    index = HashIndex()
+    rng = np.random.default_rng(args.seed)
+    started = time.perf_counter()
+    batch = 1_000_000
+    for offset in range(0, args.rows, batch):
+        count = min(batch, args.rows - offset)
+        values = rng.integers(0, 2**63, size=(count, 4), dtype=np.int64)
+        index.add((offset + i + 1, tuple(int(v) for v in row)) for i, row in enumerate(values.tolist()))
+    stored: dict[int, VerifyImage] = {}
+    seq = args.rows
+    for sample in originals:
+        seq += 1
+        picture = fingerprint(decode(sample.data, limits).image)
+        index.add([(seq, picture.hashes)])
+        stored[seq] = VerifyImage.from_png(picture.signature_png, picture.detail_png)
+    build_seconds = time.perf_counter() - started
+    rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    hashing, lookup, verification, total, candidates_seen = [], [], [], [], []
+    for sample in queries:
+        image = decode(sample.data, limits).image  # decoding is excluded from the timings
+        t0 = time.perf_counter()
+        picture = fingerprint(image)
+        t1 = time.perf_counter()
+        hits = index.search([to_signed64(h) if h >= 1 << 63 else h for h in picture.hashes],
+                            settings.dedup_candidate_radius, settings.dedup_max_candidates)
+        t2 = time.perf_counter()
+        query = VerifyImage.from_png(picture.signature_png, picture.detail_png)
+        checked = 0
+        for hit in hits:
+            if hit.seq not in stored:
+                continue
+            checked += 1
+            if verify(query, stored[hit.seq], thresholds).accepted:
+                break
+        t3 = time.perf_counter()
+        hashing.append(t1 - t0)
+        lookup.append(t2 - t1)
+        verification.append(t3 - t2)
+        total.append(t3 - t0)
+        candidates_seen.append(checked)
+
+    print(f"index: {len(index):,} hashes ({args.rows:,} synthetic rows + {len(originals)} pictures), "
+          f"built in {build_seconds:.1f}s, peak RSS {rss_mib:,.0f} MiB")
+    print(f"queries: {len(queries)} copies of registered pictures; candidates verified per query: "
+          f"mean {np.mean(candidates_seen):.2f}, max {max(candidates_seen)}")
+    print(f"{'stage (ms)':<22}{'':>4}{'':>0}")
+    print(f"{'hashing':<22}{percentiles(hashing)}")
+    print(f"{'candidate lookup':<22}{percentiles(lookup)}   target p99 <= 2 ms")
+    print(f"{'verification':<22}{percentiles(verification)}")
+    print(f"{'whole decision':<22}{percentiles(total)}   target p99 <= 50 ms")
+
+
+if __name__ == "__main__":
+    main()
