@@ -110,7 +110,16 @@ def main() -> int:
     print("recall by edit:")
     for name, (total, merged) in sorted(per_kind.items()):
         print(f"  {name:<16}{merged:>6}/{total:<6}{pct(merged, total):>10}")
-    for line in missed[:25]:
+    members: dict[str, list[str]] = defaultdict(list)
+    for name in asset_of:
+        members[group[name]].append(name)
+    for group_name, names in sorted(members.items()):
+        assets = [asset_of[n] for n in names]
+        majority = max(set(assets), key=assets.count)
+        strays = [n for n in names if asset_of[n] != majority]
+        if strays:
+            print(f"  split from {group_name}: {', '.join(sorted(strays))}")
+    for line in missed[:10]:
         print("  missed:", line)
     for line in false_merges[:25]:
         print("  false merge:", line)

@@ -21,6 +21,7 @@ _BLOCK = 16
 _CLIPPED = 250.0
 _REFINE_SIDE = 320
 _CLEARLY_DIFFERENT = 2.5
+_COLOUR_BLUR = 1.0
 _BASE_BLUR = 0.8
 _EXTRA_BLURS = (0.7, 1.2, 1.8)
 _SHARPENINGS = ((1.0, 0.6), (1.0, 1.2), (2.0, 0.6), (2.0, 1.2))
@@ -173,6 +174,20 @@ def _tone_fit(source: np.ndarray, target: np.ndarray, gain_range: tuple[float, f
     return gain, offset
 
 
+def _match_tones(first: np.ndarray, second: np.ndarray, valid: np.ndarray, gain_range: tuple[float, float],
+                 offset_limit: float) -> tuple[np.ndarray, np.ndarray]:
+    """Map the darker picture's tones onto the brighter one's (gain >= 1), clipping like a camera.
+
+    Brightening saturates highlights. Mapping the brighter picture down would turn its clipped
+    whites into greys the other picture never had; mapping the darker one up clips the same way.
+    """
+    gain, offset = _tone_fit(second[valid].ravel(), first[valid].ravel(), gain_range, offset_limit)
+    if gain >= 1.0:
+        return first, np.clip(second * gain + offset, 0, 255).astype(np.float32)
+    gain, offset = _tone_fit(first[valid].ravel(), second[valid].ravel(), gain_range, offset_limit)
+    return np.clip(first * gain + offset, 0, 255).astype(np.float32), second
+
+
 def _window_max(values: np.ndarray, valid: np.ndarray, window: int) -> float:
     """The largest mean of `values` over square windows that lie mostly inside `valid`."""
     weights = cv2.boxFilter(valid.astype(np.float32), -1, (window, window), normalize=False)
@@ -192,14 +207,13 @@ def _colour_diff(query_rgb: np.ndarray, candidate_rgb: np.ndarray, matrix: np.nd
     overlap = min(float(valid.mean()), float(valid.sum()) / max(1.0, cand_area))
     if valid.sum() < 64:
         return float("inf"), overlap
-    query = cv2.GaussianBlur(query_rgb.astype(np.float32), (0, 0), 1.0)
-    cand = cv2.GaussianBlur(warped.astype(np.float32), (0, 0), 1.0)
+    query = cv2.GaussianBlur(query_rgb.astype(np.float32), (0, 0), _COLOUR_BLUR)
+    cand = cv2.GaussianBlur(warped.astype(np.float32), (0, 0), _COLOUR_BLUR)
     # One tone curve for all three channels: brightness and contrast edits treat channels alike,
     # while separate per-channel gains would start to cancel a genuine hue difference.
-    gain, offset = _tone_fit(cand[valid].ravel(), query[valid].ravel(), (0.88, 1.14), 16.0)
-    corrected = np.clip(cand * gain + offset, 0, 255).astype(np.float32)
-    query_lab = cv2.cvtColor((query / 255.0).astype(np.float32), cv2.COLOR_RGB2LAB)
-    cand_lab = cv2.cvtColor(corrected / np.float32(255.0), cv2.COLOR_RGB2LAB)
+    query, cand = _match_tones(query, cand, valid, (0.88, 1.14), 16.0)
+    query_lab = cv2.cvtColor(query / np.float32(255.0), cv2.COLOR_RGB2LAB)
+    cand_lab = cv2.cvtColor(cand / np.float32(255.0), cv2.COLOR_RGB2LAB)
     delta = _shift_tolerant(cand_lab, query_lab)
     return _window_max(delta, valid, _BLOCK), overlap
 
@@ -296,8 +310,8 @@ def _structure_diff(query: VerifyImage, candidate: VerifyImage, matrix: np.ndarr
     query_f, warped_f = q_detail.astype(np.float32), warped.astype(np.float32)
 
     def worst_window(q: np.ndarray, c: np.ndarray) -> float:
-        gain, offset = _tone_fit(c[valid], q[valid], (0.85, 1.18), 20.0)
-        return _window_max(_shift_tolerant(np.clip(c * gain + offset, 0, 255), q), judged, window)
+        q, c = _match_tones(q, c, valid, (0.85, 1.18), 20.0)
+        return _window_max(_shift_tolerant(c, q), judged, window)
 
     plain = worst_window(cv2.GaussianBlur(query_f, (0, 0), _BASE_BLUR), cv2.GaussianBlur(warped_f, (0, 0), _BASE_BLUR))
     if plain <= good_enough:
@@ -317,7 +331,10 @@ def _hypotheses(query: VerifyImage, candidate: VerifyImage,
         frame = _same_frame_transform(q_sig, c_sig)
         q_grey = cv2.cvtColor(q_sig, cv2.COLOR_RGB2GRAY)
         c_grey = cv2.cvtColor(c_sig, cv2.COLOR_RGB2GRAY)
-        yield "frame", _refine(q_grey, c_grey, frame), 0
+        refined = _refine(q_grey, c_grey, frame)
+        yield "frame", refined, 0
+        if refined is not frame:
+            yield "plain_frame", frame, 0  # ECC can slide along smooth gradients
     matrix, inliers = _feature_transform(q_sig, c_sig)
     if matrix is not None and inliers >= thresholds.min_inliers:
         yield "features", matrix, inliers
@@ -356,7 +373,8 @@ def verify(query: VerifyImage, candidate: VerifyImage, thresholds: VerifyThresho
     best: Verification | None = None
     for method, transform, inliers in _hypotheses(query, candidate, thresholds):
         result = _evaluate(query, candidate, method, transform, inliers, thresholds)
-        if result.accepted or result.structure_diff > _CLEARLY_DIFFERENT * thresholds.max_structure_diff:
+        clearly_different = _CLEARLY_DIFFERENT * thresholds.max_structure_diff
+        if result.accepted or (math.isfinite(result.structure_diff) and result.structure_diff > clearly_different):
             # Far over the limit even after the detail check refined the alignment: another
             # alignment will not turn a changed label into the same one. Near misses try the rest.
             return result

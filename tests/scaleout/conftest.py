@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -53,7 +53,8 @@ class ProcessDied(AssertionError):
     """A process a test relies on has exited."""
 
 
-def wait_until(check: Callable[[], T], *, timeout: float, interval: float = 0.2, what: str = "condition") -> T:
+def wait_until(check: Callable[[], T | None], *, timeout: float, interval: float = 0.2,
+               what: str = "condition") -> T:
     """Poll `check` until it returns something truthy; fail after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     last_error: Exception | None = None
@@ -163,6 +164,16 @@ class ManagedProcess:
             code = self.popen.returncode if self.popen else None
             raise ProcessDied(f"{self.name} exited with {code}:\n{self.tail()}")
 
+    def listening(self, port: int) -> bool:
+        """Whether it accepts connections on a loopback port yet (failing if it died)."""
+        self.ensure_alive()
+        return port_open("127.0.0.1", port, 0.2)
+
+    def logged(self, text: str) -> bool:
+        """Whether its log contains `text` yet (failing if it died)."""
+        self.ensure_alive()
+        return text in self.log_text()
+
 
 @dataclass
 class ProcessSet:
@@ -192,7 +203,9 @@ class ProcessSet:
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[Any]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     """Remember each phase's report on the item so fixtures can tell whether the test failed."""
     report = yield
     setattr(item, f"rep_{report.when}", report)
@@ -285,7 +298,7 @@ class S3Bucket:
 
     def keys(self, under: str = "") -> list[str]:
         """Every object key (without the prefix) in the bucket, optionally under a sub-prefix."""
-        client, found = self.client(), []
+        client, found = self.client(), list[str]()
         paginator = client.get_paginator("list_objects_v2")
         for page in paginator.paginate(Bucket=self.bucket, Prefix=f"{self.prefix}/{under}"):
             found.extend(item["Key"].removeprefix(self.prefix + "/") for item in page.get("Contents", []))
@@ -303,8 +316,7 @@ def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     server.start()
     try:
         url = f"http://127.0.0.1:{port}"
-        wait_until(lambda: server.ensure_alive() or port_open("127.0.0.1", port, 0.2), timeout=30,
-                   what="moto server")
+        wait_until(lambda: server.listening(port), timeout=30, what="moto server")
         yield url
     finally:
         server.stop()
@@ -344,8 +356,7 @@ class RedisServer:
     def start(self) -> None:
         """Start (or restart) on the same port and wait until it answers."""
         self.process.start()
-        wait_until(lambda: self.process.ensure_alive() or port_open("127.0.0.1", self.port, 0.2), timeout=20,
-                   what="redis-server")
+        wait_until(lambda: self.process.listening(self.port), timeout=20, what="redis-server")
 
     def stop(self) -> None:
         """Kill it outright, as a crashed broker."""
@@ -444,7 +455,7 @@ class Stack:
 
     def settings(self, **overrides: Any) -> Settings:
         """Settings for an in-process runtime."""
-        return Settings(**{**self.values, **overrides})  # type: ignore[arg-type]
+        return Settings(**{**self.values, **overrides})
 
 
 def runtime_for(stack: Stack, **overrides: Any) -> Runtime:
@@ -465,7 +476,7 @@ def start_worker(processes: ProcessSet, stack: Stack, name: str, *, beat: bool =
     else:
         argv = [SKUPIX, "worker", f"--concurrency={concurrency}"] + (["--beat"] if beat else [])
     worker = processes.start(name, argv, stack.env(**extra_env))
-    wait_until(lambda: worker.ensure_alive() or " ready." in worker.log_text(), timeout=60, what=f"{name} ready")
+    wait_until(lambda: worker.logged(" ready."), timeout=60, what=f"{name} ready")
     return worker
 
 
@@ -563,5 +574,5 @@ http {{
     assert check.returncode == 0, f"nginx rejects the edge config:\n{check.stderr}"
     process = processes.start("nginx", [binary, "-p", str(root), "-c", str(root / "nginx.conf"),
                                         "-g", "daemon off;"], base_env())
-    wait_until(lambda: process.ensure_alive() or port_open("127.0.0.1", port, 0.2), timeout=20, what="nginx")
+    wait_until(lambda: process.listening(port), timeout=20, what="nginx")
     return Edge(url=f"http://127.0.0.1:{port}", process=process, root=root)

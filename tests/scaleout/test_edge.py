@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -57,12 +58,12 @@ def test_the_edge_caches_variants_and_serves_them_with_the_api_stopped(procs: Pr
             assert "x-cache-status" not in response.headers
         asset_id = response.json()["asset_id"]
 
-        def rendered() -> dict[str, object] | None:
-            body: dict[str, object] = client.get(f"/v1/media/{asset_id}", headers=headers).json()
-            return body if all(v["rendered"] for v in body["variants"]) else None  # type: ignore[attr-defined]
+        def rendered() -> dict[str, Any] | None:
+            body: dict[str, Any] = client.get(f"/v1/media/{asset_id}", headers=headers).json()
+            return body if all(v["rendered"] for v in body["variants"]) else None
 
         asset = wait_until(rendered, timeout=120, interval=0.5, what="variants rendered")
-        variant = next(v for v in asset["variants"] if v["profile"] == "web_thumb")  # type: ignore[attr-defined]
+        variant = next(v for v in asset["variants"] if v["profile"] == "web_thumb")
         # Links are built for the edge's address (nginx passes the Host on).
         assert variant["url"].startswith(edge.url + "/v/")
         path = httpx.URL(variant["url"]).path

@@ -79,10 +79,14 @@ class Cluster:
     def wait_job(self, asset_id: str, *statuses: JobStatus, timeout: float = 90) -> Job:
         """Wait until the asset's newest job reaches one of `statuses`."""
         wanted = {s.value for s in statuses}
-        for worker in self.workers:
-            worker.ensure_alive()
-        return wait_until(lambda: (job := self.job(asset_id)).status in wanted and job, timeout=timeout,
-                          interval=0.3, what=f"job of {asset_id} to become {sorted(wanted)}")
+
+        def reached() -> Job | None:
+            for worker in self.workers:
+                worker.ensure_alive()
+            job = self.job(asset_id)
+            return job if job.status in wanted else None
+
+        return wait_until(reached, timeout=timeout, interval=0.3, what=f"job of {asset_id} to become {sorted(wanted)}")
 
     def worker_logs(self) -> str:
         """Both workers' logs."""
