@@ -52,14 +52,13 @@ def near(rng: np.random.Generator, hashes: np.ndarray, radius: int) -> np.ndarra
 
 
 def linear_scan(flat: np.ndarray, seqs: np.ndarray, query: np.ndarray, radius: int) -> dict[int, int]:
-    """Plain numpy scan: XOR-popcount every stored hash against every query hash."""
-    best = np.full(flat.size, 255, dtype=np.uint8)
-    for value in query:
-        np.minimum(best, np.bitwise_count(flat ^ value), out=best)
-    hits = np.flatnonzero(best <= radius)
+    """Plain numpy scan: XOR-popcount every stored hash against each query hash."""
     found: dict[int, int] = {}
-    for seq, distance in zip(seqs[hits // HASHES_PER_ROW].tolist(), best[hits].tolist(), strict=True):
-        found[seq] = min(found.get(seq, 255), distance)
+    for value in query:
+        distances = np.bitwise_count(flat ^ value)
+        hits = np.flatnonzero(distances <= radius)
+        for seq, distance in zip(seqs[hits // HASHES_PER_ROW].tolist(), distances[hits].tolist(), strict=True):
+            found[seq] = min(found.get(seq, 255), distance)
     return found
 
 

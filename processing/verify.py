@@ -22,6 +22,7 @@ _CLIPPED = 250.0
 _REFINE_SIDE = 320
 _CLEARLY_DIFFERENT = 2.5
 _COLOUR_BLUR = 1.0
+_HIGHLIGHT = 220.0
 _BASE_BLUR = 0.8
 _EXTRA_BLURS = (0.7, 1.2, 1.8)
 _SHARPENINGS = ((1.0, 0.6), (1.0, 1.2), (2.0, 0.6), (2.0, 1.2))
@@ -176,13 +177,13 @@ def _tone_fit(source: np.ndarray, target: np.ndarray, gain_range: tuple[float, f
 
 def _match_tones(first: np.ndarray, second: np.ndarray, valid: np.ndarray, gain_range: tuple[float, float],
                  offset_limit: float) -> tuple[np.ndarray, np.ndarray]:
-    """Map the darker picture's tones onto the brighter one's (gain >= 1), clipping like a camera.
+    """Map the darker picture's tones onto the brighter one's, clipping like a camera.
 
     Brightening saturates highlights. Mapping the brighter picture down would turn its clipped
     whites into greys the other picture never had; mapping the darker one up clips the same way.
     """
     gain, offset = _tone_fit(second[valid].ravel(), first[valid].ravel(), gain_range, offset_limit)
-    if gain >= 1.0:
+    if _HIGHLIGHT * gain + offset >= _HIGHLIGHT:  # `second` is the darker one in the highlights
         return first, np.clip(second * gain + offset, 0, 255).astype(np.float32)
     gain, offset = _tone_fit(first[valid].ravel(), second[valid].ravel(), gain_range, offset_limit)
     return np.clip(first * gain + offset, 0, 255).astype(np.float32), second

@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 QUEUE = "skupix"
 RUN_JOB = "skupix.run_job"
 SWEEP = "skupix.sweep"
+RETRY_BACKOFF_MAX = 60  # seconds: the longest countdown before a retry
 
 # Publishing happens in the request thread right after commit: one quick reconnect, then give up and
 # leave the job to the sweeper rather than hold the upload's response.
@@ -44,6 +45,12 @@ def soft_time_limit(settings: Settings) -> int:
     """The soft limit: a little before the hard one, so a task can record its failure."""
     hard = settings.task_time_limit_seconds
     return max(1, hard - max(1, min(10, hard // 5)))
+
+
+def visibility_timeout(settings: Settings) -> int:
+    """How long Redis waits before handing an unacknowledged message out again."""
+    hard = settings.task_time_limit_seconds
+    return max(3 * hard, hard + 2 * RETRY_BACKOFF_MAX)
 
 
 def make_celery(settings: Settings, *, set_as_current: bool = True) -> Celery:
@@ -68,7 +75,7 @@ def make_celery(settings: Settings, *, set_as_current: bool = True) -> Celery:
         broker_transport_options={
             # Redis: an unacknowledged message is redelivered after this long; it must exceed the
             # time limit and the longest retry countdown, or a running task would be handed out twice.
-            "visibility_timeout": settings.task_time_limit_seconds * 3,
+            "visibility_timeout": visibility_timeout(settings),
             "socket_connect_timeout": 5,
         },
         task_serializer="json",
@@ -127,7 +134,7 @@ def _close_runtime(**_kwargs: Any) -> None:
     acks_on_timeout=False,
     autoretry_for=(TransientJobError, SoftTimeLimitExceeded),
     retry_backoff=2,
-    retry_backoff_max=60,
+    retry_backoff_max=RETRY_BACKOFF_MAX,
     retry_jitter=True,
     max_retries=settings.task_max_attempts,
     time_limit=settings.task_time_limit_seconds,
