@@ -114,11 +114,13 @@ def main() -> None:
 
     index.search(query_lists[0], radius, 32)  # plan and flip masks cached, as in a warm process
     latencies: list[float] = []
+    cpu_times: list[float] = []
     found_planted = 0
     for number, query in enumerate(query_lists):
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.thread_time()
         hits = index.search(query, radius, 32)
         latencies.append(time.perf_counter() - started)
+        cpu_times.append(time.thread_time() - cpu_started)
         if number % 2 == 0 and any(hit.seq == int(seqs[planted[number]]) for hit in hits):
             found_planted += 1
 
@@ -168,6 +170,7 @@ def main() -> None:
     print()
     print(f"{'lookup of 4 query hashes':34} {'n':>5} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8}")
     print(f"{'multi-index HashIndex.search':34} {len(latencies):5d} {percentiles(latencies)}")
+    print(f"{'  same, CPU time of this thread':34} {len(cpu_times):5d} {percentiles(cpu_times)}")
     print(f"{'numpy linear XOR-popcount scan':34} {len(scan_latencies):5d} {percentiles(scan_latencies)}")
     for other, samples in sweep:
         print(f"{f'multi-index at radius {other}':34} {len(samples):5d} {percentiles(samples)}")
@@ -179,7 +182,8 @@ def main() -> None:
     print(f"median speed-up over the linear scan: {speedup:.0f}x")
     if snapshot:
         print(snapshot)
-    print(f"p99 lookup {p99:.3f} ms <= 2 ms: {'yes' if p99 <= 2.0 else 'NO'}")
+    cpu_p99 = float(np.percentile(np.array(cpu_times) * 1000, 99))
+    print(f"p99 lookup {p99:.3f} ms (CPU {cpu_p99:.3f} ms) <= 2 ms: {'yes' if p99 <= 2.0 else 'NO'}")
 
 
 if __name__ == "__main__":

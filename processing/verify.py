@@ -272,9 +272,13 @@ def _match_detail_level(query: np.ndarray, candidate: np.ndarray, valid: np.ndar
     for extra in _EXTRA_BLURS:
         consider(cv2.GaussianBlur(base_q, (0, 0), extra), base_c)
         consider(base_q, cv2.GaussianBlur(base_c, (0, 0), extra))
+    def sharpened(image: np.ndarray, radius: float, amount: float) -> np.ndarray:
+        # clipped like a real sharpened file: halos around dark print on a light label saturate
+        return np.clip(image + amount * (image - cv2.GaussianBlur(image, (0, 0), radius)), 0, 255)
+
     for radius, amount in _SHARPENINGS:
-        consider(base_q, base_c + amount * (base_c - cv2.GaussianBlur(base_c, (0, 0), radius)))
-        consider(base_q + amount * (base_q - cv2.GaussianBlur(base_q, (0, 0), radius)), base_c)
+        consider(base_q, sharpened(base_c, radius, amount))
+        consider(sharpened(base_q, radius, amount), base_c)
     return best[1], best[2]
 
 
