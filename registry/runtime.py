@@ -9,7 +9,7 @@ from processing.decode import DecodeLimits
 from processing.profiles import Catalog, load_catalog
 from processing.verify import VerifyThresholds
 from registry.db import Database
-from registry.media.index import HashIndex
+from registry.media.index import HashIndex, load_or_build
 from registry.settings import Settings
 from storage import BlobStore, open_store
 
@@ -70,8 +70,13 @@ def build_runtime(settings: Settings) -> Runtime:
         max_structure_diff=settings.dedup_max_structure_diff,
         max_colour_diff=settings.dedup_max_colour_diff,
     )
+    index = HashIndex()
+    if settings.index_snapshot:
+        # The snapshot only saves start-up time: rows newer than its watermark come from the database.
+        index = load_or_build(settings.index_snapshot_path, tag=settings.resolved_database_url)
     return Runtime(
         settings=settings,
+        index=index,
         db=db,
         store=store,
         catalog=load_catalog(settings.profiles_file),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 
 from PIL import Image
 
@@ -35,12 +36,46 @@ def create_runtime(settings: Settings, *, role: str = "api") -> Runtime:
 
         # The runtime's own broker: a test or tool may point it elsewhere than the environment does.
         rt.publisher = CeleryPublisher(app_for(settings))
+    if role == "api":
+        warm_index(rt)
     return rt
 
 
+def warm_index(rt: Runtime) -> threading.Thread:
+    """Load the candidate index from the database in the background, so first uploads don't wait."""
+
+    def load() -> None:
+        from registry.media.dedup import refresh_index
+
+        try:
+            with rt.db.read_only() as session:
+                refresh_index(rt, session)
+        except Exception:
+            log.warning("index warm-up failed; it will load on first use", exc_info=True)
+
+    thread = threading.Thread(target=load, name="skupix-index-warmup", daemon=True)
+    thread.start()
+    return thread
+
+
+def save_index_snapshot(rt: Runtime) -> None:
+    """Bring the candidate index up to date and save it, so the next start skips the full load."""
+    from registry.media.dedup import refresh_index
+
+    try:
+        with rt.db.read_only() as session:
+            refresh_index(rt, session)
+        if len(rt.index):
+            rt.index.save(rt.settings.index_snapshot_path, tag=rt.settings.resolved_database_url)
+    except Exception:
+        log.warning("could not save the index snapshot", exc_info=True)
+
+
 def close_runtime(rt: Runtime) -> None:
-    """Stop background pools and release connections."""
+    """Stop background pools, save the index snapshot and release connections."""
     close = getattr(rt.publisher, "close", None)
     if callable(close):
         close()
+    if rt.settings.index_snapshot:
+        save_index_snapshot(rt)
     rt.close()

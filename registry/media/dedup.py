@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -18,6 +19,7 @@ from storage import BlobNotFound
 log = logging.getLogger(__name__)
 
 _INDEX_BATCH = 50_000
+_REFRESH_LOCK = threading.Lock()
 
 
 @dataclass
@@ -65,15 +67,20 @@ class MatchReport:
 
 
 def refresh_index(rt: Runtime, session: Session) -> None:
-    """Load fingerprint rows written since the index last looked, by this or any other process."""
+    """Load fingerprint rows written since the index last looked, by this or any other process.
+
+    Fingerprints are only written under the dedup lock, so their seqs commit in order and a
+    watermark cannot skip a row that commits late.
+    """
     repository = MediaRepository(session)
-    while True:
-        rows = repository.fingerprints_after(rt.index.watermark, _INDEX_BATCH)
-        if not rows:
-            return
-        rt.index.add((seq, (h0, h1, h2, h3)) for seq, h0, h1, h2, h3 in rows)
-        if len(rows) < _INDEX_BATCH:
-            return
+    with _REFRESH_LOCK:
+        while True:
+            rows = repository.fingerprints_after(rt.index.watermark, _INDEX_BATCH)
+            if not rows:
+                return
+            rt.index.add((seq, (h0, h1, h2, h3)) for seq, h0, h1, h2, h3 in rows)
+            if len(rows) < _INDEX_BATCH:
+                return
 
 
 def load_verify_image(rt: Runtime, prefix: str) -> VerifyImage:
