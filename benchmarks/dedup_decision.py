@@ -20,12 +20,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from processing.decode import DecodeLimits, decode  # noqa: E402
-from processing.fingerprint import fingerprint, to_signed64  # noqa: E402
-from processing.verify import VerifyImage, VerifyThresholds, verify  # noqa: E402
-from registry.media.index import HashIndex  # noqa: E402
-from registry.settings import Settings  # noqa: E402
-from tests.fixtures.heldout import build  # noqa: E402
+from processing.decode import DecodeLimits, decode
+from processing.fingerprint import fingerprint, to_signed64
+from processing.verify import VerifyImage, VerifyThresholds, verify
+from registry.media.index import HashIndex
+from registry.settings import Settings
+from tests.fixtures.heldout import build
 
 
 def percentiles(values: list[float]) -> str:

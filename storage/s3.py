@@ -124,14 +124,17 @@ class S3BlobStore:
                 self.client.abort_multipart_upload(Bucket=self.bucket, Key=object_key, UploadId=upload_id)
             raise
 
-    def get(self, key: str) -> bytes:
-        """All bytes, verified against the SHA-256 recorded at write time."""
+    def _get_object(self, key: str) -> Any:
         try:
-            answer = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
+            return self.client.get_object(Bucket=self.bucket, Key=self._key(key))
         except ClientError as exc:
             if _code(exc) in ("NoSuchKey", "404"):
                 raise BlobNotFound(key) from exc
             raise StorageError(f"S3 get of {key} failed: {exc}") from exc
+
+    def get(self, key: str) -> bytes:
+        """All bytes, verified against the SHA-256 recorded at write time."""
+        answer = self._get_object(key)
         data: bytes = answer["Body"].read()
         expected = answer.get("Metadata", {}).get("sha256")
         if expected and sha256_hex(data) != expected:
@@ -156,13 +159,7 @@ class S3BlobStore:
 
     def iter_chunks(self, key: str, chunk_size: int = 256 * 1024) -> Iterator[bytes]:
         """Stream the object body in chunks."""
-        try:
-            answer = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
-        except ClientError as exc:
-            if _code(exc) in ("NoSuchKey", "404"):
-                raise BlobNotFound(key) from exc
-            raise StorageError(f"S3 get of {key} failed: {exc}") from exc
-        body = answer["Body"]
+        body = self._get_object(key)["Body"]
         try:
             yield from body.iter_chunks(chunk_size)
         finally:

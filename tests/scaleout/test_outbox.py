@@ -26,6 +26,7 @@ from workers.bootstrap import close_runtime
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
 UPLOADS = 12
+UPLOADERS = 3
 BROKER_DIES_AFTER = 3
 
 
@@ -57,7 +58,7 @@ def test_uploads_committed_while_the_broker_is_down_are_rendered_after_it_return
                 body: dict[str, object] = response.json()
                 return body
 
-            with ThreadPoolExecutor(max_workers=3) as pool:
+            with ThreadPoolExecutor(max_workers=UPLOADERS) as pool:
                 futures = [pool.submit(send, 7000 + n) for n in range(UPLOADS)]
                 for _ in range(BROKER_DIES_AFTER):
                     assert done.acquire(timeout=60), "uploads stalled before the broker was stopped"
@@ -65,8 +66,9 @@ def test_uploads_committed_while_the_broker_is_down_are_rendered_after_it_return
                 assets = [str(future.result(timeout=120)["asset_id"]) for future in futures]
 
             assert len(set(assets)) == UPLOADS
+            # Uploads still in flight when the broker died may have published in time; the rest could not.
             counts = jobs.counts(rt)
-            assert counts.get(JobStatus.PENDING.value, 0) >= UPLOADS - BROKER_DIES_AFTER - 2, counts
+            assert counts.get(JobStatus.PENDING.value, 0) >= UPLOADS - BROKER_DIES_AFTER - UPLOADERS, counts
 
             # Committed, but not published: nothing renders while the broker is away.
             stranded = [a for a in assets if jobs_of(rt, a)[-1].status == JobStatus.PENDING]
