@@ -25,9 +25,9 @@ import httpx
 
 
 def model_of(group: str) -> str | None:
-    """The product model a group belongs to, for look-alike pairs (m003-colour → m003)."""
-    head, _, _tail = group.partition("-")
-    return head if group.startswith("m") and head[1:].isdigit() else None
+    """The product model a group belongs to, for look-alike pairs (m003-colour → m003, h07-line → h07)."""
+    head, dash, _tail = group.partition("-")
+    return head if dash and len(head) > 1 and head[0].isalpha() and head[1:].isdigit() else None
 
 
 def main() -> int:

@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 
 _INDEX_BATCH = 50_000
 _REFRESH_LOCK = threading.Lock()
+_ROWS_PER_ASSET = 2
 
 
 @dataclass
@@ -103,19 +104,24 @@ def match(
         return report  # flat or blank pictures collide with everything; exact matches only
     refresh_index(rt, session)
     settings = rt.settings
-    hits = rt.index.search(picture.hashes, settings.dedup_candidate_radius, settings.dedup_max_candidates * 4)
+    hits = rt.index.search(picture.hashes, settings.dedup_candidate_radius, settings.dedup_max_candidates * 8)
     rows = {row.seq: row for row in MediaRepository(session).fingerprints_by_seq([h.seq for h in hits])}
     query: VerifyImage | None = None
-    seen_assets: set[str] = set()
+    rows_tried: dict[str, int] = {}
+    accepted_assets: set[str] = set()
     # An owner's "these differ" ruling means the first passing candidate may not be the right one.
     keep_looking = False
     for hit in hits:
         row = rows.get(hit.seq)
-        if row is None or row.asset_id in seen_assets or row.asset_id in exclude_assets:
+        if row is None or row.asset_id in exclude_assets or row.asset_id in accepted_assets:
             continue
-        seen_assets.add(row.asset_id)
-        if len(seen_assets) > settings.dedup_max_candidates:
+        # An asset is indexed once per distinct copy it absorbed; a couple of its nearest copies
+        # are compared, since a heavily edited copy may be far from the master yet close to another.
+        if rows_tried.get(row.asset_id, 0) >= _ROWS_PER_ASSET:
+            continue
+        if sum(rows_tried.values()) >= settings.dedup_max_candidates:
             break
+        rows_tried[row.asset_id] = rows_tried.get(row.asset_id, 0) + 1
         if query is None:
             query = VerifyImage.from_png(picture.signature_png, picture.detail_png)
         try:
@@ -126,9 +132,11 @@ def match(
             continue
         verdict = verify(query, candidate, rt.thresholds)
         report.candidates.append(CandidateResult(row.asset_id, row.seq, hit.distance, verdict))
-        if verdict.accepted and stop_at_first:
-            keep_looking = keep_looking or bool(MediaRepository(session).distinct_from(row.asset_id))
-            if not keep_looking:
-                break
+        if verdict.accepted:
+            accepted_assets.add(row.asset_id)
+            if stop_at_first:
+                keep_looking = keep_looking or bool(MediaRepository(session).distinct_from(row.asset_id))
+                if not keep_looking:
+                    break
     report.elapsed_ms = (time.perf_counter() - started) * 1000
     return report

@@ -292,11 +292,13 @@ def _register(
     match_info["hash_distance"] = best.distance
     row = _new_upload(principal, command, prepared.sha256, asset.id, DedupKind.NEAR, facts, match_info)
     repository.add(row, ContentKey(sha256=prepared.sha256, asset_id=asset.id, size_bytes=len(command.data)))
+    # Every distinct copy is indexed: a later, differently edited copy may be closer to it than to the master.
+    repository.add(_fingerprint_row(asset.id, row.id, prepared))
     master = repository.upload(asset.master_upload_id)
     overlap = best.verification.overlap if best.verification else 0.0
     promoted = master is not None and is_better_copy(row, master, overlap)
     if promoted:
-        _promote(rt, session, asset, row, prepared)
+        _promote(rt, session, asset, row)
         match_info["promoted_over_upload_id"] = master.id if master else None
         row.match = dict(match_info)
     outcome = UploadOutcome(asset_id=asset.id, upload_id=row.id, dedup=DedupKind.NEAR, created=False,
@@ -305,16 +307,13 @@ def _register(
     return outcome
 
 
-def _promote(rt: Runtime, session: Session, asset: Asset, row: Upload, prepared: _Prepared) -> None:
+def _promote(rt: Runtime, session: Session, asset: Asset, row: Upload) -> None:
     """Make a better copy the asset's master; the id stays, variant URLs move, aliases follow."""
-    repository = MediaRepository(session)
     asset.master_upload_id = row.id
     asset.master_sha256 = row.sha256
     asset.master_format = row.format
     asset.width, asset.height, asset.size_bytes = row.width, row.height, row.size_bytes
     asset.master_version += 1
-    if repository.fingerprint_of_upload(row.id) is None:
-        repository.add(_fingerprint_row(asset.id, row.id, prepared))
     session.flush()
     enqueue(rt, session, JobKind.RENDER_ASSET, asset.id)
 
