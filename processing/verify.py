@@ -369,12 +369,7 @@ def _closer(result: Verification, best: Verification | None) -> bool:
     return (result.score, -result.colour_diff) > (best.score, -best.colour_diff)
 
 
-def verify(query: VerifyImage, candidate: VerifyImage, thresholds: VerifyThresholds) -> Verification:
-    """Decide whether two pictures are the same.
-
-    Alignments are tried cheapest first until one passes every check, or one fails the detail
-    check by a wide margin.
-    """
+def _verify_one_way(query: VerifyImage, candidate: VerifyImage, thresholds: VerifyThresholds) -> Verification:
     best: Verification | None = None
     for method, transform, inliers in _hypotheses(query, candidate, thresholds):
         result = _evaluate(query, candidate, method, transform, inliers, thresholds)
@@ -388,3 +383,19 @@ def verify(query: VerifyImage, candidate: VerifyImage, thresholds: VerifyThresho
     if best is None:
         return Verification(False, 0.0, "none", float("inf"), float("inf"), 0.0, 0.0, 0.0, 0)
     return best
+
+
+def verify(query: VerifyImage, candidate: VerifyImage, thresholds: VerifyThresholds) -> Verification:
+    """Decide whether two pictures are the same.
+
+    Alignments are tried cheapest first until one passes every check, or one fails the detail
+    check by a wide margin. A near miss is checked once more the other way round: warping and
+    filtering are not perfectly symmetric, and a genuinely changed region fails both ways.
+    """
+    result = _verify_one_way(query, candidate, thresholds)
+    borderline = math.isfinite(result.structure_diff) and \
+        result.structure_diff <= _CLEARLY_DIFFERENT * thresholds.max_structure_diff
+    if result.accepted or not borderline:
+        return result
+    reverse = _verify_one_way(candidate, query, thresholds)
+    return reverse if reverse.accepted else result
