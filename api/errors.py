@@ -29,6 +29,7 @@ _STATUS: list[tuple[type[Exception], int]] = [
     (registry_errors.Conflict, 409),
     (registry_errors.InvalidInput, 422),
     (registry_errors.StoreUnavailable, 503),
+    (registry_errors.RenderUnavailable, 422),
     (registry_errors.RegistryError, 400),
 ]
 

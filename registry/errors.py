@@ -48,3 +48,9 @@ class StoreUnavailable(RegistryError):
     """The blob store or database could not be reached; retrying later may work."""
 
     code = "service_unavailable"
+
+
+class RenderUnavailable(RegistryError):
+    """The asset's master cannot be rendered (its render job was quarantined)."""
+
+    code = "variant_unavailable"

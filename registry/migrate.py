@@ -6,6 +6,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -21,9 +22,23 @@ def alembic_config(engine: Engine) -> Config:
     return config
 
 
+# Any 64-bit constant: several processes starting against a fresh PostgreSQL database at once
+# must not run the same migration twice.
+_MIGRATION_LOCK_KEY = 0x5C0B1D01
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Upgrade the database behind `engine` to `revision`."""
-    command.upgrade(alembic_config(engine), revision)
+    """Upgrade the database behind `engine` to `revision` (serialised across processes on PostgreSQL)."""
+    if engine.dialect.name != "postgresql":
+        command.upgrade(alembic_config(engine), revision)
+        return
+    with engine.connect() as lock_connection:
+        lock_connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
+        try:
+            command.upgrade(alembic_config(engine), revision)
+        finally:
+            lock_connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _MIGRATION_LOCK_KEY})
+            lock_connection.commit()
 
 
 def downgrade(engine: Engine, revision: str) -> None:

@@ -46,6 +46,12 @@ class JobRepository:
             select(Job).where(Job.status == status).order_by(Job.created_at).limit(limit)
         ))
 
+    def latest_for(self, kind: str, subject: str) -> Job | None:
+        """The newest job of this kind for this subject."""
+        return self.session.scalars(
+            select(Job).where(Job.kind == kind, Job.subject == subject).order_by(Job.created_at.desc()).limit(1)
+        ).first()
+
     def pending_for(self, kind: str, subject: str) -> Job | None:
         """A not-yet-started job of this kind for this subject, if one is queued; locked until commit."""
         return self.session.scalars(

@@ -12,8 +12,10 @@ from sqlalchemy.exc import IntegrityError
 from processing.decode import decode
 from processing.profiles import Profile
 from processing.render import RenderedVariant, render
-from registry.errors import NotFound
+from registry.errors import NotFound, RenderUnavailable
 from registry.ids import new_id
+from registry.jobs.repository import JobRepository
+from registry.jobs.service import JobKind, JobStatus
 from registry.media.blobs import original_key
 from registry.media.repository import MediaRepository
 from registry.models import Asset, Variant
@@ -114,6 +116,12 @@ def ensure(rt: Runtime, asset: Asset, profile: Profile) -> Variant:
     existing = find(rt, asset.id, profile.name, ref.version)
     if existing is not None:
         return existing
+    with rt.db.read_only() as session:
+        job = JobRepository(session).latest_for(JobKind.RENDER_ASSET.value, asset.id)
+        if job is not None and job.status == JobStatus.QUARANTINED:
+            # a master that crashed its workers must not get the chance to crash an API process too
+            raise RenderUnavailable("this picture could not be rendered; it is quarantined for review",
+                                    asset_id=asset.id)
     master = decode(rt.store.get(original_key(asset.master_sha256)), rt.limits)
     return _store_variant(rt, asset, profile, render(master.image, profile))
 

@@ -134,3 +134,18 @@ class TestBadVariantUrls:
         response = client.get(path.format(asset=asset["asset_id"], version=version))
         assert response.status_code == 404
         assert response.json()["code"] == "not_found"
+
+
+class TestQuarantine:
+    def test_a_quarantined_master_is_not_rendered_on_request(
+        self, client: TestClient, asset: dict[str, object], runtime: Runtime
+    ) -> None:
+        from sqlalchemy import update
+
+        from registry.models import Job
+
+        with runtime.db.unit_of_work() as session:
+            session.execute(update(Job).where(Job.subject == asset["asset_id"]).values(status="quarantined"))
+        response = client.get(httpx.URL(str(_variant(asset, "web_large")["url"])).path)
+        assert response.status_code == 422
+        assert response.json()["code"] == "variant_unavailable"
