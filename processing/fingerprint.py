@@ -68,6 +68,8 @@ class Fingerprint:
     detail_png: bytes
     informative: bool
     sharpness: float
+    thumb: bytes
+
 
     @property
     def aspect(self) -> float:
@@ -123,6 +125,23 @@ def working_copy(content: Image.Image) -> Image.Image:
     return content.reduce(factor) if factor > 1 else content
 
 
+THUMB_SIDE = 8
+
+
+def thumbnail_bytes(content: Image.Image) -> bytes:
+    """The content squeezed to 8×8 RGB (192 bytes): enough to rank candidates by overall look."""
+    return content.convert("RGB").resize((THUMB_SIDE, THUMB_SIDE), Image.Resampling.BOX).tobytes()
+
+
+def coarse_distance(first: bytes, second: bytes) -> float:
+    """Mean absolute difference of two 8×8 thumbnails (0-255); copies score low, other products high."""
+    a = np.frombuffer(first, dtype=np.uint8).astype(np.int16)
+    b = np.frombuffer(second, dtype=np.uint8).astype(np.int16)
+    if a.shape != b.shape:
+        return 255.0
+    return float(np.abs(a - b).mean())
+
+
 def fingerprint(image: Image.Image) -> Fingerprint:
     """Compute hashes, the verification signature and quality measures of a decoded picture."""
     content, box = trim(image)
@@ -139,4 +158,5 @@ def fingerprint(image: Image.Image) -> Fingerprint:
         detail_png=_png(detail_image(grey)),
         informative=is_informative(grey),
         sharpness=sharpness(grey),
+        thumb=thumbnail_bytes(work),
     )

@@ -13,6 +13,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -156,6 +157,7 @@ class Fingerprint(Base):
     content_width: Mapped[int] = mapped_column(Integer)
     content_height: Mapped[int] = mapped_column(Integer)
     informative: Mapped[bool] = mapped_column(Boolean)
+    thumb: Mapped[bytes | None] = mapped_column(LargeBinary(), nullable=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 

@@ -199,7 +199,7 @@ def _fingerprint_row(asset_id: str, upload_id: str, prepared: _Prepared) -> Fing
     return Fingerprint(
         asset_id=asset_id, upload_id=upload_id, signature_key=prepared.prefix, algo_version=picture.algo_version,
         h0=h0, h1=h1, h2=h2, h3=h3, content_width=picture.content_width, content_height=picture.content_height,
-        informative=picture.informative, active=True,
+        informative=picture.informative, thumb=picture.thumb, active=True,
     )
 
 
