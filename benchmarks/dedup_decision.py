@@ -21,9 +21,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from processing.decode import DecodeLimits, decode
-from processing.fingerprint import fingerprint, to_signed64
+from processing.fingerprint import fingerprint
 from processing.verify import VerifyImage, VerifyThresholds, verify
-from registry.media.index import HashIndex
+from registry.media.index import CandidateIndex
 from registry.settings import Settings
 from tests.fixtures.heldout import build
 
@@ -50,14 +50,15 @@ def main() -> None:
     originals = [s for s in samples if s.kind == "original"]
     queries = [s for s in samples if s.kind != "original"]
 
-    index = HashIndex()
+    index = CandidateIndex()
     rng = np.random.default_rng(args.seed)
     started = time.perf_counter()
     batch = 1_000_000
     for offset in range(0, args.rows, batch):
         count = min(batch, args.rows - offset)
-        values = rng.integers(0, 2**63, size=(count, 4), dtype=np.int64)
-        index.add((offset + i + 1, tuple(int(v) for v in row)) for i, row in enumerate(values.tolist()))
+        values = rng.integers(0, 2**64, size=(count, 4), dtype=np.uint64)
+        index.add_arrays(np.arange(offset + 1, offset + count + 1, dtype=np.int64), values)
+    index.compact()
     stored: dict[int, VerifyImage] = {}
     seq = args.rows
     for sample in originals:
@@ -74,8 +75,7 @@ def main() -> None:
         t0 = time.perf_counter()
         picture = fingerprint(image)
         t1 = time.perf_counter()
-        hits = index.search([to_signed64(h) if h >= 1 << 63 else h for h in picture.hashes],
-                            settings.dedup_candidate_radius, settings.dedup_max_candidates)
+        hits = index.search(list(picture.hashes), settings.dedup_candidate_radius, settings.dedup_max_candidates * 8)
         t2 = time.perf_counter()
         query = VerifyImage.from_png(picture.signature_png, picture.detail_png)
         checked = 0

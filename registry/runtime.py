@@ -9,7 +9,7 @@ from processing.decode import DecodeLimits
 from processing.profiles import Catalog, load_catalog
 from processing.verify import VerifyThresholds
 from registry.db import Database
-from registry.media.index import HashIndex, load_or_build
+from registry.media.index import CandidateIndex
 from registry.settings import Settings
 from storage import BlobStore, open_store
 
@@ -37,7 +37,7 @@ class Runtime:
     catalog: Catalog
     limits: DecodeLimits
     thresholds: VerifyThresholds
-    index: HashIndex = field(default_factory=HashIndex)
+    index: CandidateIndex = field(default_factory=CandidateIndex)
     publisher: JobPublisher = field(default_factory=_NoPublisher)
 
     def close(self) -> None:
@@ -70,10 +70,10 @@ def build_runtime(settings: Settings) -> Runtime:
         max_structure_diff=settings.dedup_max_structure_diff,
         max_colour_diff=settings.dedup_max_colour_diff,
     )
-    index = HashIndex()
+    index = CandidateIndex()
     if settings.index_snapshot:
         # The snapshot only saves start-up time: rows newer than its watermark come from the database.
-        index = load_or_build(settings.index_snapshot_path, tag=settings.resolved_database_url)
+        index = CandidateIndex.load_or_build(settings.index_snapshot_path, tag=settings.resolved_database_url)
     return Runtime(
         settings=settings,
         index=index,
