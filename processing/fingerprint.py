@@ -96,7 +96,7 @@ def detail_image(content: Image.Image) -> Image.Image:
 
 def _png(image: Image.Image) -> bytes:
     buffer = io.BytesIO()
-    image.save(buffer, "PNG", compress_level=3)
+    image.save(buffer, "PNG", compress_level=1)  # written once, read per candidate: speed over size
     return buffer.getvalue()
 
 
