@@ -21,6 +21,7 @@ _BLOCK = 16
 _CLIPPED = 250.0
 _REFINE_SIDE = 320
 _CLEARLY_DIFFERENT = 2.5
+_HOPELESS = 5.0
 _COLOUR_BLUR = 1.0
 _HIGHLIGHT = 220.0
 _BASE_BLUR = 0.8
@@ -327,7 +328,9 @@ def _structure_diff(query: VerifyImage, candidate: VerifyImage, matrix: np.ndarr
         return _window_max(_shift_tolerant(c, q), judged, window)
 
     plain = worst_window(cv2.GaussianBlur(query_f, (0, 0), _BASE_BLUR), cv2.GaussianBlur(warped_f, (0, 0), _BASE_BLUR))
-    if plain <= good_enough:
+    if plain <= good_enough or plain > _HOPELESS * good_enough:
+        # Either already the same, or a difference (a changed word, another product) that no
+        # global blur or sharpening comes near explaining: skip the filter search.
         return plain
     return min(plain, worst_window(*_match_detail_level(query_f, warped_f, valid)))
 
