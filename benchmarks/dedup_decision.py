@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from processing.decode import DecodeLimits, decode
 from processing.fingerprint import fingerprint
-from processing.verify import VerifyImage, VerifyThresholds, verify
+from processing.verify import VerifyImage, VerifyThresholds, verify, warm_up
 from registry.media.index import CandidateIndex
 from registry.settings import Settings
 from tests.fixtures.heldout import build
@@ -69,6 +69,7 @@ def main() -> None:
     build_seconds = time.perf_counter() - started
     rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
+    warm_up()  # a serving process has done this at start-up (workers/bootstrap.py)
     hashing, lookup, verification, total, candidates_seen = [], [], [], [], []
     for sample in queries:
         image = decode(sample.data, limits).image  # decoding is excluded from the timings

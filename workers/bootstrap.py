@@ -8,6 +8,7 @@ import threading
 
 from PIL import Image
 
+from processing.verify import warm_up as warm_up_verification
 from registry.runtime import Runtime, build_runtime
 from registry.settings import Settings
 
@@ -38,6 +39,7 @@ def create_runtime(settings: Settings, *, role: str = "api") -> Runtime:
         rt.publisher = CeleryPublisher(app_for(settings))
     if role == "api":
         warm_index(rt)
+    warm_up_verification()
     return rt
 
 
