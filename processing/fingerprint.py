@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 
 import cv2
 import imagehash
@@ -11,9 +12,10 @@ import numpy as np
 from PIL import Image
 
 from processing.normalize import trim
+from processing.verify import VerifyImage
 
 # Bump whenever hashing or the signature changes, so stored fingerprints can be recomputed.
-ALGO_VERSION = 1
+ALGO_VERSION = 2
 # Centre crops indexed per picture (share of each side): a copy cropped by up to ~10% still
 # meets one of these within half a step.
 CROP_LEVELS: tuple[float, ...] = (0.0, 0.03, 0.06, 0.09)
@@ -64,12 +66,26 @@ class Fingerprint:
     content_box: tuple[int, int, int, int]
     content_width: int
     content_height: int
-    signature_png: bytes
-    detail_png: bytes
+    signature: np.ndarray = field(repr=False, compare=False)
+    detail: np.ndarray = field(repr=False, compare=False)
     informative: bool
     sharpness: float
     thumb: bytes
 
+    @cached_property
+    def signature_png(self) -> bytes:
+        """The signature as stored: encoded only when the fingerprint is kept, not to decide."""
+        return _png(Image.fromarray(self.signature))
+
+    @cached_property
+    def detail_png(self) -> bytes:
+        """The detail image as stored."""
+        return _png(Image.fromarray(self.detail))
+
+    @property
+    def verify_image(self) -> VerifyImage:
+        """The picture as verification sees it, without a round trip through PNG."""
+        return VerifyImage(signature=self.signature, detail=self.detail)
 
     @property
     def aspect(self) -> float:
@@ -77,21 +93,26 @@ class Fingerprint:
         return self.content_width / max(1, self.content_height)
 
 
-def signature_image(content: Image.Image) -> Image.Image:
-    """The trimmed content scaled so its longer side is SIGNATURE_SIDE, for verification."""
-    scale = SIGNATURE_SIDE / max(content.size)
-    size = (max(1, round(content.width * scale)), max(1, round(content.height * scale)))
-    return content.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+def _resized(pixels: np.ndarray, long_side: int) -> np.ndarray:
+    """Scale so the longer side is `long_side`: area averaging to shrink (no aliasing of fine print),
+    bilinear to enlarge. OpenCV does this an order of magnitude faster than Pillow's Lanczos."""
+    height, width = pixels.shape[:2]
+    scale = long_side / max(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    if size == (width, height):
+        return pixels
+    return cv2.resize(pixels, size, interpolation=cv2.INTER_AREA if scale < 1.0 else cv2.INTER_LINEAR)
 
 
-def detail_image(content: Image.Image) -> Image.Image:
+def signature_image(content: Image.Image) -> np.ndarray:
+    """The trimmed content as RGB pixels, longer side SIGNATURE_SIDE, for verification."""
+    return _resized(np.asarray(content.convert("RGB")), SIGNATURE_SIDE)
+
+
+def detail_image(content: Image.Image) -> np.ndarray:
     """Greyscale trimmed content at up to DETAIL_SIDE, for spotting small changed details."""
-    grey = content.convert("L")
-    scale = min(1.0, DETAIL_SIDE / max(grey.size))
-    if scale < 1.0:
-        size = (max(1, round(grey.width * scale)), max(1, round(grey.height * scale)))
-        grey = grey.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
-    return grey
+    grey = np.asarray(content.convert("L"))
+    return _resized(grey, DETAIL_SIDE) if max(grey.shape) > DETAIL_SIDE else grey
 
 
 def _png(image: Image.Image) -> bytes:
@@ -154,8 +175,8 @@ def fingerprint(image: Image.Image) -> Fingerprint:
         content_box=box,
         content_width=content.width,
         content_height=content.height,
-        signature_png=_png(signature_image(work)),
-        detail_png=_png(detail_image(grey)),
+        signature=signature_image(work),
+        detail=detail_image(grey),
         informative=is_informative(grey),
         sharpness=sharpness(grey),
         thumb=thumbnail_bytes(work),

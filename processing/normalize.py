@@ -52,7 +52,9 @@ def content_box(image: Image.Image) -> tuple[int, int, int, int]:
         return full
     background = np.empty_like(pixels)
     background[...] = np.clip(np.round(colour), 0, 255).astype(np.uint8)
-    differs = cv2.absdiff(pixels, background).max(axis=2) > BACKGROUND_TOLERANCE
+    red, green, blue = cv2.split(cv2.absdiff(pixels, background))
+    # cv2.max per channel: numpy's max over a 3-wide last axis is some twenty times slower here
+    differs = cv2.max(cv2.max(red, green), blue) > BACKGROUND_TOLERANCE
     rows = np.flatnonzero(differs.sum(axis=1) > max(1, CONTENT_SHARE * differs.shape[1]))
     cols = np.flatnonzero(differs.sum(axis=0) > max(1, CONTENT_SHARE * differs.shape[0]))
     if rows.size == 0 or cols.size == 0:

@@ -11,7 +11,8 @@ from __future__ import annotations
 import io
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import cached_property
 
 import cv2
 import numpy as np
@@ -20,6 +21,9 @@ from PIL import Image
 _BLOCK = 16
 _CLIPPED = 250.0
 _REFINE_SIDE = 320
+_ECC_ITERATIONS = 30
+_CONFIRMED_ALIGNMENT = 0.98
+_ECC_EPS = 1e-4  # smooth pictures (gradients) need the tight bound: ECC creeps along them
 _CLEARLY_DIFFERENT = 2.5
 _HOPELESS = 5.0
 _COLOUR_BLUR = 1.0
@@ -27,8 +31,9 @@ _HIGHLIGHT = 220.0
 _BASE_BLUR = 0.8
 _EXTRA_BLURS = (0.7, 1.2, 1.8)
 _SHARPENINGS = ((1.0, 0.6), (1.0, 1.2), (2.0, 0.6), (2.0, 1.2))
-_FILTER_SIGMAS = sorted({*_EXTRA_BLURS, *(radius for radius, _ in _SHARPENINGS)})
 _ORB_FEATURES = 1500
+_NEIGHBOURS = np.ones((3, 3), np.uint8)
+_SUM_CHANNELS = np.ones((1, 3), np.float32)
 
 
 @dataclass(frozen=True)
@@ -58,6 +63,18 @@ class VerifyImage:
         with Image.open(io.BytesIO(detail_png), formats=["PNG"]) as detail:
             grey = np.asarray(detail.convert("L"))
         return cls(signature=rgb, detail=grey)
+
+    @cached_property
+    def grey(self) -> np.ndarray:
+        """The signature in greyscale, for intensity alignment and features."""
+        return cv2.cvtColor(self.signature, cv2.COLOR_RGB2GRAY)
+
+    @cached_property
+    def features(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """ORB keypoint positions and descriptors of the signature: computed once per picture, not per pair."""
+        orb = cv2.ORB.create(nfeatures=_ORB_FEATURES, fastThreshold=10, edgeThreshold=15, patchSize=15)
+        points, descriptors = orb.detectAndCompute(self.grey, None)
+        return np.array([point.pt for point in points], dtype=np.float32).reshape(-1, 2), descriptors
 
 
 @dataclass(frozen=True)
@@ -102,18 +119,17 @@ def _same_frame_transform(query: np.ndarray, candidate: np.ndarray) -> np.ndarra
     return np.array([[sx, 0.0, 0.0], [0.0, sy, 0.0]], dtype=np.float64)
 
 
-def _feature_transform(query: np.ndarray, candidate: np.ndarray) -> tuple[np.ndarray | None, int]:
-    orb = cv2.ORB.create(nfeatures=_ORB_FEATURES, fastThreshold=10, edgeThreshold=15, patchSize=15)
-    q_points, q_desc = orb.detectAndCompute(cv2.cvtColor(query, cv2.COLOR_RGB2GRAY), None)
-    c_points, c_desc = orb.detectAndCompute(cv2.cvtColor(candidate, cv2.COLOR_RGB2GRAY), None)
+def _feature_transform(query: VerifyImage, candidate: VerifyImage) -> tuple[np.ndarray | None, int]:
+    q_points, q_desc = query.features
+    c_points, c_desc = candidate.features
     if q_desc is None or c_desc is None or len(q_points) < 8 or len(c_points) < 8:
         return None, 0
     pairs = cv2.BFMatcher(cv2.NORM_HAMMING).knnMatch(c_desc, q_desc, k=2)
     good = [p[0] for p in pairs if len(p) == 2 and p[0].distance < 0.8 * p[1].distance]
     if len(good) < 8:
         return None, 0
-    src = np.array([c_points[m.queryIdx].pt for m in good], dtype=np.float32).reshape(-1, 1, 2)
-    dst = np.array([q_points[m.trainIdx].pt for m in good], dtype=np.float32).reshape(-1, 1, 2)
+    src = c_points[[m.queryIdx for m in good]].reshape(-1, 1, 2)
+    dst = q_points[[m.trainIdx for m in good]].reshape(-1, 1, 2)
     matrix, inlier_mask = cv2.estimateAffinePartial2D(
         src, dst, method=cv2.RANSAC, ransacReprojThreshold=2.5, maxIters=2000, confidence=0.995
     )
@@ -141,7 +157,9 @@ def _valid_mask(shape: tuple[int, ...], matrix: np.ndarray, size: tuple[int, int
 
 
 def _outside(values: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
-    return np.maximum(values - high, 0.0) + np.maximum(low - values, 0.0)
+    # low <= high everywhere, so at most one of the two excesses is positive
+    excess = cv2.max(cv2.subtract(values, high), cv2.subtract(low, values))
+    return np.maximum(excess, 0.0, out=excess)
 
 
 def _shift_tolerant(first: np.ndarray, second: np.ndarray) -> np.ndarray:
@@ -150,12 +168,10 @@ def _shift_tolerant(first: np.ndarray, second: np.ndarray) -> np.ndarray:
     A pixel differs only by how far it lies outside the other picture's 3x3 neighbourhood range;
     checking both ways keeps a stroke present in just one picture visible.
     """
-    kernel = np.ones((3, 3), np.uint8)
-    one_way = _outside(first, cv2.erode(second, kernel), cv2.dilate(second, kernel))
-    other_way = _outside(second, cv2.erode(first, kernel), cv2.dilate(first, kernel))
-    delta = np.maximum(one_way, other_way)
+    delta = cv2.max(_outside(first, cv2.erode(second, _NEIGHBOURS), cv2.dilate(second, _NEIGHBOURS)),
+                    _outside(second, cv2.erode(first, _NEIGHBOURS), cv2.dilate(first, _NEIGHBOURS)))
     if delta.ndim == 3:
-        delta = np.sqrt((delta * delta) @ np.ones(3, np.float32))
+        delta = cv2.sqrt(cv2.transform(cv2.multiply(delta, delta), _SUM_CHANNELS))
     return delta
 
 
@@ -189,9 +205,14 @@ def _match_tones(first: np.ndarray, second: np.ndarray, valid: np.ndarray, gain_
     first_sample, second_sample = first[::2, ::2][sample].ravel(), second[::2, ::2][sample].ravel()
     gain, offset = _tone_fit(second_sample, first_sample, gain_range, offset_limit)
     if _HIGHLIGHT * gain + offset >= _HIGHLIGHT:  # `second` is the darker one in the highlights
-        return first, np.clip(second * gain + offset, 0, 255).astype(np.float32)
+        return first, _apply_tone(second, gain, offset)
     gain, offset = _tone_fit(first_sample, second_sample, gain_range, offset_limit)
-    return np.clip(first * gain + offset, 0, 255).astype(np.float32), second
+    return _apply_tone(first, gain, offset), second
+
+
+def _apply_tone(image: np.ndarray, gain: float, offset: float) -> np.ndarray:
+    mapped = cv2.addWeighted(image, gain, image, 0.0, offset)
+    return np.clip(mapped, 0.0, 255.0, out=mapped)
 
 
 def _window_max(values: np.ndarray, valid: np.ndarray, window: int) -> float:
@@ -224,11 +245,12 @@ def _colour_diff(query_rgb: np.ndarray, candidate_rgb: np.ndarray, matrix: np.nd
     return _window_max(delta, valid, _BLOCK), overlap
 
 
-def _refine(query_detail: np.ndarray, candidate_detail: np.ndarray, matrix: np.ndarray) -> np.ndarray:
-    """Polish a coarse candidate→query transform to sub-pixel accuracy (ECC, similarity motion).
+def _refine(query_detail: np.ndarray, candidate_detail: np.ndarray, matrix: np.ndarray) -> tuple[np.ndarray, float]:
+    """Polish a coarse candidate→query transform to sub-pixel accuracy (ECC, affine motion).
 
     The signature-scale estimate can be off by a percent in scale, which is several pixels at the
-    detail scale: enough to make every edge look changed. A failed refinement keeps the estimate.
+    detail scale: enough to make every edge look changed. Returns the transform and the correlation
+    ECC reached with it; a failed refinement keeps the estimate, with correlation 0.
     """
     height, width = query_detail.shape
     warped = _warp(candidate_detail, matrix, (width, height), 255)
@@ -236,15 +258,15 @@ def _refine(query_detail: np.ndarray, candidate_detail: np.ndarray, matrix: np.n
     small_size = (max(8, width // factor), max(8, height // factor))
     template = cv2.resize(query_detail, small_size, interpolation=cv2.INTER_AREA).astype(np.float32)
     moving = cv2.resize(warped, small_size, interpolation=cv2.INTER_AREA).astype(np.float32)
-    criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 1e-4)
+    criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, _ECC_ITERATIONS, _ECC_EPS)
     # Only where the candidate actually covers the query may ECC compare; the fill outside would pull it.
     covered = _valid_mask(candidate_detail.shape, matrix, (width, height)).astype(np.uint8) * 255
     mask = cv2.resize(covered, small_size, interpolation=cv2.INTER_NEAREST)
     try:
-        _score, found = cv2.findTransformECC(template, moving, np.eye(2, 3, dtype=np.float32), cv2.MOTION_AFFINE,
-                                             criteria, mask, 3)
+        correlation, found = cv2.findTransformECC(template, moving, np.eye(2, 3, dtype=np.float32),
+                                                  cv2.MOTION_AFFINE, criteria, mask, 3)
     except cv2.error:
-        return matrix
+        return matrix, 0.0
     warp = np.asarray(found, dtype=np.float64)
     sx, sy = width / small_size[0], height / small_size[1]
     to_full = np.diag([sx, sy, 1.0])
@@ -254,12 +276,12 @@ def _refine(query_detail: np.ndarray, candidate_detail: np.ndarray, matrix: np.n
     shift = float(np.abs(refined[:2, 2] - matrix[:2, 2]).max())
     linear = float(np.abs(refined[:2, :2] - matrix[:2, :2]).max())
     if shift > 0.06 * max(height, width) or linear > 0.12:
-        return matrix  # ECC wandered off; the coarse estimate is safer
-    return refined[:2]
+        return matrix, 0.0  # ECC wandered off; the coarse estimate is safer
+    return refined[:2], float(correlation)
 
 
 def _match_detail_level(query: np.ndarray, candidate: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Bring both pictures to a common sharpness: soften or sharpen one until they agree best overall.
+    """Bring both pictures to a common sharpness: soften the crisper one or sharpen the softer one.
 
     Resellers blur, sharpen and upscale; those change every edge a little, never one region. The
     choice is global (one filter for the whole picture), so it cannot hide a locally changed label.
@@ -267,31 +289,34 @@ def _match_detail_level(query: np.ndarray, candidate: np.ndarray, valid: np.ndar
     base_q = cv2.GaussianBlur(query, (0, 0), _BASE_BLUR)
     base_c = cv2.GaussianBlur(candidate, (0, 0), _BASE_BLUR)
     mask = valid.astype(np.uint8)
+    # Only the filters that move the two towards each other are worth trying.
+    query_crisper = _edge_level(base_q, mask) > _edge_level(base_c, mask)
+    crisp, soft = (base_q, base_c) if query_crisper else (base_c, base_q)
 
-    def error(q: np.ndarray, c: np.ndarray) -> float:
-        return float(cv2.mean(cv2.absdiff(q, c), mask=mask)[0])
+    def error(first: np.ndarray, second: np.ndarray) -> float:
+        return float(cv2.mean(cv2.absdiff(first, second), mask=mask)[0])
 
-    best = (error(base_q, base_c), base_q, base_c)
-
-    def consider(q: np.ndarray, c: np.ndarray) -> None:
-        nonlocal best
-        candidate_error = error(q, c)
-        if candidate_error < best[0]:
-            best = (candidate_error, q, c)
-
-    blurred_q = {sigma: cv2.GaussianBlur(base_q, (0, 0), sigma) for sigma in _FILTER_SIGMAS}
-    blurred_c = {sigma: cv2.GaussianBlur(base_c, (0, 0), sigma) for sigma in _FILTER_SIGMAS}
-    for extra in _EXTRA_BLURS:
-        consider(blurred_q[extra], base_c)
-        consider(base_q, blurred_c[extra])
+    best = (error(crisp, soft), crisp, soft)
+    for sigma in _EXTRA_BLURS:
+        softened = cv2.GaussianBlur(crisp, (0, 0), sigma)
+        if (found := error(softened, soft)) < best[0]:
+            best = (found, softened, soft)
+    blurred_soft = {radius: cv2.GaussianBlur(soft, (0, 0), radius) for radius in {r for r, _ in _SHARPENINGS}}
     for radius, amount in _SHARPENINGS:
         # clipped like a real sharpened file: halos around dark print on a light label saturate
-        consider(base_q, np.clip(base_c + amount * (base_c - blurred_c[radius]), 0, 255))
-        consider(np.clip(base_q + amount * (base_q - blurred_q[radius]), 0, 255), base_c)
-    return best[1], best[2]
+        sharpened = np.clip(cv2.addWeighted(soft, 1.0 + amount, blurred_soft[radius], -amount, 0.0), 0, 255)
+        if (found := error(crisp, sharpened)) < best[0]:
+            best = (found, crisp, sharpened)
+    _error, crisp_out, soft_out = best
+    return (crisp_out, soft_out) if query_crisper else (soft_out, crisp_out)
 
 
-def _structure_diff(query: VerifyImage, candidate: VerifyImage, matrix: np.ndarray, good_enough: float) -> float:
+def _edge_level(image: np.ndarray, mask: np.ndarray) -> float:
+    return float(cv2.mean(np.abs(cv2.Laplacian(image, cv2.CV_32F)), mask=mask)[0])
+
+
+def _structure_diff(query: VerifyImage, candidate: VerifyImage, matrix: np.ndarray, good_enough: float,
+                    refine: bool) -> float:
     """Largest windowed grey difference at the finer common detail scale, shift tolerant.
 
     Below `good_enough` with plain filtering the answer is final; only pictures that look changed
@@ -309,7 +334,8 @@ def _structure_diff(query: VerifyImage, candidate: VerifyImage, matrix: np.ndarr
     to_query = np.diag([width / q_sig_w, height / q_sig_h, 1.0])
     from_candidate = np.diag([c_sig_w / candidate.detail.shape[1], c_sig_h / candidate.detail.shape[0], 1.0])
     fine = (to_query @ _homogeneous(matrix) @ from_candidate)[:2]
-    fine = _refine(q_detail, candidate.detail, fine)
+    if refine:
+        fine, _correlation = _refine(q_detail, candidate.detail, fine)
     warped = _warp(candidate.detail, fine, (width, height), 255)
     valid = _valid_mask(candidate.detail.shape, fine, (width, height))
     if valid.sum() < 64:
@@ -336,8 +362,12 @@ def _structure_diff(query: VerifyImage, candidate: VerifyImage, matrix: np.ndarr
 
 
 def _hypotheses(query: VerifyImage, candidate: VerifyImage,
-                thresholds: VerifyThresholds) -> Iterator[tuple[str, np.ndarray, int]]:
-    """Candidate→query alignments, cheapest first; later ones are only built if earlier ones fail."""
+                thresholds: VerifyThresholds) -> Iterator[tuple[str, np.ndarray, int, bool]]:
+    """Candidate→query alignments, cheapest first; later ones are only built if earlier ones fail.
+
+    The flag marks an alignment intensity matching confirmed (the pictures correlate closely once
+    aligned): its verdict is final, since any other alignment would only see the same differences.
+    """
     q_sig, c_sig = query.signature, candidate.signature
     same_aspect = abs((q_sig.shape[1] / q_sig.shape[0]) / (c_sig.shape[1] / c_sig.shape[0]) - 1.0) \
         <= thresholds.same_frame_aspect_tolerance
@@ -345,15 +375,13 @@ def _hypotheses(query: VerifyImage, candidate: VerifyImage,
         # Same framing up to a few pixels of trimming: stretch, then let intensity alignment (ECC)
         # take out the remaining offset. This also serves pictures with too few corners for features.
         frame = _same_frame_transform(q_sig, c_sig)
-        q_grey = cv2.cvtColor(q_sig, cv2.COLOR_RGB2GRAY)
-        c_grey = cv2.cvtColor(c_sig, cv2.COLOR_RGB2GRAY)
-        refined = _refine(q_grey, c_grey, frame)
-        yield "frame", refined, 0
+        refined, correlation = _refine(query.grey, candidate.grey, frame)
+        yield "frame", refined, 0, correlation >= _CONFIRMED_ALIGNMENT
         if refined is not frame:
-            yield "plain_frame", frame, 0  # ECC can slide along smooth gradients
-    matrix, inliers = _feature_transform(q_sig, c_sig)
+            yield "plain_frame", frame, 0, False  # ECC can slide along smooth gradients
+    matrix, inliers = _feature_transform(query, candidate)
     if matrix is not None and inliers >= thresholds.min_inliers:
-        yield "features", matrix, inliers
+        yield "features", matrix, inliers, False
 
 
 def _evaluate(query: VerifyImage, candidate: VerifyImage, method: str, transform: np.ndarray, inliers: int,
@@ -365,7 +393,10 @@ def _evaluate(query: VerifyImage, candidate: VerifyImage, method: str, transform
     structure = float("inf")
     plausible = abs(rotation) <= thresholds.max_rotation_deg and overlap >= thresholds.min_overlap
     if plausible and colour <= thresholds.max_colour_diff:
-        structure = _structure_diff(query, candidate, transform, thresholds.max_structure_diff)
+        # A same-frame alignment was already polished by intensity matching; a feature-based one
+        # can be off by a percent in scale, several pixels at the detail scale.
+        structure = _structure_diff(query, candidate, transform, thresholds.max_structure_diff,
+                                    refine=method != "frame")
     ratio = max(structure / thresholds.max_structure_diff, colour / thresholds.max_colour_diff)
     score = max(0.0, 1.0 - 0.5 * ratio) if plausible and math.isfinite(ratio) else 0.0
     return Verification(
@@ -384,31 +415,67 @@ def _inverse(matrix: np.ndarray) -> np.ndarray:
     return np.linalg.inv(_homogeneous(matrix))[:2]
 
 
+def _edge_energy(detail: np.ndarray, long_side: int) -> float:
+    """Mean absolute Laplacian of a detail image brought to `long_side`: higher for the crisper picture."""
+    if max(detail.shape) > long_side:
+        scale = long_side / max(detail.shape)
+        detail = cv2.resize(detail, (max(1, round(detail.shape[1] * scale)), max(1, round(detail.shape[0] * scale))),
+                            interpolation=cv2.INTER_AREA)
+    return float(cv2.mean(cv2.convertScaleAbs(cv2.Laplacian(detail, cv2.CV_16S)))[0])
+
+
+def _moving_first(query: VerifyImage, candidate: VerifyImage) -> bool:
+    """True when the query, not the candidate, should be warped onto the other picture.
+
+    Warping interpolates and so softens a little: warping the crisper picture onto the softer one
+    narrows their gap, while the other way round a sharpened copy looks further from its source
+    than it is.
+    """
+    long_side = min(max(query.detail.shape), max(candidate.detail.shape))
+    return _edge_energy(query.detail, long_side) > _edge_energy(candidate.detail, long_side)
+
+
+def _seen_from_query(result: Verification) -> Verification:
+    """Express a verification made with the roles swapped in the candidate→query direction."""
+    return replace(result, rotation_deg=-result.rotation_deg, scale=1.0 / result.scale if result.scale else 0.0)
+
+
 def verify(query: VerifyImage, candidate: VerifyImage, thresholds: VerifyThresholds) -> Verification:
     """Decide whether two pictures are the same.
 
-    Alignments are tried cheapest first until one passes every check, or one fails the detail
-    check by a wide margin. A near miss is checked once more the other way round on the same
-    alignment: warping and filtering are not perfectly symmetric, and a genuinely changed region
-    fails both ways.
+    The crisper picture is warped onto the softer one. Alignments are tried cheapest first until
+    one passes every check, or one fails the detail check by a wide margin. A near miss is checked
+    once more the other way round on the same alignment: warping and filtering are not perfectly
+    symmetric, and a genuinely changed region fails both ways.
     """
+    swapped = _moving_first(query, candidate)
+    fixed, moving = (candidate, query) if swapped else (query, candidate)
+    result, reversed_roles = _verify_directed(fixed, moving, thresholds)
+    return _seen_from_query(result) if swapped != reversed_roles else result
+
+
+def _verify_directed(fixed: VerifyImage, moving: VerifyImage,
+                     thresholds: VerifyThresholds) -> tuple[Verification, bool]:
+    """Verify by warping `moving` onto `fixed`; the flag says the answer came from the reverse check."""
     best: Verification | None = None
     clearly_different = _CLEARLY_DIFFERENT * thresholds.max_structure_diff
-    for method, transform, inliers in _hypotheses(query, candidate, thresholds):
-        result = _evaluate(query, candidate, method, transform, inliers, thresholds)
+    for method, transform, inliers, confirmed in _hypotheses(fixed, moving, thresholds):
+        result = _evaluate(fixed, moving, method, transform, inliers, thresholds)
         if result.accepted or (math.isfinite(result.structure_diff) and result.structure_diff > clearly_different):
             # Far over the limit even after the detail check refined the alignment: another
             # alignment will not turn a changed label into the same one. Near misses try the rest.
-            return result
+            return result, False
         if math.isfinite(result.structure_diff):
-            reverse = _evaluate(candidate, query, method, _inverse(transform), inliers, thresholds)
+            reverse = _evaluate(moving, fixed, method, _inverse(transform), inliers, thresholds)
             if reverse.accepted:
-                return reverse
+                return reverse, True
         if _closer(result, best):
             best = result
+        if confirmed:
+            break
     if best is None:
-        return Verification(False, 0.0, "none", float("inf"), float("inf"), 0.0, 0.0, 0.0, 0)
-    return best
+        return Verification(False, 0.0, "none", float("inf"), float("inf"), 0.0, 0.0, 0.0, 0), False
+    return best, False
 
 
 def warm_up() -> None:

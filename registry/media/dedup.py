@@ -117,7 +117,7 @@ def match(
     # On white backgrounds many unrelated products sit within the hash radius; verify the ones
     # that also look alike overall first, so the true copy is reached within the budget.
     hits = sorted(hits, key=lambda hit: (_coarse(picture, rows.get(hit.seq)), hit.distance))
-    query: VerifyImage | None = None
+    query = picture.verify_image
     rows_tried: dict[str, int] = {}
     accepted_assets: set[str] = set()
     # An owner's "these differ" ruling means the first passing candidate may not be the right one.
@@ -133,8 +133,6 @@ def match(
         if sum(rows_tried.values()) >= settings.dedup_max_candidates:
             break
         rows_tried[row.asset_id] = rows_tried.get(row.asset_id, 0) + 1
-        if query is None:
-            query = VerifyImage.from_png(picture.signature_png, picture.detail_png)
         try:
             candidate = load_verify_image(rt, row.signature_key)
         except BlobNotFound:
