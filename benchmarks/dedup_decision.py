@@ -23,8 +23,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from processing.decode import DecodeLimits, decode
-from processing.fingerprint import coarse_distance, fingerprint
+from processing.fingerprint import fingerprint
 from processing.verify import VerifyImage, VerifyThresholds, verify, warm_up
+from registry.media.dedup import verification_order
 from registry.media.index import CandidateIndex
 from registry.settings import Settings
 from tests.fixtures.heldout import Sample, build
@@ -91,9 +92,7 @@ def main() -> None:
         t1 = time.perf_counter()
         hits = index.search(list(picture.hashes), settings.dedup_candidate_radius, settings.dedup_max_candidates * 8)
         t2 = time.perf_counter()
-        # as registry.media.dedup.match: candidates that also look alike overall are verified first
-        known = sorted((hit for hit in hits if hit.seq in stored),
-                       key=lambda hit: (coarse_distance(picture.thumb, thumbs[hit.seq]), hit.distance))
+        known = verification_order(picture.thumb, [hit for hit in hits if hit.seq in stored], thumbs.get)
         query = picture.verify_image
         checked, merged = 0, False
         for hit in known[:settings.dedup_max_candidates]:

@@ -12,7 +12,7 @@ import numpy as np
 from PIL import Image
 
 from processing.normalize import trim
-from processing.verify import VerifyImage
+from processing.verify import VerifyImage, fit_long_side
 
 # Bump whenever hashing or the signature changes, so stored fingerprints can be recomputed.
 ALGO_VERSION = 2
@@ -93,26 +93,15 @@ class Fingerprint:
         return self.content_width / max(1, self.content_height)
 
 
-def _resized(pixels: np.ndarray, long_side: int) -> np.ndarray:
-    """Scale so the longer side is `long_side`: area averaging to shrink (no aliasing of fine print),
-    bilinear to enlarge. OpenCV does this an order of magnitude faster than Pillow's Lanczos."""
-    height, width = pixels.shape[:2]
-    scale = long_side / max(height, width)
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    if size == (width, height):
-        return pixels
-    return cv2.resize(pixels, size, interpolation=cv2.INTER_AREA if scale < 1.0 else cv2.INTER_LINEAR)
-
-
 def signature_image(content: Image.Image) -> np.ndarray:
     """The trimmed content as RGB pixels, longer side SIGNATURE_SIDE, for verification."""
-    return _resized(np.asarray(content.convert("RGB")), SIGNATURE_SIDE)
+    return fit_long_side(np.asarray(content.convert("RGB")), SIGNATURE_SIDE)
 
 
 def detail_image(content: Image.Image) -> np.ndarray:
     """Greyscale trimmed content at up to DETAIL_SIDE, for spotting small changed details."""
     grey = np.asarray(content.convert("L"))
-    return _resized(grey, DETAIL_SIDE) if max(grey.shape) > DETAIL_SIDE else grey
+    return fit_long_side(grey, DETAIL_SIDE) if max(grey.shape) > DETAIL_SIDE else grey
 
 
 def _png(image: Image.Image) -> bytes:

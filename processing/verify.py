@@ -109,6 +109,17 @@ class Verification:
         }
 
 
+def fit_long_side(pixels: np.ndarray, long_side: int) -> np.ndarray:
+    """Scale so the longer side is `long_side`: area averaging to shrink (no aliasing of fine print),
+    bilinear to enlarge."""
+    height, width = pixels.shape[:2]
+    scale = long_side / max(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    if size == (width, height):
+        return pixels
+    return cv2.resize(pixels, size, interpolation=cv2.INTER_AREA if scale < 1.0 else cv2.INTER_LINEAR)
+
+
 def _homogeneous(matrix: np.ndarray) -> np.ndarray:
     return np.vstack([matrix, [0.0, 0.0, 1.0]])
 
@@ -325,11 +336,7 @@ def _structure_diff(query: VerifyImage, candidate: VerifyImage, matrix: np.ndarr
     q_sig_h, q_sig_w = query.signature.shape[:2]
     c_sig_h, c_sig_w = candidate.signature.shape[:2]
     long_side = min(max(query.detail.shape), max(candidate.detail.shape))
-    q_detail = query.detail
-    if max(q_detail.shape) > long_side:
-        scale = long_side / max(q_detail.shape)
-        q_detail = cv2.resize(q_detail, (max(1, round(q_detail.shape[1] * scale)),
-                                         max(1, round(q_detail.shape[0] * scale))), interpolation=cv2.INTER_AREA)
+    q_detail = fit_long_side(query.detail, long_side)
     height, width = q_detail.shape
     to_query = np.diag([width / q_sig_w, height / q_sig_h, 1.0])
     from_candidate = np.diag([c_sig_w / candidate.detail.shape[1], c_sig_h / candidate.detail.shape[0], 1.0])
@@ -417,11 +424,8 @@ def _inverse(matrix: np.ndarray) -> np.ndarray:
 
 def _edge_energy(detail: np.ndarray, long_side: int) -> float:
     """Mean absolute Laplacian of a detail image brought to `long_side`: higher for the crisper picture."""
-    if max(detail.shape) > long_side:
-        scale = long_side / max(detail.shape)
-        detail = cv2.resize(detail, (max(1, round(detail.shape[1] * scale)), max(1, round(detail.shape[0] * scale))),
-                            interpolation=cv2.INTER_AREA)
-    return float(cv2.mean(cv2.convertScaleAbs(cv2.Laplacian(detail, cv2.CV_16S)))[0])
+    shrunk = fit_long_side(detail, long_side)
+    return float(cv2.mean(cv2.convertScaleAbs(cv2.Laplacian(shrunk, cv2.CV_16S)))[0])
 
 
 def _moving_first(query: VerifyImage, candidate: VerifyImage) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
@@ -13,8 +14,8 @@ from processing.fingerprint import Fingerprint as PictureFingerprint
 from processing.fingerprint import coarse_distance
 from processing.verify import Verification, VerifyImage, verify
 from registry.media.blobs import detail_key, signature_key
+from registry.media.index import Candidate
 from registry.media.repository import MediaRepository
-from registry.models import Fingerprint
 from registry.runtime import Runtime
 from storage import BlobNotFound
 
@@ -86,10 +87,19 @@ def refresh_index(rt: Runtime, session: Session) -> None:
                 return
 
 
-def _coarse(picture: PictureFingerprint, row: Fingerprint | None) -> float:
-    if row is None or row.thumb is None:
-        return 128.0  # unknown look: after the ones that look alike, before none
-    return coarse_distance(picture.thumb, row.thumb)
+def verification_order(thumb: bytes, hits: Sequence[Candidate],
+                       thumb_of: Callable[[int], bytes | None]) -> list[Candidate]:
+    """Candidates that also look alike overall (8×8 thumbnails) first, then by hash distance.
+
+    On white backgrounds many unrelated products sit within the hash radius; this way the true
+    copy is reached within the verification budget.
+    """
+    def key(hit: Candidate) -> tuple[float, int]:
+        other = thumb_of(hit.seq)
+        # unknown look: after the ones that look alike, before none
+        return (128.0 if other is None else coarse_distance(thumb, other), hit.distance)
+
+    return sorted(hits, key=key)
 
 
 def load_verify_image(rt: Runtime, prefix: str) -> VerifyImage:
@@ -114,9 +124,7 @@ def match(
     settings = rt.settings
     hits = rt.index.search(picture.hashes, settings.dedup_candidate_radius, settings.dedup_max_candidates * 8)
     rows = {row.seq: row for row in MediaRepository(session).fingerprints_by_seq([h.seq for h in hits])}
-    # On white backgrounds many unrelated products sit within the hash radius; verify the ones
-    # that also look alike overall first, so the true copy is reached within the budget.
-    hits = sorted(hits, key=lambda hit: (_coarse(picture, rows.get(hit.seq)), hit.distance))
+    hits = verification_order(picture.thumb, hits, lambda seq: row.thumb if (row := rows.get(seq)) else None)
     query = picture.verify_image
     rows_tried: dict[str, int] = {}
     accepted_assets: set[str] = set()
