@@ -3,7 +3,8 @@
 Registers pictures from the held-back corpus among N synthetic index rows, then times, per
 query picture, the same steps the upload path runs: fingerprint() on the decoded picture, the
 index search at the configured radius, and verification of candidates (stopping at the first
-accepted one). Queries are copies of registered pictures (merged) and new products that look
+accepted one) on the configured number of verification threads, each candidate decoded from its
+stored PNGs as the upload path does. Queries are copies of registered pictures (merged) and new products that look
 like registered ones (every candidate verified and rejected). Prints p50/p95/p99/max per stage
 and in total, side by side with the target.
 
@@ -16,6 +17,9 @@ import argparse
 import resource
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -25,10 +29,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from processing.decode import DecodeLimits, decode
 from processing.fingerprint import fingerprint
 from processing.verify import VerifyImage, VerifyThresholds, verify, warm_up
-from registry.media.dedup import verification_order
+from registry.media.dedup import run_ahead, verification_order
 from registry.media.index import CandidateIndex
 from registry.settings import Settings
 from tests.fixtures.heldout import Sample, build
+from workers.bootstrap import tune_allocator
 
 _NEW_PRODUCT = "-word"
 
@@ -48,6 +53,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=3)
     args = parser.parse_args()
     settings = Settings()
+    tune_allocator()  # as a serving process does at start-up (workers/bootstrap.py)
     thresholds = VerifyThresholds(max_structure_diff=settings.dedup_max_structure_diff,
                                   max_colour_diff=settings.dedup_max_colour_diff)
     limits = DecodeLimits()
@@ -69,19 +75,25 @@ def main() -> None:
         values = rng.integers(0, 2**64, size=(count, 4), dtype=np.uint64)
         index.add_arrays(np.arange(offset + 1, offset + count + 1, dtype=np.int64), values)
     index.compact()
-    stored: dict[int, VerifyImage] = {}
+    stored: dict[int, tuple[bytes, bytes]] = {}
     thumbs: dict[int, bytes] = {}
     seq = args.rows
     for sample in originals:
         seq += 1
         picture = fingerprint(decode(sample.data, limits).image)
         index.add([(seq, picture.hashes)])
-        stored[seq] = VerifyImage.from_png(picture.signature_png, picture.detail_png)
+        stored[seq] = (picture.signature_png, picture.detail_png)
         thumbs[seq] = picture.thumb
     build_seconds = time.perf_counter() - started
     rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
     warm_up()  # a serving process has done this at start-up (workers/bootstrap.py)
+    threads = settings.dedup_verify_threads
+    pool = ThreadPoolExecutor(threads) if threads > 1 else None
+
+    def compare(query: VerifyImage, seq: int) -> bool:
+        return verify(query, VerifyImage.from_png(*stored[seq]), thresholds).accepted
+
     hashing, lookup, verification, total, candidates_seen = [], [], [], [], []
     by_outcome: dict[str, list[float]] = {"copy (merged)": [], "new look-alike product": []}
     wrong = 0
@@ -95,11 +107,13 @@ def main() -> None:
         known = verification_order(picture.thumb, [hit for hit in hits if hit.seq in stored], thumbs.get)
         query = picture.verify_image
         checked, merged = 0, False
-        for hit in known[:settings.dedup_max_candidates]:
-            checked += 1
-            if verify(query, stored[hit.seq], thresholds).accepted:
-                merged = True
-                break
+        tasks = ((hit.seq, partial(compare, query, hit.seq)) for hit in known[:settings.dedup_max_candidates])
+        with closing(run_ahead(tasks, pool, threads)) as outcomes:
+            for _seq, outcome in outcomes:
+                checked += 1
+                if outcome.result():
+                    merged = True
+                    break
         t3 = time.perf_counter()
         wrong += merged == held_back(sample)
         by_outcome["new look-alike product" if held_back(sample) else "copy (merged)"].append(t3 - t0)
@@ -113,7 +127,8 @@ def main() -> None:
           f"built in {build_seconds:.1f}s, peak RSS {rss_mib:,.0f} MiB")
     print(f"queries: {len(by_outcome['copy (merged)'])} copies of registered pictures and "
           f"{len(by_outcome['new look-alike product'])} new look-alike products; wrong decisions: {wrong}; "
-          f"candidates verified per query: mean {np.mean(candidates_seen):.2f}, max {max(candidates_seen)}")
+          f"candidates verified per query: mean {np.mean(candidates_seen):.2f}, max {max(candidates_seen)}; "
+          f"verification threads: {threads}")
     print(f"{'stage (ms)':<22}{'':>4}{'':>0}")
     print(f"{'hashing':<22}{percentiles(hashing)}")
     print(f"{'candidate lookup':<22}{percentiles(lookup)}   target p99 <= 2 ms")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -39,9 +40,12 @@ class Runtime:
     thresholds: VerifyThresholds
     index: CandidateIndex = field(default_factory=CandidateIndex)
     publisher: JobPublisher = field(default_factory=_NoPublisher)
+    verify_pool: ThreadPoolExecutor | None = None
 
     def close(self) -> None:
-        """Release pooled connections."""
+        """Release pooled connections and verification threads."""
+        if self.verify_pool is not None:
+            self.verify_pool.shutdown(wait=False, cancel_futures=True)
         self.db.dispose()
 
 
@@ -82,4 +86,6 @@ def build_runtime(settings: Settings) -> Runtime:
         catalog=load_catalog(settings.profiles_file),
         limits=limits,
         thresholds=thresholds,
+        verify_pool=(ThreadPoolExecutor(settings.dedup_verify_threads, thread_name_prefix="skupix-verify")
+                     if settings.dedup_verify_threads > 1 else None),
     )

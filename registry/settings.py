@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     dedup_max_candidates: int = 8
     dedup_max_structure_diff: float = 10.0
     dedup_max_colour_diff: float = 8.0
+    # Candidates verified at once during one dedup decision (threads; OpenCV releases the GIL).
+    # A new product that looks like several registered ones must reject every one of them.
+    dedup_verify_threads: int = Field(default=2, ge=1, le=16)
 
     index_snapshot: bool = True
 

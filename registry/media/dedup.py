@@ -5,8 +5,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from concurrent.futures import Executor, Future
+from contextlib import closing
 from dataclasses import dataclass, field
+from functools import partial
+from typing import TypeVar
 
 from sqlalchemy.orm import Session
 
@@ -16,6 +21,7 @@ from processing.verify import Verification, VerifyImage, verify
 from registry.media.blobs import detail_key, signature_key
 from registry.media.index import Candidate
 from registry.media.repository import MediaRepository
+from registry.models import Fingerprint as FingerprintRow
 from registry.runtime import Runtime
 from storage import BlobNotFound
 
@@ -24,6 +30,9 @@ log = logging.getLogger(__name__)
 _INDEX_BATCH = 50_000
 _REFRESH_LOCK = threading.Lock()
 _ROWS_PER_ASSET = 2
+
+Tag = TypeVar("Tag")
+Result = TypeVar("Result")
 
 
 @dataclass
@@ -102,6 +111,41 @@ def verification_order(thumb: bytes, hits: Sequence[Candidate],
     return sorted(hits, key=key)
 
 
+def run_ahead(tasks: Iterable[tuple[Tag, Callable[[], Result]]],
+              pool: Executor | None, width: int) -> Generator[tuple[Tag, Future[Result]], None, None]:
+    """Run tasks on `pool`, up to `width` at once, and hand back their futures in task order.
+
+    The first task runs alone: most decisions end with it (the nearest candidate is the copy), and
+    a second one beside it would only slow it down. After that the next task is taken from `tasks`
+    only when a slot frees, so a caller that stops early starts little work it throws away; closing
+    the iterator cancels whatever has not started. Without a pool each task runs when its turn comes.
+    """
+    source = iter(tasks)
+    pending: deque[tuple[Tag, Future[Result]]] = deque()
+    ahead = 1
+    try:
+        while True:
+            while len(pending) < ahead and (task := next(source, None)) is not None:
+                tag, work = task
+                pending.append((tag, pool.submit(work) if pool is not None else _run_now(work)))
+            if not pending:
+                return
+            yield pending.popleft()
+            ahead = max(1, width) if pool is not None else 1
+    finally:
+        for _tag, future in pending:
+            future.cancel()
+
+
+def _run_now(work: Callable[[], Result]) -> Future[Result]:
+    future: Future[Result] = Future()
+    try:
+        future.set_result(work())
+    except Exception as error:  # handed to the caller through the future, as a pool would
+        future.set_exception(error)
+    return future
+
+
 def load_verify_image(rt: Runtime, prefix: str) -> VerifyImage:
     """The stored verification images of an indexed picture."""
     return VerifyImage.from_png(rt.store.get(signature_key(prefix)), rt.store.get(detail_key(prefix)))
@@ -130,30 +174,42 @@ def match(
     accepted_assets: set[str] = set()
     # An owner's "these differ" ruling means the first passing candidate may not be the right one.
     keep_looking = False
-    for hit in hits:
-        row = rows.get(hit.seq)
-        if row is None or row.asset_id in exclude_assets or row.asset_id in accepted_assets:
-            continue
-        # An asset is indexed once per distinct copy it absorbed; a couple of its nearest copies
-        # are compared, since a heavily edited copy may be far from the master yet close to another.
-        if rows_tried.get(row.asset_id, 0) >= _ROWS_PER_ASSET:
-            continue
-        if sum(rows_tried.values()) >= settings.dedup_max_candidates:
-            break
-        rows_tried[row.asset_id] = rows_tried.get(row.asset_id, 0) + 1
-        try:
-            candidate = load_verify_image(rt, row.signature_key)
-        except BlobNotFound:
-            log.warning("signature %s of fingerprint %s is missing", row.signature_key, row.seq)
-            report.candidates.append(CandidateResult(row.asset_id, row.seq, hit.distance, None, "signature missing"))
-            continue
-        verdict = verify(query, candidate, rt.thresholds)
-        report.candidates.append(CandidateResult(row.asset_id, row.seq, hit.distance, verdict))
-        if verdict.accepted:
-            accepted_assets.add(row.asset_id)
-            if stop_at_first:
-                keep_looking = keep_looking or bool(MediaRepository(session).distinct_from(row.asset_id))
-                if not keep_looking:
-                    break
+
+    def compare(prefix: str) -> Verification:
+        # runs on a verification thread: blob store and pixels only, never the session
+        return verify(query, load_verify_image(rt, prefix), rt.thresholds)
+
+    def comparisons() -> Iterator[tuple[tuple[Candidate, FingerprintRow], Callable[[], Verification]]]:
+        for hit in hits:
+            row = rows.get(hit.seq)
+            if row is None or row.asset_id in exclude_assets or row.asset_id in accepted_assets:
+                continue
+            # An asset is indexed once per distinct copy it absorbed; a couple of its nearest copies
+            # are compared, since a heavily edited copy may be far from the master yet close to another.
+            if rows_tried.get(row.asset_id, 0) >= _ROWS_PER_ASSET:
+                continue
+            if sum(rows_tried.values()) >= settings.dedup_max_candidates:
+                return
+            rows_tried[row.asset_id] = rows_tried.get(row.asset_id, 0) + 1
+            yield (hit, row), partial(compare, row.signature_key)
+
+    with closing(run_ahead(comparisons(), rt.verify_pool, settings.dedup_verify_threads)) as outcomes:
+        for (hit, row), outcome in outcomes:
+            if row.asset_id in accepted_assets:
+                continue  # started before another copy of this asset passed
+            try:
+                verdict = outcome.result()
+            except BlobNotFound:
+                log.warning("signature %s of fingerprint %s is missing", row.signature_key, row.seq)
+                missing = CandidateResult(row.asset_id, row.seq, hit.distance, None, "signature missing")
+                report.candidates.append(missing)
+                continue
+            report.candidates.append(CandidateResult(row.asset_id, row.seq, hit.distance, verdict))
+            if verdict.accepted:
+                accepted_assets.add(row.asset_id)
+                if stop_at_first:
+                    keep_looking = keep_looking or bool(MediaRepository(session).distinct_from(row.asset_id))
+                    if not keep_looking:
+                        break
     report.elapsed_ms = (time.perf_counter() - started) * 1000
     return report

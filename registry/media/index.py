@@ -489,8 +489,9 @@ class CandidateIndex:
 
     A query's whole-picture hash is looked up among all stored crop hashes (the query is a crop of
     a stored picture); its crop hashes only among stored whole-picture hashes (a stored picture is
-    a crop of the query). Crop-against-crop pairs find nothing those two miss, and skipping them
-    cuts the work per lookup by more than half.
+    a crop of the query). Skipping crop-against-crop pairs cuts the work per lookup by more than
+    half; they matter only between two degraded copies whose whole-picture hashes drifted apart
+    (docs/dedup-index.md), a known gap.
     """
 
     def __init__(self, every: HashIndex | None = None, whole: HashIndex | None = None) -> None:

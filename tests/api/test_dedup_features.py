@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import io
 from dataclasses import replace
+from pathlib import Path
 
 import httpx
 from fastapi.testclient import TestClient
 from PIL import Image
 
+from api.app import create_app
 from registry.runtime import Runtime
+from registry.settings import Settings
 from tests.api.helpers import row_counts, upload
-from tests.conftest import wait_for_jobs
+from tests.conftest import make_key, wait_for_jobs
 from tests.fixtures.pictures import encode, jpeg, product
+from workers.bootstrap import close_runtime, create_runtime
 
 
 def _asset(client: TestClient, headers: dict[str, str], asset_id: str) -> dict[str, object]:
@@ -183,3 +187,45 @@ class TestSearchByPicture:
 def _size(data: bytes) -> tuple[int, int]:
     with Image.open(io.BytesIO(data)) as image:
         return image.size
+
+
+class TestVerificationThreads:
+    @staticmethod
+    def _decisions(root: Path, threads: int) -> list[tuple[str, list[int]]]:
+        """Register three look-alike bottles, then upload a copy of the last and one more look-alike."""
+        settings = Settings(data_dir=root / "data", database_url=f"sqlite:///{root / 'registry.sqlite3'}",
+                            storage_url="", broker_url="", public_url="", inprocess_workers=1,
+                            dedup_verify_threads=threads)
+        rt = create_runtime(settings, role="test")
+        try:
+            assert (rt.verify_pool is None) == (threads == 1)
+            headers = {"Authorization": f"Bearer {make_key(rt, 'Loja Verde', 'merchant')}"}
+            with TestClient(create_app(runtime=rt)) as client:
+                lines = ["250 ml", "500 ml", "750 ml"]
+                registered = [upload(client, headers, jpeg(product(31, size=700, line=line))).json() for line in lines]
+                copy = product(31, size=700, line="750 ml").resize((520, 520), Image.Resampling.LANCZOS)
+                merged = upload(client, headers, jpeg(copy, 80), name="copy.jpg").json()
+                new = upload(client, headers, jpeg(product(31, size=700, line="1 L")), name="new.jpg").json()
+                assert merged["asset_id"] == registered[-1]["asset_id"]
+                assert new["dedup"] == "new"
+                position = {result["asset_id"]: index for index, result in enumerate(registered)}
+                decisions = []
+                for result in (merged, new):
+                    detail = client.get(f"/v1/uploads/{result['upload_id']}", headers=headers).json()
+                    candidates = detail["match"]["candidates"]
+                    decisions.append((result["dedup"], [position[c["asset_id"]] for c in candidates]))
+                return decisions
+        finally:
+            close_runtime(rt)
+
+    def test_verifying_candidates_at_once_decides_like_one_at_a_time(self, tmp_path: Path) -> None:
+        # The thread pool sits above the database, so one backend shows it; each run gets its own.
+        one_at_a_time = self._decisions(tmp_path / "one", 1)
+        at_once = self._decisions(tmp_path / "three", 3)
+        assert [dedup for dedup, _ in one_at_a_time] == ["near", "new"]
+        # The new look-alike was compared with every registered bottle (twice with the one that absorbed
+        # the copy); both ways report the same candidates in the same order, and the copy's search
+        # stopped at its original.
+        assert sorted(set(one_at_a_time[1][1])) == [0, 1, 2]
+        assert one_at_a_time[0][1][-1] == 2
+        assert at_once == one_at_a_time

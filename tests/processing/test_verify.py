@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from functools import cache
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image, ImageFilter
@@ -110,3 +111,86 @@ def test_verification_images_skip_the_png_round_trip_losslessly() -> None:
 
 def test_warm_up_runs() -> None:
     verification.warm_up()
+
+
+def test_an_alignment_already_judged_is_not_judged_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    # For a changed label, the stretched frame, its ECC polish and the feature alignment all land
+    # within a fraction of a pixel: the second and third would only repeat the first verdict.
+    judged: list[str] = []
+    evaluate = verification._evaluate
+
+    def counting(*args: object) -> verification.Verification:
+        judged.append(str(args[2]))
+        return evaluate(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(verification, "_evaluate", counting)
+    result = verify(_picture("h01-word.jpg"), _picture("h01-base.jpg"), THRESHOLDS)
+    assert not result.accepted
+    assert judged == ["frame"]
+
+
+def test_alignments_a_pixel_apart_are_both_judged() -> None:
+    image = _picture("h00-base.jpg")
+    stretched = verification._same_frame_transform(image.signature, image.signature)
+    moved = stretched.copy()
+    moved[0, 2] += 1.0
+    corners = verification._frame_corners(image.signature.shape, stretched)
+    assert float(np.abs(verification._frame_corners(image.signature.shape, moved) - corners).max()) == 1.0
+    assert verification._SAME_ALIGNMENT_PX < 1.0
+
+
+def _textured(seed: int, size: tuple[int, int]) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    noise = rng.integers(0, 255, (size[1], size[0]), dtype=np.uint8)
+    return cv2.GaussianBlur(noise, (0, 0), 2.0).astype(np.float32)
+
+
+def test_two_level_ecc_finds_a_subpixel_shift(monkeypatch: pytest.MonkeyPatch) -> None:
+    starts: list[np.ndarray] = []
+    ecc = verification._ecc
+
+    def recording(template: np.ndarray, moving: np.ndarray, mask: np.ndarray, start: np.ndarray,
+                  iterations: int) -> tuple[float, np.ndarray]:
+        starts.append(start.copy())
+        return ecc(template, moving, mask, start, iterations)
+
+    monkeypatch.setattr(verification, "_ecc", recording)
+    template = _textured(1, (240, 180))
+    shift = np.float32([[1.0, 0.0, 2.6], [0.0, 1.0, -1.4]])
+    moving = cv2.warpAffine(template, shift, (240, 180), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    mask = np.zeros(template.shape, np.uint8)
+    mask[8:-8, 8:-8] = 255  # the reflected border is not the shifted picture
+    correlation, found = verification._ecc_two_levels(template, moving, mask)
+    assert correlation > 0.98
+    # ECC maps template coordinates into the moving picture: the shift comes back as it was applied
+    assert found[0, 2] == pytest.approx(2.6, abs=0.1) and found[1, 2] == pytest.approx(-1.4, abs=0.1)
+    # the full-size polish starts where the half-size solve ended, in full-size pixels
+    assert len(starts) == 2 and np.allclose(starts[1][:, 2], found[:, 2], atol=0.3)
+
+
+def test_two_level_ecc_solves_small_or_flat_halves_at_full_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[tuple[int, ...], int]] = []
+    ecc = verification._ecc
+
+    def recording(template: np.ndarray, *rest: object) -> tuple[float, np.ndarray]:
+        calls.append((template.shape, int(rest[-1])))  # type: ignore[call-overload]
+        return ecc(template, *rest)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(verification, "_ecc", recording)
+    small = _textured(2, (40, 40))
+    verification._ecc_two_levels(small, small, np.full(small.shape, 255, np.uint8))
+    assert calls == [((40, 40), verification._ECC_ITERATIONS)]  # too small to halve
+
+    calls.clear()
+    flat_half = _textured(3, (200, 160))
+    real_ecc = ecc
+
+    def half_fails(template: np.ndarray, *rest: object) -> tuple[float, np.ndarray]:
+        calls.append((template.shape, int(rest[-1])))  # type: ignore[call-overload]
+        if template.shape == (80, 100):
+            raise cv2.error("the half-size picture has too little texture")
+        return real_ecc(template, *rest)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(verification, "_ecc", half_fails)
+    verification._ecc_two_levels(flat_half, flat_half, np.full(flat_half.shape, 255, np.uint8))
+    assert calls == [((80, 100), verification._ECC_ITERATIONS), ((160, 200), verification._ECC_ITERATIONS)]
