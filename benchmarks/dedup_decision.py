@@ -4,8 +4,8 @@ Registers pictures from the held-back corpus among N synthetic index rows, then 
 query picture, the same steps the upload path runs: fingerprint() on the decoded picture, the
 index search at the configured radius, and verification of candidates (stopping at the first
 accepted one) on the configured number of verification threads, each candidate decoded from its
-stored PNGs as the upload path does. Queries are copies of registered pictures (merged) and new products that look
-like registered ones (every candidate verified and rejected). Prints p50/p95/p99/max per stage
+stored PNGs as the upload path does. Queries are copies of registered pictures (merged) and new
+products that look like registered ones (every candidate verified and rejected). Prints p50/p95/p99/max per stage
 and in total, side by side with the target.
 
 Usage: python benchmarks/dedup_decision.py [--rows 10000000] [--models 10]
@@ -17,7 +17,6 @@ import argparse
 import resource
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from functools import partial
 from pathlib import Path
@@ -31,6 +30,7 @@ from processing.fingerprint import fingerprint
 from processing.verify import VerifyImage, VerifyThresholds, verify, warm_up
 from registry.media.dedup import run_ahead, verification_order
 from registry.media.index import CandidateIndex
+from registry.runtime import verification_pool
 from registry.settings import Settings
 from tests.fixtures.heldout import Sample, build
 from workers.bootstrap import tune_allocator
@@ -89,7 +89,7 @@ def main() -> None:
 
     warm_up()  # a serving process has done this at start-up (workers/bootstrap.py)
     threads = settings.dedup_verify_threads
-    pool = ThreadPoolExecutor(threads) if threads > 1 else None
+    pool = verification_pool(threads)
 
     def compare(query: VerifyImage, seq: int) -> bool:
         return verify(query, VerifyImage.from_png(*stored[seq]), thresholds).accepted

@@ -86,6 +86,10 @@ def build_runtime(settings: Settings) -> Runtime:
         catalog=load_catalog(settings.profiles_file),
         limits=limits,
         thresholds=thresholds,
-        verify_pool=(ThreadPoolExecutor(settings.dedup_verify_threads, thread_name_prefix="skupix-verify")
-                     if settings.dedup_verify_threads > 1 else None),
+        verify_pool=verification_pool(settings.dedup_verify_threads),
     )
+
+
+def verification_pool(threads: int) -> ThreadPoolExecutor | None:
+    """Threads that verify dedup candidates side by side; none (verify inline) for one thread."""
+    return ThreadPoolExecutor(threads, thread_name_prefix="skupix-verify") if threads > 1 else None
