@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 _INDEX_BATCH = 50_000
 _REFRESH_LOCK = threading.Lock()
 _ROWS_PER_ASSET = 2
+_FOUND_BY_CROPS = "found by the deepest centre-crop hash"
 
 Tag = TypeVar("Tag")
 Result = TypeVar("Result")
@@ -166,10 +167,9 @@ def match(
         return report  # flat or blank pictures collide with everything; exact matches only
     refresh_index(rt, session)
     settings = rt.settings
-    hits = rt.index.search(picture.hashes, settings.dedup_candidate_radius, settings.dedup_max_candidates * 8)
-    rows = {row.seq: row for row in MediaRepository(session).fingerprints_by_seq([h.seq for h in hits])}
-    hits = verification_order(picture.thumb, hits, lambda seq: row.thumb if (row := rows.get(seq)) else None)
+    repository = MediaRepository(session)
     query = picture.verify_image
+    looked_up: set[int] = set()
     rows_tried: dict[str, int] = {}
     accepted_assets: set[str] = set()
     # An owner's "these differ" ruling means the first passing candidate may not be the right one.
@@ -179,7 +179,8 @@ def match(
         # runs on a verification thread: blob store and pixels only, never the session
         return verify(query, load_verify_image(rt, prefix), rt.thresholds)
 
-    def comparisons() -> Iterator[tuple[tuple[Candidate, FingerprintRow], Callable[[], Verification]]]:
+    def comparisons(hits: list[Candidate], rows: dict[int, FingerprintRow]
+                    ) -> Iterator[tuple[tuple[Candidate, FingerprintRow], Callable[[], Verification]]]:
         for hit in hits:
             row = rows.get(hit.seq)
             if row is None or row.asset_id in exclude_assets or row.asset_id in accepted_assets:
@@ -193,23 +194,35 @@ def match(
             rows_tried[row.asset_id] = rows_tried.get(row.asset_id, 0) + 1
             yield (hit, row), partial(compare, row.signature_key)
 
-    with closing(run_ahead(comparisons(), rt.verify_pool, settings.dedup_verify_threads)) as outcomes:
-        for (hit, row), outcome in outcomes:
-            if row.asset_id in accepted_assets:
-                continue  # started before another copy of this asset passed
-            try:
-                verdict = outcome.result()
-            except BlobNotFound:
-                log.warning("signature %s of fingerprint %s is missing", row.signature_key, row.seq)
-                missing = CandidateResult(row.asset_id, row.seq, hit.distance, None, "signature missing")
-                report.candidates.append(missing)
-                continue
-            report.candidates.append(CandidateResult(row.asset_id, row.seq, hit.distance, verdict))
-            if verdict.accepted:
-                accepted_assets.add(row.asset_id)
-                if stop_at_first:
-                    keep_looking = keep_looking or bool(MediaRepository(session).distinct_from(row.asset_id))
-                    if not keep_looking:
-                        break
+    # The crop-against-crop lookup only runs when the usual one verified nothing: it finds two
+    # degraded copies whose whole-picture hashes drifted apart (docs/dedup-index.md). Both share
+    # one verification budget, so a new product costs no more verifications than before.
+    for lookup, note in ((rt.index.search, ""), (rt.index.search_crops, _FOUND_BY_CROPS)):
+        if accepted_assets or sum(rows_tried.values()) >= settings.dedup_max_candidates:
+            break
+        found = [hit for hit in lookup(picture.hashes, settings.dedup_candidate_radius,
+                                       settings.dedup_max_candidates * 8) if hit.seq not in looked_up]
+        looked_up.update(hit.seq for hit in found)
+        rows = {row.seq: row for row in repository.fingerprints_by_seq([hit.seq for hit in found])}
+        thumbs = {seq: row.thumb for seq, row in rows.items()}
+        hits = verification_order(picture.thumb, found, thumbs.get)
+        with closing(run_ahead(comparisons(hits, rows), rt.verify_pool, settings.dedup_verify_threads)) as outcomes:
+            for (hit, row), outcome in outcomes:
+                if row.asset_id in accepted_assets:
+                    continue  # started before another copy of this asset passed
+                try:
+                    verdict = outcome.result()
+                except BlobNotFound:
+                    log.warning("signature %s of fingerprint %s is missing", row.signature_key, row.seq)
+                    missing = CandidateResult(row.asset_id, row.seq, hit.distance, None, "signature missing")
+                    report.candidates.append(missing)
+                    continue
+                report.candidates.append(CandidateResult(row.asset_id, row.seq, hit.distance, verdict, note))
+                if verdict.accepted:
+                    accepted_assets.add(row.asset_id)
+                    if stop_at_first:
+                        keep_looking = keep_looking or bool(repository.distinct_from(row.asset_id))
+                        if not keep_looking:
+                            break
     report.elapsed_ms = (time.perf_counter() - started) * 1000
     return report

@@ -9,8 +9,13 @@ from pathlib import Path
 import httpx
 from fastapi.testclient import TestClient
 from PIL import Image
+from sqlalchemy import select
 
 from api.app import create_app
+from processing.decode import decode
+from processing.fingerprint import fingerprint, to_signed64, to_unsigned64
+from registry.media.index import CandidateIndex
+from registry.models import Fingerprint
 from registry.runtime import Runtime
 from registry.settings import Settings
 from tests.api.helpers import row_counts, upload
@@ -229,3 +234,33 @@ class TestVerificationThreads:
         assert sorted(set(one_at_a_time[1][1])) == [0, 1, 2]
         assert one_at_a_time[0][1][-1] == 2
         assert at_once == one_at_a_time
+
+
+class TestDriftedCopies:
+    def test_a_copy_whose_only_close_hash_is_the_deepest_crop_still_merges(
+        self, client: TestClient, merchant: dict[str, str], runtime: Runtime
+    ) -> None:
+        # Stands in for two heavily compressed copies whose whole-picture and shallow-crop hashes
+        # drifted apart (the shared corpus has such a pair): the stored copy keeps only its deepest
+        # centre-crop hash close to the next upload's.
+        picture = product(41, size=700)
+        first = upload(client, merchant, jpeg(picture, 60)).json()
+        with runtime.db.unit_of_work() as session:
+            row = session.scalars(select(Fingerprint).where(Fingerprint.asset_id == first["asset_id"])).one()
+            for column in ("h0", "h1", "h2"):
+                setattr(row, column, to_signed64(to_unsigned64(getattr(row, column)) ^ 0x0F0F_0F0F_0F0F_0F0F))
+            drifted_seq, stored = row.seq, (row.h0, row.h1, row.h2, row.h3)
+        runtime.index = CandidateIndex()  # reloaded from the database on the next lookup
+        copy = jpeg(picture.resize((560, 560), Image.Resampling.LANCZOS), 85)
+        copy_hashes = fingerprint(decode(copy, runtime.limits).image).hashes
+        assert min(_distance(mine, theirs) for mine in copy_hashes[:1] for theirs in stored) > 8
+        assert min(_distance(mine, stored[0]) for mine in copy_hashes[1:]) > 8  # what `search` looks at
+        response = upload(client, merchant, copy, name="copy.jpg")
+        assert response.json()["dedup"] == "near" and response.json()["asset_id"] == first["asset_id"]
+        detail = client.get(f"/v1/uploads/{response.json()['upload_id']}", headers=merchant).json()
+        found = [c for c in detail["match"]["candidates"] if c["fingerprint_seq"] == drifted_seq]
+        assert found and found[0]["note"] == "found by the deepest centre-crop hash"
+
+
+def _distance(first: int, second: int) -> int:
+    return bin(to_unsigned64(first) ^ to_unsigned64(second)).count("1")

@@ -10,7 +10,7 @@ import pytest
 
 from processing.fingerprint import to_signed64, to_unsigned64
 from registry.media import index as index_module
-from registry.media.index import Candidate, HashIndex, load_or_build
+from registry.media.index import Candidate, CandidateIndex, HashIndex, load_or_build
 
 ROWS = 50_000
 PER_ROW = 4
@@ -319,3 +319,16 @@ def test_split_must_cover_64_bits() -> None:
     index.add([(1, (12345,))])
     index.compact()
     assert as_pairs(index.search([12345 ^ 0b111], 3, 10)) == [(1, 3)]
+
+
+def test_the_crop_lookup_finds_pairs_whose_only_close_hashes_are_their_deepest_crops() -> None:
+    # Two degraded copies: whole pictures 20 bits apart, shallower crops far too, deepest crops 6.
+    rng = np.random.default_rng(11)
+    stored = [int(v) for v in rng.integers(0, 2**64, size=4, dtype=np.uint64)]
+    query = [flip(rng, value, 20) for value in stored[:3]] + [flip(rng, stored[3], 6)]
+    index = CandidateIndex()
+    index.add_arrays(np.arange(1, 2001, dtype=np.int64), rng.integers(0, 2**64, size=(2000, 4), dtype=np.uint64))
+    index.add([(5000, stored)])
+    assert all(hit.seq != 5000 for hit in index.search(query, 8, 64))
+    assert Candidate(seq=5000, distance=6) in index.search_crops(query, 8, 64)
+    assert index.search_crops(query[:1], 8, 64) == []  # a whole-picture hash alone has no crop
