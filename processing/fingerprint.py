@@ -117,7 +117,9 @@ def sharpness(content: Image.Image) -> float:
     if scale < 1.0:
         grey = grey.resize((max(1, round(grey.width * scale)), max(1, round(grey.height * scale))),
                            Image.Resampling.BOX)
-    return float(cv2.Laplacian(np.asarray(grey), cv2.CV_64F).var())
+    # Integer Laplacian values are exact in float32; meanStdDev accumulates in double.
+    _mean, deviation = cv2.meanStdDev(cv2.Laplacian(np.asarray(grey), cv2.CV_32F))
+    return float(deviation[0, 0]) ** 2
 
 
 def is_informative(content: Image.Image) -> bool:

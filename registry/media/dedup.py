@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from processing.fingerprint import Fingerprint as PictureFingerprint
 from processing.fingerprint import coarse_distance
-from processing.verify import Verification, VerifyImage, verify
+from processing.verify import UnreadableVerificationImage, Verification, VerifyImage, verify
 from registry.media.blobs import detail_key, signature_key
 from registry.media.index import Candidate
 from registry.media.repository import MediaRepository
@@ -116,14 +116,13 @@ def run_ahead(tasks: Iterable[tuple[Tag, Callable[[], Result]]],
               pool: Executor | None, width: int) -> Generator[tuple[Tag, Future[Result]], None, None]:
     """Run tasks on `pool`, up to `width` at once, and hand back their futures in task order.
 
-    The first task runs alone: most decisions end with it (the nearest candidate is the copy), and
-    a second one beside it would only slow it down. After that the next task is taken from `tasks`
-    only when a slot frees, so a caller that stops early starts little work it throws away; closing
-    the iterator cancels whatever has not started. Without a pool each task runs when its turn comes.
+    The next task is taken from `tasks` only when a slot frees, so a caller that stops early starts
+    little work it throws away; closing the iterator cancels whatever has not started. Without a
+    pool each task runs when its turn comes.
     """
     source = iter(tasks)
     pending: deque[tuple[Tag, Future[Result]]] = deque()
-    ahead = 1
+    ahead = max(1, width) if pool is not None else 1
     try:
         while True:
             while len(pending) < ahead and (task := next(source, None)) is not None:
@@ -132,7 +131,6 @@ def run_ahead(tasks: Iterable[tuple[Tag, Callable[[], Result]]],
             if not pending:
                 return
             yield pending.popleft()
-            ahead = max(1, width) if pool is not None else 1
     finally:
         for _tag, future in pending:
             future.cancel()
@@ -212,10 +210,11 @@ def match(
                     continue  # started before another copy of this asset passed
                 try:
                     verdict = outcome.result()
-                except BlobNotFound:
-                    log.warning("signature %s of fingerprint %s is missing", row.signature_key, row.seq)
-                    missing = CandidateResult(row.asset_id, row.seq, hit.distance, None, "signature missing")
-                    report.candidates.append(missing)
+                except (BlobNotFound, UnreadableVerificationImage) as error:
+                    # One damaged candidate must not fail the upload: it is skipped, and says why.
+                    damage = "signature missing" if isinstance(error, BlobNotFound) else "signature unreadable"
+                    log.warning("%s: %s of fingerprint %s", damage, row.signature_key, row.seq)
+                    report.candidates.append(CandidateResult(row.asset_id, row.seq, hit.distance, None, damage))
                     continue
                 report.candidates.append(CandidateResult(row.asset_id, row.seq, hit.distance, verdict, note))
                 if verdict.accepted:

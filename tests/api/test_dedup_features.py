@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import httpx
 from fastapi.testclient import TestClient
@@ -14,6 +15,7 @@ from sqlalchemy import select
 from api.app import create_app
 from processing.decode import decode
 from processing.fingerprint import fingerprint, to_signed64, to_unsigned64
+from registry.media.blobs import detail_key, signature_key
 from registry.media.index import CandidateIndex
 from registry.models import Fingerprint
 from registry.runtime import Runtime
@@ -260,6 +262,36 @@ class TestDriftedCopies:
         detail = client.get(f"/v1/uploads/{response.json()['upload_id']}", headers=merchant).json()
         found = [c for c in detail["match"]["candidates"] if c["fingerprint_seq"] == drifted_seq]
         assert found and found[0]["note"] == "found by the deepest centre-crop hash"
+
+
+class TestDamagedVerificationImages:
+    """A candidate whose stored verification images are gone or damaged is skipped, never a 500."""
+
+    def _damage_and_upload_a_copy(self, client: TestClient, merchant: dict[str, str], runtime: Runtime,
+                                  seed: int, replacement: bytes | None) -> tuple[dict[str, Any], dict[str, Any]]:
+        picture = product(seed, size=600)
+        first = upload(client, merchant, jpeg(picture, 90)).json()
+        with runtime.db.unit_of_work() as session:
+            prefix = session.scalars(select(Fingerprint.signature_key)
+                                     .where(Fingerprint.asset_id == first["asset_id"])).one()
+        for key in (signature_key(prefix), detail_key(prefix)):
+            runtime.store.delete(key)
+            if replacement is not None:
+                runtime.store.put_if_absent(key, replacement, "image/png")
+        response = upload(client, merchant, jpeg(picture.resize((450, 450), Image.Resampling.LANCZOS), 80))
+        assert response.status_code == 201, response.text
+        detail = client.get(f"/v1/uploads/{response.json()['upload_id']}", headers=merchant).json()
+        return first, {**response.json(), "candidates": detail["match"]["candidates"]}
+
+    def test_missing_images(self, client: TestClient, merchant: dict[str, str], runtime: Runtime) -> None:
+        first, copy = self._damage_and_upload_a_copy(client, merchant, runtime, 51, None)
+        assert copy["asset_id"] != first["asset_id"]  # it could not be verified, so it was not merged
+        assert [(c["asset_id"], c["note"]) for c in copy["candidates"]] == [(first["asset_id"], "signature missing")]
+
+    def test_unreadable_images(self, client: TestClient, merchant: dict[str, str], runtime: Runtime) -> None:
+        first, copy = self._damage_and_upload_a_copy(client, merchant, runtime, 52, b"\x89PNG\r\n\x1a\n damaged")
+        assert copy["asset_id"] != first["asset_id"]
+        assert [(c["asset_id"], c["note"]) for c in copy["candidates"]] == [(first["asset_id"], "signature unreadable")]
 
 
 def _distance(first: int, second: int) -> int:

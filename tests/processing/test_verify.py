@@ -109,6 +109,15 @@ def test_verification_images_skip_the_png_round_trip_losslessly() -> None:
         assert image.mode == "RGB"
 
 
+def test_a_stored_verification_image_that_is_not_a_png_is_refused() -> None:
+    picture = fingerprint(decode(encode(product(3, size=300), "JPEG", quality=90), DecodeLimits()).image)
+    jpeg = encode(Image.fromarray(picture.signature), "JPEG", quality=90)
+    with pytest.raises(ValueError, match="not a PNG"):
+        VerifyImage.from_png(jpeg, picture.detail_png)
+    with pytest.raises(ValueError, match="unreadable"):
+        VerifyImage.from_png(picture.signature_png, picture.detail_png[:40])
+
+
 def test_warm_up_runs() -> None:
     verification.warm_up()
 
@@ -193,4 +202,87 @@ def test_two_level_ecc_solves_small_or_flat_halves_at_full_size(monkeypatch: pyt
 
     monkeypatch.setattr(verification, "_ecc", half_fails)
     verification._ecc_two_levels(flat_half, flat_half, np.full(flat_half.shape, 255, np.uint8))
-    assert calls == [((80, 100), verification._ECC_ITERATIONS), ((160, 200), verification._ECC_ITERATIONS)]
+    assert calls == [((80, 100), verification._ECC_HALF_ITERATIONS), ((160, 200), verification._ECC_ITERATIONS)]
+
+
+def test_computed_once_caches_per_picture_and_never_makes_threads_wait_for_each_other() -> None:
+    import threading
+
+    both_inside = threading.Barrier(2, timeout=5)
+    calls: list[int] = []
+
+    class Picture:
+        def __init__(self, number: int) -> None:
+            self.number = number
+
+        @verification.computed_once
+        def features(self) -> int:
+            calls.append(self.number)
+            both_inside.wait()  # a lock shared by the class (functools on 3.11) would time this out
+            return self.number * 10
+
+    first, second = Picture(1), Picture(2)
+    errors: list[BaseException] = []
+
+    def read(picture: Picture) -> None:
+        try:
+            assert picture.features == picture.number * 10
+        except BaseException as error:  # surfaced below, on the test's thread
+            errors.append(error)
+
+    threads = [threading.Thread(target=read, args=(picture,)) for picture in (first, second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    both_inside.reset()
+    assert (first.features, second.features) == (10, 20)  # cached: no second computation
+    assert sorted(calls) == [1, 2]
+
+
+def _colour_inputs(query: VerifyImage, candidate: VerifyImage) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The softened, tone-matched pair and overlap mask the colour check compares, stretched frame."""
+    height, width = query.signature.shape[:2]
+    frame = verification._same_frame_transform(query.signature, candidate.signature)
+    warped = verification._warp(candidate.signature, frame, (width, height), (255, 255, 255))
+    valid = verification._valid_mask(candidate.signature.shape, frame, (width, height))
+    softened = cv2.GaussianBlur(warped.astype(np.float32), (0, 0), verification._COLOUR_BLUR)
+    return (*verification._match_tones(query.colour_softened, softened, valid, (0.88, 1.14), 16.0), valid)
+
+
+@pytest.mark.parametrize(("query", "candidate"), [("h00-hue.jpg", "h00-base.jpg"),
+                                                  ("h00-base__blur.jpg", "h00-base.jpg"),
+                                                  ("h01-base.jpg", "h00-base.jpg")])
+def test_banded_colour_blocks_are_blocks_of_the_full_check(query: str, candidate: str) -> None:
+    toned_query, toned_candidate, valid = _colour_inputs(_picture(query), _picture(candidate))
+    block = verification._BLOCK
+    delta = verification._colour_difference(toned_query, toned_candidate)
+    weights = cv2.boxFilter(valid.astype(np.float32), -1, (block, block), normalize=False)
+    sums = cv2.boxFilter(np.where(valid, delta, 0).astype(np.float32), -1, (block, block), normalize=False)
+    means = np.where(weights >= 0.6 * block * block, sums / np.maximum(weights, 1.0), -np.inf)
+    height, width = valid.shape
+    rows = [round(height * share) for share in verification._BANDS]
+    expected = max(float(means[row, block // 2:width - block // 2 + 1].max()) for row in rows)
+    banded = verification._banded_window_max(toned_query, toned_candidate, valid)
+    assert banded == pytest.approx(expected, rel=1e-5)
+    assert banded <= verification._window_max(delta, valid, block) * (1 + 1e-5)
+
+
+def test_another_colour_is_rejected_on_the_bands_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    heights: list[int] = []
+    difference = verification._colour_difference
+
+    def recording(query_rgb: np.ndarray, cand_rgb: np.ndarray) -> np.ndarray:
+        heights.append(query_rgb.shape[0])
+        return difference(query_rgb, cand_rgb)
+
+    monkeypatch.setattr(verification, "_colour_difference", recording)
+    hue, base = _picture("h00-hue.jpg"), _picture("h00-base.jpg")
+    result = verify(hue, base, THRESHOLDS)
+    assert not result.accepted and result.colour_diff > THRESHOLDS.max_colour_diff
+    assert heights and max(heights) <= verification._BLOCK + 2  # never the whole picture
+    heights.clear()
+    copy = _picture("h00-base__jpeg_q30.jpg")
+    assert verify(copy, base, THRESHOLDS).accepted
+    assert max(heights) > verification._BLOCK + 2  # a copy passes the bands, so the whole picture is checked

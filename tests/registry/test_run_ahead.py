@@ -53,28 +53,32 @@ def test_a_failed_task_surfaces_at_its_place_and_the_rest_still_arrive(pool: Thr
     assert outcomes[4][1].result() == 40
 
 
-def test_the_first_task_runs_alone_then_up_to_width_at_once(pool: ThreadPoolExecutor) -> None:
+def test_up_to_width_run_at_once_and_a_slot_is_refilled_only_when_taken(pool: ThreadPoolExecutor) -> None:
     started: list[int] = []
     outcomes = run_ahead(_tasks(started, 6, dict.fromkeys(range(6), 0.05)), pool, 2)
     _tag, first = next(outcomes)
     first.result()
-    assert started == [0]  # nothing else was started while the nearest candidate was verified
+    time.sleep(0.1)  # the second task has finished too; nothing else may have started
+    assert sorted(started) == [0, 1]
     _tag, second = next(outcomes)
     assert second.result() == 10
-    assert sorted(started) == [0, 1, 2]  # now two at a time: the second and the one after it
+    deadline = time.monotonic() + 5.0
+    while len(started) < 3 and time.monotonic() < deadline:
+        time.sleep(0.005)  # the worker records the task it picked up a moment after submission
+    assert sorted(started) == [0, 1, 2]  # the freed slot took the next task, and only that one
     outcomes.close()
 
 
 def test_stopping_early_cancels_what_has_not_started(pool: ThreadPoolExecutor) -> None:
     started: list[int] = []
-    outcomes = run_ahead(_tasks(started, 8), pool, 3)
+    outcomes = run_ahead(_tasks(started, 8, {0: 0.05, 1: 0.05}), pool, 2)
     _tag, first = next(outcomes)
     first.result()
     gate = threading.Event()
     blockers = [pool.submit(gate.wait) for _ in range(3)]  # every worker busy: queued tasks wait
-    tag, handed_over = next(outcomes)  # queues tasks 1, 2 and 3 behind the blockers
+    tag, handed_over = next(outcomes)  # queues task 2 behind the blockers
     assert tag == 1
-    outcomes.close()  # the caller stops: 2 and 3 must never run
+    outcomes.close()  # the caller stops: 2 must never run
     gate.set()
     for blocker in blockers:
         blocker.result()
