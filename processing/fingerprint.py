@@ -82,9 +82,10 @@ class Fingerprint:
         """The detail image as stored."""
         return _png(Image.fromarray(self.detail))
 
-    @property
+    @cached_property
     def verify_image(self) -> VerifyImage:
-        """The picture as verification sees it, without a round trip through PNG."""
+        """The picture as verification sees it, without a round trip through PNG; one per fingerprint,
+        so what it caches (features, softened colours) lasts as long as the fingerprint."""
         return VerifyImage(signature=self.signature, detail=self.detail)
 
     @property

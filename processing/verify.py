@@ -329,6 +329,7 @@ def _banded_window_max(query_rgb: np.ndarray, cand_rgb: np.ndarray, valid: np.nd
     best = -math.inf
     if width < _BLOCK:
         return best
+    box = np.ones(_BLOCK)
     for share in _BANDS:
         top = round(height * share) - half  # a box placed on row r covers rows r-8 .. r+7
         bottom = top + _BLOCK
@@ -337,7 +338,6 @@ def _banded_window_max(query_rgb: np.ndarray, cand_rgb: np.ndarray, valid: np.nd
         above, below = max(0, top - 1), min(height, bottom + 1)  # the shift tolerance looks one row further
         delta = _colour_difference(query_rgb[above:below], cand_rgb[above:below])[top - above:bottom - above]
         inside = valid[top:bottom]
-        box = np.ones(_BLOCK)
         sums = np.convolve(np.where(inside, delta, 0.0).sum(axis=0, dtype=np.float64), box, "valid")
         weights = np.convolve(inside.sum(axis=0, dtype=np.float64), box, "valid")
         usable = weights >= 0.6 * _BLOCK * _BLOCK
@@ -347,7 +347,7 @@ def _banded_window_max(query_rgb: np.ndarray, cand_rgb: np.ndarray, valid: np.nd
 
 
 def _colour_diff(query: VerifyImage, candidate: VerifyImage, matrix: np.ndarray,
-                 limit: float = math.inf) -> tuple[float, float]:
+                 limit: float) -> tuple[float, float]:
     """Largest block colour difference (CIELAB, after a bounded per-channel tone fit) and overlap.
 
     Over `limit`, a lower bound may be returned instead of the largest difference: the verdict is
