@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from processing.decode import DecodeLimits, decode
 from processing.fingerprint import fingerprint
-from processing.verify import VerifyImage, VerifyThresholds, verify, warm_up
+from processing.verify import DetailSummary, VerifyImage, VerifyThresholds, verify, warm_up
 from registry.media.dedup import run_ahead, verification_order
 from registry.media.index import CandidateIndex
 from registry.runtime import verification_pool
@@ -76,14 +76,14 @@ def main() -> None:
         values = rng.integers(0, 2**64, size=(count, 4), dtype=np.uint64)
         index.add_arrays(np.arange(offset + 1, offset + count + 1, dtype=np.int64), values)
     index.compact()
-    stored: dict[int, tuple[bytes, bytes]] = {}
+    stored: dict[int, tuple[bytes, bytes, DetailSummary]] = {}
     thumbs: dict[int, bytes] = {}
     seq = args.rows
     for sample in originals:
         seq += 1
         picture = fingerprint(decode(sample.data, limits).image)
         index.add([(seq, picture.hashes)])
-        stored[seq] = (picture.signature_png, picture.detail_png)
+        stored[seq] = (picture.signature_png, picture.detail_png, picture.verify_image.summary)
         thumbs[seq] = picture.thumb
     build_seconds = time.perf_counter() - started
     rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -93,7 +93,9 @@ def main() -> None:
     pool = verification_pool(threads)
 
     def compare(query: VerifyImage, seq: int) -> bool:
-        return verify(query, VerifyImage.from_png(*stored[seq]), thresholds).accepted
+        signature_png, detail_png, summary = stored[seq]
+        # As the upload path: the detail image is decoded only if the detail check runs.
+        return verify(query, VerifyImage.from_png(signature_png, lambda: detail_png, summary), thresholds).accepted
 
     hashing, lookup, verification, total, candidates_seen = [], [], [], [], []
     by_outcome: dict[str, list[float]] = {"copy (merged)": [], "new look-alike product": []}

@@ -86,7 +86,7 @@ class Fingerprint:
     def verify_image(self) -> VerifyImage:
         """The picture as verification sees it, without a round trip through PNG; one per fingerprint,
         so what it caches (features, softened colours) lasts as long as the fingerprint."""
-        return VerifyImage(signature=self.signature, detail=self.detail)
+        return VerifyImage(self.signature, self.detail)
 
     @property
     def aspect(self) -> float:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any, Generic, TypeVar
 
 import cv2
@@ -90,18 +90,58 @@ class VerifyThresholds:
 
 
 @dataclass(frozen=True)
-class VerifyImage:
-    """A picture as verification sees it: RGB signature (long side 256) and grey detail (<= 640)."""
+class DetailSummary:
+    """What choosing the moving picture needs of a detail image: its long side and its edge energy there.
 
-    signature: np.ndarray
-    detail: np.ndarray
-    _edge_energies: dict[int, float] = field(default_factory=dict, init=False, repr=False, compare=False)
+    Stored with each fingerprint, so a candidate rejected on colour never has its detail image
+    fetched or decoded: only the detail check reads those pixels.
+    """
+
+    long_side: int
+    edge_energy: float
+
+
+class VerifyImage:
+    """A picture as verification sees it: RGB signature (long side 256) and grey detail (<= 640).
+
+    The detail image may be given as a loader: it is then fetched and decoded on first use, which
+    for most rejected candidates is never.
+    """
+
+    def __init__(self, signature: np.ndarray, detail: np.ndarray | Callable[[], np.ndarray],
+                 summary: DetailSummary | None = None) -> None:
+        self.signature = signature
+        self._detail = detail
+        self._edge_energies: dict[int, float] = {}
+        if summary is not None:
+            self.__dict__["detail_side"] = summary.long_side
+            self._edge_energies[summary.long_side] = summary.edge_energy
 
     @classmethod
-    def from_png(cls, signature_png: bytes, detail_png: bytes) -> VerifyImage:
-        """Decode the two stored PNGs (written by the fingerprint step, so trusted and small)."""
-        return cls(signature=_decode_png(signature_png, cv2.IMREAD_COLOR),
-                   detail=_decode_png(detail_png, cv2.IMREAD_GRAYSCALE))
+    def from_png(cls, signature_png: bytes, detail_png: bytes | Callable[[], bytes],
+                 summary: DetailSummary | None = None) -> VerifyImage:
+        """Decode the stored PNGs (written by the fingerprint step, so trusted and small); a detail
+        given as a loader is fetched and decoded only when needed."""
+        signature = _decode_png(signature_png, cv2.IMREAD_COLOR)
+        if isinstance(detail_png, bytes):
+            return cls(signature, _decode_png(detail_png, cv2.IMREAD_GRAYSCALE), summary)
+        load = detail_png
+        return cls(signature, lambda: _decode_png(load(), cv2.IMREAD_GRAYSCALE), summary)
+
+    @computed_once
+    def detail(self) -> np.ndarray:
+        """The grey detail image, loaded on first use when it was given as a loader."""
+        return self._detail if isinstance(self._detail, np.ndarray) else self._detail()
+
+    @computed_once
+    def detail_side(self) -> int:
+        """The detail image's longer side."""
+        return max(self.detail.shape)
+
+    @computed_once
+    def summary(self) -> DetailSummary:
+        """The detail image's long side and edge energy there, as stored with the fingerprint."""
+        return DetailSummary(self.detail_side, self.edge_energy(self.detail_side))
 
     @computed_once
     def grey(self) -> np.ndarray:
@@ -346,29 +386,34 @@ def _banded_window_max(query_rgb: np.ndarray, cand_rgb: np.ndarray, valid: np.nd
     return best
 
 
-def _colour_diff(query: VerifyImage, candidate: VerifyImage, matrix: np.ndarray,
-                 limit: float) -> tuple[float, float]:
-    """Largest block colour difference (CIELAB, after a bounded per-channel tone fit) and overlap.
+def _coverage(candidate: VerifyImage, size: tuple[int, int], matrix: np.ndarray) -> tuple[np.ndarray, float]:
+    """Where the warped candidate covers the query's signature, and the overlap: the smaller of the
+    covered share of the query and the share of the candidate that lands inside it."""
+    valid = _valid_mask(candidate.signature.shape, matrix, size)
+    cand_area = candidate.signature.shape[0] * candidate.signature.shape[1] * abs(np.linalg.det(matrix[:, :2]))
+    return valid, min(float(valid.mean()), float(valid.sum()) / max(1.0, cand_area))
+
+
+def _colour_diff(query: VerifyImage, candidate: VerifyImage, matrix: np.ndarray, valid: np.ndarray,
+                 limit: float) -> float:
+    """Largest block colour difference (CIELAB, after a bounded per-channel tone fit) where `valid`.
 
     Over `limit`, a lower bound may be returned instead of the largest difference: the verdict is
     the same, and rejecting another product costs a fraction of the full check.
     """
-    query_rgb, candidate_rgb = query.signature, candidate.signature
+    query_rgb = query.signature
     height, width = query_rgb.shape[:2]
-    warped = _warp(candidate_rgb, matrix, (width, height), (255, 255, 255))
-    valid = _valid_mask(candidate_rgb.shape, matrix, (width, height))
-    cand_area = candidate_rgb.shape[0] * candidate_rgb.shape[1] * abs(np.linalg.det(matrix[:, :2]))
-    overlap = min(float(valid.mean()), float(valid.sum()) / max(1.0, cand_area))
     if valid.sum() < 64:
-        return float("inf"), overlap
+        return float("inf")
+    warped = _warp(candidate.signature, matrix, (width, height), (255, 255, 255))
     cand = cv2.GaussianBlur(warped.astype(np.float32), (0, 0), _COLOUR_BLUR)
     # One tone curve for all three channels: brightness and contrast edits treat channels alike,
     # while separate per-channel gains would start to cancel a genuine hue difference.
     toned_query, cand = _match_tones(query.colour_softened, cand, valid, (0.88, 1.14), 16.0)
     banded = _banded_window_max(toned_query, cand, valid)
     if banded > limit * (1.0 + _BOUND_SLACK):
-        return banded, overlap
-    return _window_max(_colour_difference(toned_query, cand), valid, _BLOCK), overlap
+        return banded
+    return _window_max(_colour_difference(toned_query, cand), valid, _BLOCK)
 
 
 def _refine(query_detail: np.ndarray, candidate_detail: np.ndarray, matrix: np.ndarray) -> tuple[np.ndarray, float]:
@@ -480,7 +525,7 @@ def _structure_diff(query: VerifyImage, candidate: VerifyImage, matrix: np.ndarr
     """
     q_sig_h, q_sig_w = query.signature.shape[:2]
     c_sig_h, c_sig_w = candidate.signature.shape[:2]
-    long_side = min(max(query.detail.shape), max(candidate.detail.shape))
+    long_side = min(query.detail_side, candidate.detail_side)
     q_detail = fit_long_side(query.detail, long_side)
     height, width = q_detail.shape
     to_query = np.diag([width / q_sig_w, height / q_sig_h, 1.0])
@@ -538,12 +583,19 @@ def _hypotheses(query: VerifyImage, candidate: VerifyImage,
 
 def _evaluate(query: VerifyImage, candidate: VerifyImage, method: str, transform: np.ndarray, inliers: int,
               thresholds: VerifyThresholds) -> Verification:
-    """Judge one alignment: geometry, then colour, then (only if those pass) the detail check."""
+    """Judge one alignment: geometry, then colour, then (only if those pass) the detail check.
+
+    An implausible alignment (turned too far, overlapping too little) fails without its colours
+    being compared: no colour could make it pass. Its colour difference is reported as unmeasured.
+    """
     scale = math.hypot(transform[0, 0], transform[1, 0])
     rotation = math.degrees(math.atan2(transform[1, 0], transform[0, 0]))
-    colour, overlap = _colour_diff(query, candidate, transform, thresholds.max_colour_diff)
-    structure = float("inf")
+    height, width = query.signature.shape[:2]
+    valid, overlap = _coverage(candidate, (width, height), transform)
     plausible = abs(rotation) <= thresholds.max_rotation_deg and overlap >= thresholds.min_overlap
+    colour = structure = float("inf")
+    if plausible:
+        colour = _colour_diff(query, candidate, transform, valid, thresholds.max_colour_diff)
     if plausible and colour <= thresholds.max_colour_diff:
         # A same-frame alignment was already polished by intensity matching; a feature-based one
         # can be off by a percent in scale, several pixels at the detail scale.
@@ -574,7 +626,7 @@ def _moving_first(query: VerifyImage, candidate: VerifyImage) -> bool:
     narrows their gap, while the other way round a sharpened copy looks further from its source
     than it is.
     """
-    long_side = min(max(query.detail.shape), max(candidate.detail.shape))
+    long_side = min(query.detail_side, candidate.detail_side)
     return query.edge_energy(long_side) > candidate.edge_energy(long_side)
 
 
@@ -637,5 +689,5 @@ def warm_up() -> None:
     rng = np.random.default_rng(0)
     grey = cv2.GaussianBlur(rng.integers(0, 255, (96, 80), dtype=np.uint8), (0, 0), 2.0)
     rgb = np.dstack([grey, grey, 255 - grey])
-    image = VerifyImage(signature=rgb, detail=grey)
+    image = VerifyImage(rgb, grey)
     verify(image, image, VerifyThresholds())

@@ -158,6 +158,10 @@ class Fingerprint(Base):
     content_height: Mapped[int] = mapped_column(Integer)
     informative: Mapped[bool] = mapped_column(Boolean)
     thumb: Mapped[bytes | None] = mapped_column(LargeBinary(), nullable=True)
+    # The detail image's long side and edge energy (processing.verify.DetailSummary): with them a
+    # candidate rejected on colour is judged without fetching its detail image. Null on older rows.
+    detail_side: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    detail_edge_energy: Mapped[float | None] = mapped_column(Float, nullable=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from processing.fingerprint import Fingerprint as PictureFingerprint
 from processing.fingerprint import coarse_distance
-from processing.verify import UnreadableVerificationImage, Verification, VerifyImage, verify
+from processing.verify import DetailSummary, UnreadableVerificationImage, Verification, VerifyImage, verify
 from registry.media.blobs import detail_key, signature_key
 from registry.media.index import Candidate
 from registry.media.repository import MediaRepository
@@ -145,9 +145,19 @@ def _run_now(work: Callable[[], Result]) -> Future[Result]:
     return future
 
 
-def load_verify_image(rt: Runtime, prefix: str) -> VerifyImage:
-    """The stored verification images of an indexed picture."""
-    return VerifyImage.from_png(rt.store.get(signature_key(prefix)), rt.store.get(detail_key(prefix)))
+def detail_summary(row: FingerprintRow) -> DetailSummary | None:
+    """The detail summary stored with a fingerprint row; None on rows written before it was stored."""
+    if row.detail_side is None or row.detail_edge_energy is None:
+        return None
+    return DetailSummary(row.detail_side, row.detail_edge_energy)
+
+
+def load_verify_image(rt: Runtime, prefix: str, summary: DetailSummary | None) -> VerifyImage:
+    """The stored verification images of an indexed picture; with a summary, the detail image is
+    fetched only if the detail check runs."""
+    detail = partial(rt.store.get, detail_key(prefix))
+    return VerifyImage.from_png(rt.store.get(signature_key(prefix)),
+                                detail if summary is not None else detail(), summary)
 
 
 def match(
@@ -173,9 +183,9 @@ def match(
     # An owner's "these differ" ruling means the first passing candidate may not be the right one.
     keep_looking = False
 
-    def compare(prefix: str) -> Verification:
+    def compare(prefix: str, summary: DetailSummary | None) -> Verification:
         # runs on a verification thread: blob store and pixels only, never the session
-        return verify(query, load_verify_image(rt, prefix), rt.thresholds)
+        return verify(query, load_verify_image(rt, prefix, summary), rt.thresholds)
 
     def comparisons(hits: list[Candidate], rows: dict[int, FingerprintRow]
                     ) -> Iterator[tuple[tuple[Candidate, FingerprintRow], Callable[[], Verification]]]:
@@ -190,7 +200,7 @@ def match(
             if sum(rows_tried.values()) >= settings.dedup_max_candidates:
                 return
             rows_tried[row.asset_id] = rows_tried.get(row.asset_id, 0) + 1
-            yield (hit, row), partial(compare, row.signature_key)
+            yield (hit, row), partial(compare, row.signature_key, detail_summary(row))
 
     # The crop-against-crop lookup only runs when the usual one verified nothing: it finds two
     # degraded copies whose whole-picture hashes drifted apart (docs/dedup-index.md). Both share

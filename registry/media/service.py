@@ -196,10 +196,12 @@ def _blobs(prepared: _Prepared, data: bytes) -> list[tuple[str, bytes, str]]:
 def _fingerprint_row(asset_id: str, upload_id: str, prepared: _Prepared) -> Fingerprint:
     picture = prepared.picture
     h0, h1, h2, h3 = picture.hashes
+    summary = picture.verify_image.summary
     return Fingerprint(
         asset_id=asset_id, upload_id=upload_id, signature_key=prepared.prefix, algo_version=picture.algo_version,
         h0=h0, h1=h1, h2=h2, h3=h3, content_width=picture.content_width, content_height=picture.content_height,
-        informative=picture.informative, thumb=picture.thumb, active=True,
+        informative=picture.informative, thumb=picture.thumb, detail_side=summary.long_side,
+        detail_edge_energy=summary.edge_energy, active=True,
     )
 
 

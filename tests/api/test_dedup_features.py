@@ -268,13 +268,14 @@ class TestDamagedVerificationImages:
     """A candidate whose stored verification images are gone or damaged is skipped, never a 500."""
 
     def _damage_and_upload_a_copy(self, client: TestClient, merchant: dict[str, str], runtime: Runtime,
-                                  seed: int, replacement: bytes | None) -> tuple[dict[str, Any], dict[str, Any]]:
+                                  seed: int, replacement: bytes | None, *, detail_only: bool = False
+                                  ) -> tuple[dict[str, Any], dict[str, Any]]:
         picture = product(seed, size=600)
         first = upload(client, merchant, jpeg(picture, 90)).json()
         with runtime.db.unit_of_work() as session:
             prefix = session.scalars(select(Fingerprint.signature_key)
                                      .where(Fingerprint.asset_id == first["asset_id"])).one()
-        for key in (signature_key(prefix), detail_key(prefix)):
+        for key in [detail_key(prefix)] if detail_only else [signature_key(prefix), detail_key(prefix)]:
             runtime.store.delete(key)
             if replacement is not None:
                 runtime.store.put_if_absent(key, replacement, "image/png")
@@ -292,6 +293,37 @@ class TestDamagedVerificationImages:
         first, copy = self._damage_and_upload_a_copy(client, merchant, runtime, 52, b"\x89PNG\r\n\x1a\n damaged")
         assert copy["asset_id"] != first["asset_id"]
         assert [(c["asset_id"], c["note"]) for c in copy["candidates"]] == [(first["asset_id"], "signature unreadable")]
+
+    def test_a_missing_detail_image_found_when_the_detail_check_needs_it(
+            self, client: TestClient, merchant: dict[str, str], runtime: Runtime) -> None:
+        # The detail image is fetched only for the detail check, which a copy reaches.
+        first, copy = self._damage_and_upload_a_copy(client, merchant, runtime, 53, None, detail_only=True)
+        assert copy["asset_id"] != first["asset_id"]
+        assert [(c["asset_id"], c["note"]) for c in copy["candidates"]] == [(first["asset_id"], "signature missing")]
+
+
+class TestDetailSummary:
+    """Fingerprint rows carry their detail image's summary; rows written before it still verify."""
+
+    def test_rows_store_the_summary_of_their_detail_image(self, client: TestClient, merchant: dict[str, str],
+                                                           runtime: Runtime) -> None:
+        data = jpeg(product(61, size=700), 90)
+        created = upload(client, merchant, data).json()
+        with runtime.db.unit_of_work() as session:
+            row = session.scalars(select(Fingerprint).where(Fingerprint.asset_id == created["asset_id"])).one()
+            stored = (row.detail_side, row.detail_edge_energy)
+        summary = fingerprint(decode(data, runtime.limits).image).verify_image.summary
+        assert stored == (summary.long_side, summary.edge_energy)
+
+    def test_a_row_without_a_summary_still_merges_its_copy(self, client: TestClient, merchant: dict[str, str],
+                                                           runtime: Runtime) -> None:
+        picture = product(62, size=600)
+        first = upload(client, merchant, jpeg(picture, 90)).json()
+        with runtime.db.unit_of_work() as session:
+            row = session.scalars(select(Fingerprint).where(Fingerprint.asset_id == first["asset_id"])).one()
+            row.detail_side, row.detail_edge_energy = None, None
+        copy = upload(client, merchant, jpeg(picture.resize((450, 450), Image.Resampling.LANCZOS), 80)).json()
+        assert copy["asset_id"] == first["asset_id"]
 
 
 def _distance(first: int, second: int) -> int:

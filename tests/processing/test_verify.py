@@ -109,6 +109,50 @@ def test_verification_images_skip_the_png_round_trip_losslessly() -> None:
         assert image.mode == "RGB"
 
 
+class _CountingLoader:
+    """A detail-image loader that counts how often verification asked for the pixels."""
+
+    def __init__(self, png: bytes) -> None:
+        self.png = png
+        self.calls = 0
+
+    def __call__(self) -> bytes:
+        self.calls += 1
+        return self.png
+
+
+def _stored(name: str) -> tuple[VerifyImage, _CountingLoader]:
+    sample = next(s for s in build(n_models=2) if s.name == name)
+    picture = fingerprint(decode(sample.data, DecodeLimits()).image)
+    loader = _CountingLoader(picture.detail_png)
+    return VerifyImage.from_png(picture.signature_png, loader, picture.verify_image.summary), loader
+
+
+def test_the_stored_detail_summary_is_what_the_decoded_detail_image_gives() -> None:
+    picture = fingerprint(decode(encode(product(5, size=900), "JPEG", quality=90), DecodeLimits()).image)
+    summary = picture.verify_image.summary
+    decoded = VerifyImage.from_png(picture.signature_png, picture.detail_png)
+    assert summary.long_side == max(decoded.detail.shape)
+    assert summary.edge_energy == decoded.edge_energy(summary.long_side)  # exact: the verdicts cannot move
+
+
+def test_a_candidate_rejected_on_colour_never_loads_its_detail_image() -> None:
+    query = _picture("h00-hue.jpg")
+    candidate, loader = _stored("h00-base.jpg")
+    lazy = verify(query, candidate, THRESHOLDS)
+    assert not lazy.accepted and lazy.colour_diff > THRESHOLDS.max_colour_diff
+    assert loader.calls == 0
+    assert lazy == verify(query, _picture("h00-base.jpg"), THRESHOLDS)
+
+
+def test_a_copy_loads_the_detail_image_once_and_gets_the_same_verdict() -> None:
+    query = _picture("h01-base__jpeg_q30.jpg")
+    candidate, loader = _stored("h01-base.jpg")
+    lazy = verify(query, candidate, THRESHOLDS)
+    assert lazy.accepted and loader.calls == 1
+    assert lazy == verify(query, _picture("h01-base.jpg"), THRESHOLDS)
+
+
 def test_a_stored_verification_image_that_is_not_a_png_is_refused() -> None:
     picture = fingerprint(decode(encode(product(3, size=300), "JPEG", quality=90), DecodeLimits()).image)
     jpeg = encode(Image.fromarray(picture.signature), "JPEG", quality=90)
@@ -286,3 +330,27 @@ def test_another_colour_is_rejected_on_the_bands_alone(monkeypatch: pytest.Monke
     copy = _picture("h00-base__jpeg_q30.jpg")
     assert verify(copy, base, THRESHOLDS).accepted
     assert max(heights) > verification._BLOCK + 2  # a copy passes the bands, so the whole picture is checked
+
+
+def test_an_implausible_alignment_fails_without_comparing_colours(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The "shot" look-alike is the product turned 5°: its feature alignment is turned too far to be
+    # a copy, so no colour comparison is spent on it.
+    compared: list[float] = []
+    judged: list[verification.Verification] = []
+    colour_diff, evaluate = verification._colour_diff, verification._evaluate
+
+    def counting_colour_diff(query: VerifyImage, candidate: VerifyImage, matrix: np.ndarray, *rest: object) -> float:
+        compared.append(abs(np.degrees(np.arctan2(matrix[1, 0], matrix[0, 0]))))
+        return colour_diff(query, candidate, matrix, *rest)  # type: ignore[arg-type]
+
+    def recording_evaluate(*args: object) -> verification.Verification:
+        judged.append(result := evaluate(*args))  # type: ignore[arg-type]
+        return result
+
+    monkeypatch.setattr(verification, "_colour_diff", counting_colour_diff)
+    monkeypatch.setattr(verification, "_evaluate", recording_evaluate)
+    result = verify(_picture("h00-shot.jpg"), _picture("h00-base.jpg"), THRESHOLDS)
+    assert not result.accepted
+    turned = [v for v in judged if abs(v.rotation_deg) > THRESHOLDS.max_rotation_deg]
+    assert turned and all(v.colour_diff == float("inf") for v in turned)
+    assert all(angle <= THRESHOLDS.max_rotation_deg for angle in compared)
