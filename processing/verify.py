@@ -340,12 +340,16 @@ def _apply_tone(image: np.ndarray, gain: float, offset: float) -> np.ndarray:
 
 def _window_max(values: np.ndarray, valid: np.ndarray, window: int) -> float:
     """The largest mean of `values` over square windows that lie mostly inside `valid`."""
-    weights = cv2.boxFilter(valid.astype(np.float32), -1, (window, window), normalize=False)
-    sums = cv2.boxFilter(np.where(valid, values, 0).astype(np.float32), -1, (window, window), normalize=False)
-    usable = weights >= 0.6 * window * window
+    inside = valid.astype(np.float32)
+    weights = cv2.boxFilter(inside, -1, (window, window), normalize=False)
+    # values are finite differences, so masking by multiplication equals selecting; the masked
+    # maximum of the quotients equals numpy's gather-then-divide exactly, without two gathers
+    sums = cv2.boxFilter(cv2.multiply(values.astype(np.float32, copy=False), inside), -1, (window, window),
+                         normalize=False)
+    usable = (weights >= 0.6 * window * window).view(np.uint8)
     if not usable.any():
         return float("inf")
-    return float((sums[usable] / weights[usable]).max())
+    return float(cv2.minMaxLoc(cv2.divide(sums, weights), mask=usable)[1])
 
 
 def _colour_difference(query_rgb: np.ndarray, cand_rgb: np.ndarray) -> np.ndarray:
