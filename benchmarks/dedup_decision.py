@@ -103,7 +103,7 @@ def main() -> None:
     for sample in queries:
         image = decode(sample.data, limits).image  # decoding is excluded from the timings
         t0 = time.perf_counter()
-        picture = fingerprint(image)
+        picture = fingerprint(image, pool)  # as the upload path: hashes on the verification pool
         t1 = time.perf_counter()
         query = picture.verify_image
         checked, merged, looked_up = 0, False, set()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -44,7 +45,9 @@ def phash64(image: Image.Image) -> int:
     keeps the hash stable and saves a costly Lanczos pass over the full picture.
     """
     factor = max(1, min(image.size) // _PHASH_INPUT)
-    return int(str(imagehash.phash(image.reduce(factor) if factor > 1 else image)), 16)
+    bits = imagehash.phash(image.reduce(factor) if factor > 1 else image).hash.ravel()
+    # the bits read first to last as one binary number, as imagehash's hex form writes them
+    return int.from_bytes(np.packbits(bits).tobytes(), "big")
 
 
 def centre_crop(image: Image.Image, share: float) -> Image.Image:
@@ -155,21 +158,34 @@ def coarse_distance(first: bytes, second: bytes) -> float:
     return float(np.abs(a - b).mean())
 
 
-def fingerprint(image: Image.Image) -> Fingerprint:
-    """Compute hashes, the verification signature and quality measures of a decoded picture."""
+def perceptual_hashes(grey: Image.Image) -> tuple[int, ...]:
+    """The indexed hashes (signed 64-bit): the whole content and its centre crops."""
+    return tuple(to_signed64(phash64(centre_crop(grey, share))) for share in CROP_LEVELS)
+
+
+def fingerprint(image: Image.Image, helper: Executor | None = None) -> Fingerprint:
+    """Compute hashes, the verification signature and quality measures of a decoded picture.
+
+    With a `helper` pool the hashes are computed on it while this thread computes the rest (the
+    image work releases the GIL); if the pool has not started them by then, this thread does.
+    """
     content, box = trim(image)
     work = working_copy(content)
     grey = work.convert("L")
-    hashes = tuple(to_signed64(phash64(centre_crop(grey, share))) for share in CROP_LEVELS)
+    # a private copy: the other thread reads it while this one works on `grey`
+    hashing = helper.submit(perceptual_hashes, grey.copy()) if helper is not None else None
+    signature, detail = signature_image(work), detail_image(grey)
+    informative, crispness, thumb = is_informative(grey), sharpness(grey), thumbnail_bytes(work)
+    hashes = perceptual_hashes(grey) if hashing is None or hashing.cancel() else hashing.result()
     return Fingerprint(
         algo_version=ALGO_VERSION,
         hashes=hashes,
         content_box=box,
         content_width=content.width,
         content_height=content.height,
-        signature=signature_image(work),
-        detail=detail_image(grey),
-        informative=is_informative(grey),
-        sharpness=sharpness(grey),
-        thumb=thumbnail_bytes(work),
+        signature=signature,
+        detail=detail,
+        informative=informative,
+        sharpness=crispness,
+        thumb=thumb,
     )

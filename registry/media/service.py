@@ -181,7 +181,7 @@ def _resolve_exact(
 def _prepare(rt: Runtime, data: bytes) -> _Prepared:
     sha256 = hashlib.sha256(data).hexdigest()
     decoded = decode(data, rt.limits)
-    picture = fingerprint(decoded.image)
+    picture = fingerprint(decoded.image, rt.verify_pool)
     return _Prepared(sha256=sha256, decoded=decoded, picture=picture, prefix=signature_prefix(sha256))
 
 
@@ -358,7 +358,7 @@ def search(rt: Runtime, data: bytes) -> tuple[list[SearchHit], dict[str, object]
             if asset is not None:
                 hits.append(SearchHit(asset.id, 1.0, 0, {"method": "exact"}))
         decoded = decode(data, rt.limits)
-        picture = fingerprint(decoded.image)
+        picture = fingerprint(decoded.image, rt.verify_pool)
         report = dedup.match(rt, session, picture, stop_at_first=False,
                              exclude_assets=frozenset(h.asset_id for h in hits))
     for candidate in report.accepted:

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import io
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 
+import imagehash
+import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
@@ -135,3 +139,44 @@ def test_centre_crop() -> None:
     assert fp.centre_crop(image, 0.0) is image
     assert fp.centre_crop(image, 0.1).size == (160, 80)
     assert fp.centre_crop(Image.new("RGB", (10, 10)), 0.3).size == (10, 10)  # too small to crop
+
+
+def test_a_helper_pool_computes_the_same_fingerprint(monkeypatch: pytest.MonkeyPatch) -> None:
+    image = decode(media.encode(_original(), "JPEG", quality=85), DecodeLimits()).image
+    serial = fp.fingerprint(image)
+    hashed_on: list[str] = []
+    helper_started = threading.Event()
+    hashes, signature_image = fp.perceptual_hashes, fp.signature_image
+
+    def recording(grey: Image.Image) -> tuple[int, ...]:
+        hashed_on.append(threading.current_thread().name)
+        helper_started.set()
+        return hashes(grey)
+
+    def after_the_helper_started(work: Image.Image) -> np.ndarray:
+        helper_started.wait(10)  # make the helper's turn deterministic, however loaded the machine
+        return signature_image(work)
+
+    monkeypatch.setattr(fp, "perceptual_hashes", recording)
+    with ThreadPoolExecutor(1, thread_name_prefix="helper") as pool:
+        with monkeypatch.context() as waiting:
+            waiting.setattr(fp, "signature_image", after_the_helper_started)
+            helped = fp.fingerprint(image, pool)
+        # A busy pool: the hashes are not waited for, this thread computes them.
+        gate = threading.Event()
+        pool.submit(gate.wait, 30)
+        try:
+            busy = fp.fingerprint(image, pool)
+        finally:
+            gate.set()
+    assert helped == serial == busy
+    assert np.array_equal(helped.signature, serial.signature) and np.array_equal(helped.detail, serial.detail)
+    assert hashed_on == ["helper_0", threading.current_thread().name]
+
+
+def test_hashes_read_as_imagehash_writes_them() -> None:
+    grey = _original().convert("L")
+    for share in fp.CROP_LEVELS:
+        crop = fp.centre_crop(grey, share)
+        factor = max(1, min(crop.size) // 128)
+        assert fp.phash64(crop) == int(str(imagehash.phash(crop.reduce(factor) if factor > 1 else crop)), 16)
