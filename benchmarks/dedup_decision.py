@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import resource
 import sys
+import threading
 import time
 from contextlib import closing
 from functools import partial
@@ -92,10 +93,12 @@ def main() -> None:
     threads = settings.dedup_verify_threads
     pool = verification_pool(threads)
 
-    def compare(query: VerifyImage, seq: int) -> bool:
+    def compare(query: VerifyImage, seq: int, finished: threading.Event) -> bool:
         signature_png, detail_png, summary = stored[seq]
-        # As the upload path: the detail image is decoded only if the detail check runs.
-        return verify(query, VerifyImage.from_png(signature_png, lambda: detail_png, summary), thresholds).accepted
+        # As the upload path: the detail image is decoded only if the detail check runs, and a
+        # verification still running when the decision is made stops at its next step.
+        candidate = VerifyImage.from_png(signature_png, lambda: detail_png, summary)
+        return verify(query, candidate, thresholds, finished.is_set).accepted
 
     hashing, lookup, verification, total, candidates_seen = [], [], [], [], []
     by_outcome: dict[str, list[float]] = {"copy (merged)": [], "new look-alike product": []}
@@ -107,6 +110,7 @@ def main() -> None:
         t1 = time.perf_counter()
         query = picture.verify_image
         checked, merged, looked_up = 0, False, set()
+        finished = threading.Event()
         lookup_seconds = verify_seconds = 0.0
         # As registry.media.dedup.match: the deepest-crop lookup only when nothing was verified,
         # sharing one verification budget with the first.
@@ -121,7 +125,7 @@ def main() -> None:
             lookup_seconds += looked - started
             known = verification_order(picture.thumb, [hit for hit in hits if hit.seq in stored], thumbs.get)
             budget = settings.dedup_max_candidates - checked
-            tasks = ((hit.seq, partial(compare, query, hit.seq)) for hit in known[:budget])
+            tasks = ((hit.seq, partial(compare, query, hit.seq, finished)) for hit in known[:budget])
             with closing(run_ahead(tasks, pool, threads)) as outcomes:
                 for _seq, outcome in outcomes:
                     checked += 1
@@ -130,6 +134,7 @@ def main() -> None:
                         break
             verify_seconds += time.perf_counter() - looked
         t3 = time.perf_counter()
+        finished.set()
         wrong += merged == held_back(sample)
         by_outcome["new look-alike product" if held_back(sample) else "copy (merged)"].append(t3 - t0)
         hashing.append(t1 - t0)

@@ -562,8 +562,8 @@ def _structure_diff(query: VerifyImage, candidate: VerifyImage, matrix: np.ndarr
     return min(plain, worst_window(*_match_detail_level(query_f, warped_f, valid)))
 
 
-def _hypotheses(query: VerifyImage, candidate: VerifyImage,
-                thresholds: VerifyThresholds) -> Iterator[tuple[str, np.ndarray, int, bool]]:
+def _hypotheses(query: VerifyImage, candidate: VerifyImage, thresholds: VerifyThresholds,
+                stop: Callable[[], bool]) -> Iterator[tuple[str, np.ndarray, int, bool]]:
     """Candidate→query alignments, cheapest first; later ones are only built if earlier ones fail.
 
     The flag marks an alignment intensity matching confirmed (the pictures correlate closely once
@@ -580,6 +580,7 @@ def _hypotheses(query: VerifyImage, candidate: VerifyImage,
         yield "frame", refined, 0, correlation >= _CONFIRMED_ALIGNMENT
         if refined is not frame:
             yield "plain_frame", frame, 0, False  # ECC can slide along smooth gradients
+    _check(stop)
     matrix, inliers = _feature_transform(query, candidate)
     if matrix is not None and inliers >= thresholds.min_inliers:
         yield "features", matrix, inliers, False
@@ -639,18 +640,30 @@ def _seen_from_query(result: Verification) -> Verification:
     return replace(result, rotation_deg=-result.rotation_deg, scale=1.0 / result.scale if result.scale else 0.0)
 
 
-def verify(query: VerifyImage, candidate: VerifyImage, thresholds: VerifyThresholds) -> Verification:
+class VerificationStopped(Exception):
+    """The caller no longer needs this verification's verdict (another candidate already decided)."""
+
+
+def verify(query: VerifyImage, candidate: VerifyImage, thresholds: VerifyThresholds,
+           stop: Callable[[], bool] | None = None) -> Verification:
     """Decide whether two pictures are the same.
 
     The crisper picture is warped onto the softer one. Alignments are tried cheapest first until
     one passes every check, or one fails the detail check by a wide margin. A near miss is checked
     once more the other way round on the same alignment: warping and filtering are not perfectly
-    symmetric, and a genuinely changed region fails both ways.
+    symmetric, and a genuinely changed region fails both ways. When `stop` turns true, the next
+    step raises VerificationStopped instead of running: the caller has its answer elsewhere.
     """
+    stop = stop or _never
+    _check(stop)
     swapped = _moving_first(query, candidate)
     fixed, moving = (candidate, query) if swapped else (query, candidate)
-    result, reversed_roles = _verify_directed(fixed, moving, thresholds)
+    result, reversed_roles = _verify_directed(fixed, moving, thresholds, stop)
     return _seen_from_query(result) if swapped != reversed_roles else result
+
+
+def _never() -> bool:
+    return False
 
 
 def _frame_corners(shape: tuple[int, ...], transform: np.ndarray) -> np.ndarray:
@@ -659,13 +672,14 @@ def _frame_corners(shape: tuple[int, ...], transform: np.ndarray) -> np.ndarray:
     return transform @ np.array([[0.0, width, 0.0, width], [0.0, 0.0, height, height], [1.0, 1.0, 1.0, 1.0]])
 
 
-def _verify_directed(fixed: VerifyImage, moving: VerifyImage,
-                     thresholds: VerifyThresholds) -> tuple[Verification, bool]:
+def _verify_directed(fixed: VerifyImage, moving: VerifyImage, thresholds: VerifyThresholds,
+                     stop: Callable[[], bool]) -> tuple[Verification, bool]:
     """Verify by warping `moving` onto `fixed`; the flag says the answer came from the reverse check."""
     best: Verification | None = None
     clearly_different = _CLEARLY_DIFFERENT * thresholds.max_structure_diff
     judged: list[np.ndarray] = []
-    for method, transform, inliers, confirmed in _hypotheses(fixed, moving, thresholds):
+    for method, transform, inliers, confirmed in _hypotheses(fixed, moving, thresholds, stop):
+        _check(stop)
         corners = _frame_corners(moving.signature.shape, transform)
         if any(float(np.abs(corners - seen).max()) < _SAME_ALIGNMENT_PX for seen in judged):
             continue
@@ -676,6 +690,7 @@ def _verify_directed(fixed: VerifyImage, moving: VerifyImage,
             # alignment will not turn a changed label into the same one. Near misses try the rest.
             return result, False
         if math.isfinite(result.structure_diff):
+            _check(stop)
             reverse = _evaluate(moving, fixed, method, _inverse(transform), inliers, thresholds)
             if reverse.accepted:
                 return reverse, True
@@ -686,6 +701,11 @@ def _verify_directed(fixed: VerifyImage, moving: VerifyImage,
     if best is None:
         return Verification(False, 0.0, "none", float("inf"), float("inf"), 0.0, 0.0, 0.0, 0), False
     return best, False
+
+
+def _check(stop: Callable[[], bool]) -> None:
+    if stop():
+        raise VerificationStopped
 
 
 def warm_up() -> None:

@@ -183,9 +183,13 @@ def match(
     # An owner's "these differ" ruling means the first passing candidate may not be the right one.
     keep_looking = False
 
+    # Set when this match returns: verifications still running for it stop at their next step
+    # instead of taking CPU from the next upload.
+    finished = threading.Event()
+
     def compare(prefix: str, summary: DetailSummary | None) -> Verification:
         # runs on a verification thread: blob store and pixels only, never the session
-        return verify(query, load_verify_image(rt, prefix, summary), rt.thresholds)
+        return verify(query, load_verify_image(rt, prefix, summary), rt.thresholds, finished.is_set)
 
     def comparisons(hits: list[Candidate], rows: dict[int, FingerprintRow]
                     ) -> Iterator[tuple[tuple[Candidate, FingerprintRow], Callable[[], Verification]]]:
@@ -205,33 +209,36 @@ def match(
     # The crop-against-crop lookup only runs when the usual one verified nothing: it finds two
     # degraded copies whose whole-picture hashes drifted apart (docs/dedup-index.md). Both share
     # one verification budget, so a new product costs no more verifications than before.
-    for lookup, note in ((rt.index.search, ""), (rt.index.search_crops, _FOUND_BY_CROPS)):
-        if accepted_assets or sum(rows_tried.values()) >= settings.dedup_max_candidates:
-            break
-        found = [hit for hit in lookup(picture.hashes, settings.dedup_candidate_radius,
-                                       settings.dedup_max_candidates * 8) if hit.seq not in looked_up]
-        looked_up.update(hit.seq for hit in found)
-        rows = {row.seq: row for row in repository.fingerprints_by_seq([hit.seq for hit in found])}
-        thumbs = {seq: row.thumb for seq, row in rows.items()}
-        hits = verification_order(picture.thumb, found, thumbs.get)
-        with closing(run_ahead(comparisons(hits, rows), rt.verify_pool, settings.dedup_verify_threads)) as outcomes:
-            for (hit, row), outcome in outcomes:
-                if row.asset_id in accepted_assets:
-                    continue  # started before another copy of this asset passed
-                try:
-                    verdict = outcome.result()
-                except (BlobNotFound, UnreadableVerificationImage) as error:
-                    # One damaged candidate must not fail the upload: it is skipped, and says why.
-                    damage = "signature missing" if isinstance(error, BlobNotFound) else "signature unreadable"
-                    log.warning("%s: %s of fingerprint %s", damage, row.signature_key, row.seq)
-                    report.candidates.append(CandidateResult(row.asset_id, row.seq, hit.distance, None, damage))
-                    continue
-                report.candidates.append(CandidateResult(row.asset_id, row.seq, hit.distance, verdict, note))
-                if verdict.accepted:
-                    accepted_assets.add(row.asset_id)
-                    if stop_at_first:
-                        keep_looking = keep_looking or bool(repository.distinct_from(row.asset_id))
-                        if not keep_looking:
-                            break
+    try:
+        for lookup, note in ((rt.index.search, ""), (rt.index.search_crops, _FOUND_BY_CROPS)):
+            if accepted_assets or sum(rows_tried.values()) >= settings.dedup_max_candidates:
+                break
+            found = [hit for hit in lookup(picture.hashes, settings.dedup_candidate_radius,
+                                           settings.dedup_max_candidates * 8) if hit.seq not in looked_up]
+            looked_up.update(hit.seq for hit in found)
+            rows = {row.seq: row for row in repository.fingerprints_by_seq([hit.seq for hit in found])}
+            thumbs = {seq: row.thumb for seq, row in rows.items()}
+            hits = verification_order(picture.thumb, found, thumbs.get)
+            with closing(run_ahead(comparisons(hits, rows), rt.verify_pool, settings.dedup_verify_threads)) as outcomes:
+                for (hit, row), outcome in outcomes:
+                    if row.asset_id in accepted_assets:
+                        continue  # started before another copy of this asset passed
+                    try:
+                        verdict = outcome.result()
+                    except (BlobNotFound, UnreadableVerificationImage) as error:
+                        # One damaged candidate must not fail the upload: it is skipped, and says why.
+                        damage = "signature missing" if isinstance(error, BlobNotFound) else "signature unreadable"
+                        log.warning("%s: %s of fingerprint %s", damage, row.signature_key, row.seq)
+                        report.candidates.append(CandidateResult(row.asset_id, row.seq, hit.distance, None, damage))
+                        continue
+                    report.candidates.append(CandidateResult(row.asset_id, row.seq, hit.distance, verdict, note))
+                    if verdict.accepted:
+                        accepted_assets.add(row.asset_id)
+                        if stop_at_first:
+                            keep_looking = keep_looking or bool(repository.distinct_from(row.asset_id))
+                            if not keep_looking:
+                                break
+    finally:
+        finished.set()
     report.elapsed_ms = (time.perf_counter() - started) * 1000
     return report

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 from sqlalchemy import select
@@ -15,6 +17,8 @@ from sqlalchemy import select
 from api.app import create_app
 from processing.decode import decode
 from processing.fingerprint import fingerprint, to_signed64, to_unsigned64
+from processing.verify import Verification, VerifyImage, VerifyThresholds
+from registry.media import dedup
 from registry.media.blobs import detail_key, signature_key
 from registry.media.index import CandidateIndex
 from registry.models import Fingerprint
@@ -224,6 +228,24 @@ class TestVerificationThreads:
                 return decisions
         finally:
             close_runtime(rt)
+
+    def test_verifications_still_running_are_told_to_stop_when_the_upload_is_decided(
+            self, client: TestClient, merchant: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+        stops: list[Callable[[], bool]] = []
+        real_verify = dedup.verify
+
+        def recording(query: VerifyImage, candidate: VerifyImage, thresholds: VerifyThresholds,
+                      stop: Callable[[], bool] | None = None) -> Verification:
+            assert stop is not None and not stop()  # still wanted while the match runs
+            stops.append(stop)
+            return real_verify(query, candidate, thresholds, stop)
+
+        monkeypatch.setattr(dedup, "verify", recording)
+        picture = product(32, size=600)
+        first = upload(client, merchant, jpeg(picture, 90)).json()
+        copy = upload(client, merchant, jpeg(picture.resize((450, 450), Image.Resampling.LANCZOS), 80)).json()
+        assert copy["asset_id"] == first["asset_id"]
+        assert stops and all(stop() for stop in stops)
 
     def test_verifying_candidates_at_once_decides_like_one_at_a_time(self, tmp_path: Path) -> None:
         # The thread pool sits above the database, so one backend shows it; each run gets its own.

@@ -354,3 +354,24 @@ def test_an_implausible_alignment_fails_without_comparing_colours(monkeypatch: p
     turned = [v for v in judged if abs(v.rotation_deg) > THRESHOLDS.max_rotation_deg]
     assert turned and all(v.colour_diff == float("inf") for v in turned)
     assert all(angle <= THRESHOLDS.max_rotation_deg for angle in compared)
+
+
+def test_a_verification_no_longer_needed_stops_at_its_next_step(monkeypatch: pytest.MonkeyPatch) -> None:
+    query, candidate = _picture("h00-word.jpg"), _picture("h00-line.jpg")
+    with pytest.raises(verification.VerificationStopped):
+        verify(query, candidate, THRESHOLDS, stop=lambda: True)
+    # Stopped after the first alignment was judged: nothing after it runs.
+    judged: list[str] = []
+    evaluate = verification._evaluate
+
+    def recording_evaluate(*args: object) -> verification.Verification:
+        judged.append(str(args[2]))
+        return evaluate(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(verification, "_evaluate", recording_evaluate)
+    unstopped = verify(query, candidate, THRESHOLDS)
+    assert len(judged) > 1 and not unstopped.accepted  # this pair tries more than one alignment
+    judged.clear()
+    with pytest.raises(verification.VerificationStopped):
+        verify(query, candidate, THRESHOLDS, stop=lambda: bool(judged))
+    assert len(judged) == 1
