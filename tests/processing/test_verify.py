@@ -375,3 +375,22 @@ def test_a_verification_no_longer_needed_stops_at_its_next_step(monkeypatch: pyt
     with pytest.raises(verification.VerificationStopped):
         verify(query, candidate, THRESHOLDS, stop=lambda: bool(judged))
     assert len(judged) == 1
+
+
+def test_a_frame_ecc_aligned_well_is_not_followed_by_feature_alignment(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The changed word keeps ECC's correlation just under "confirmed" (0.98) but well above 0.95:
+    # the frame is aligned, so ORB features are neither computed nor tried.
+    correlations: list[float] = []
+    refine = verification._refine
+
+    def recording_refine(*args: np.ndarray) -> tuple[np.ndarray, float]:
+        found = refine(*args)
+        correlations.append(found[1])
+        return found
+
+    monkeypatch.setattr(verification, "_refine", recording_refine)
+    (query, _), (candidate, _) = _stored("h00-word.jpg"), _stored("h00-line.jpg")
+    result = verify(query, candidate, THRESHOLDS)
+    assert not result.accepted and result.method == "frame"
+    assert verification._ALIGNED_BY_ECC <= correlations[0] < verification._CONFIRMED_ALIGNMENT
+    assert "features" not in vars(candidate) and "features" not in vars(query)
