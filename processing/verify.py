@@ -364,14 +364,16 @@ def _colour_difference(query_rgb: np.ndarray, cand_rgb: np.ndarray) -> np.ndarra
     return _shift_tolerant(cand_lab, query_lab)
 
 
-def _banded_window_max(query_rgb: np.ndarray, cand_rgb: np.ndarray, valid: np.ndarray) -> float:
+def _banded_window_max(query_rgb: np.ndarray, cand_rgb: np.ndarray, valid: np.ndarray,
+                       enough: float = math.inf) -> float:
     """The largest colour block difference among the blocks centred on a few rows: a lower bound.
 
     Every block here is one of those the full check takes the maximum of (_window_max places a
     16-pixel box on each pixel the same way), and each pixel's difference is computed from the same
     neighbourhood, so when these blocks already fail, the rest cannot change the verdict. Another
     product differs almost everywhere, which these rows see; a changed label line may lie between
-    them, and then the full check runs. -inf when no band fits.
+    them, and then the full check runs. -inf when no band fits. Stops at the first band over
+    `enough`: one band already decides.
     """
     height, width = valid.shape
     half = _BLOCK // 2
@@ -392,6 +394,8 @@ def _banded_window_max(query_rgb: np.ndarray, cand_rgb: np.ndarray, valid: np.nd
         usable = weights >= 0.6 * _BLOCK * _BLOCK
         if usable.any():
             best = max(best, float((sums[usable] / weights[usable]).max()))
+            if best > enough:
+                break
     return best
 
 
@@ -419,8 +423,9 @@ def _colour_diff(query: VerifyImage, candidate: VerifyImage, matrix: np.ndarray,
     # One tone curve for all three channels: brightness and contrast edits treat channels alike,
     # while separate per-channel gains would start to cancel a genuine hue difference.
     toned_query, cand = _match_tones(query.colour_softened, cand, valid, (0.88, 1.14), 16.0)
-    banded = _banded_window_max(toned_query, cand, valid)
-    if banded > limit * (1.0 + _BOUND_SLACK):
+    decisive = limit * (1.0 + _BOUND_SLACK)
+    banded = _banded_window_max(toned_query, cand, valid, decisive)
+    if banded > decisive:
         return banded
     return _window_max(_colour_difference(toned_query, cand), valid, _BLOCK)
 

@@ -332,6 +332,25 @@ def test_another_colour_is_rejected_on_the_bands_alone(monkeypatch: pytest.Monke
     assert max(heights) > verification._BLOCK + 2  # a copy passes the bands, so the whole picture is checked
 
 
+def test_the_bands_stop_at_the_first_that_decides(monkeypatch: pytest.MonkeyPatch) -> None:
+    toned_query, toned_candidate, valid = _colour_inputs(_picture("h00-hue.jpg"), _picture("h00-base.jpg"))
+    every_band = verification._banded_window_max(toned_query, toned_candidate, valid)
+    calls: list[int] = []
+    difference = verification._colour_difference
+
+    def counting(query_rgb: np.ndarray, cand_rgb: np.ndarray) -> np.ndarray:
+        calls.append(query_rgb.shape[0])
+        return difference(query_rgb, cand_rgb)
+
+    monkeypatch.setattr(verification, "_colour_difference", counting)
+    limit = THRESHOLDS.max_colour_diff
+    first = verification._banded_window_max(toned_query, toned_candidate, valid, limit)
+    assert limit < first <= every_band and len(calls) == 1
+    calls.clear()
+    assert verification._banded_window_max(toned_query, toned_candidate, valid) == every_band
+    assert len(calls) == len(verification._BANDS)
+
+
 def test_an_implausible_alignment_fails_without_comparing_colours(monkeypatch: pytest.MonkeyPatch) -> None:
     # The "shot" look-alike is the product turned 5°: its feature alignment is turned too far to be
     # a copy, so no colour comparison is spent on it.
@@ -357,7 +376,7 @@ def test_an_implausible_alignment_fails_without_comparing_colours(monkeypatch: p
 
 
 def test_a_verification_no_longer_needed_stops_at_its_next_step(monkeypatch: pytest.MonkeyPatch) -> None:
-    query, candidate = _picture("h00-word.jpg"), _picture("h00-line.jpg")
+    query, candidate = _picture("h00-word.jpg"), _picture("h00-shot.jpg")
     with pytest.raises(verification.VerificationStopped):
         verify(query, candidate, THRESHOLDS, stop=lambda: True)
     # Stopped after the first alignment was judged: nothing after it runs.
