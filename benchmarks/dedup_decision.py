@@ -9,7 +9,7 @@ are copies of registered pictures (merged) and new products that look like regis
 candidate verified and rejected). Prints p50/p95/p99/max per stage and in total, side by side with
 the target.
 
-Usage: python benchmarks/dedup_decision.py [--rows 10000000] [--models 10]
+Usage: python benchmarks/dedup_decision.py [--rows 10000000] [--models 10] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -53,6 +53,9 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--models", type=int, default=10)
     parser.add_argument("--seed", type=int, default=3)
+    # A p99 over 160 decisions is the second-slowest one, so one stall of this shared machine moves
+    # it; the queries are run this many times, each round in its own shuffled order.
+    parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     settings = Settings()
     tune_allocator()  # as a serving process does at start-up (workers/bootstrap.py)
@@ -103,7 +106,8 @@ def main() -> None:
     hashing, lookup, verification, total, candidates_seen = [], [], [], [], []
     by_outcome: dict[str, list[float]] = {"copy (merged)": [], "new look-alike product": []}
     wrong = 0
-    for sample in queries:
+    order = [queries[i] for _round in range(args.repeat) for i in rng.permutation(len(queries))]
+    for sample in order:
         image = decode(sample.data, limits).image  # decoding is excluded from the timings
         t0 = time.perf_counter()
         picture = fingerprint(image, pool)  # as the upload path: hashes on the verification pool
@@ -148,7 +152,7 @@ def main() -> None:
     print(f"queries: {len(by_outcome['copy (merged)'])} copies of registered pictures and "
           f"{len(by_outcome['new look-alike product'])} new look-alike products; wrong decisions: {wrong}; "
           f"candidates verified per query: mean {np.mean(candidates_seen):.2f}, max {max(candidates_seen)}; "
-          f"verification threads: {threads}")
+          f"verification threads: {threads}; {args.repeat} rounds of {len(queries)} queries, each shuffled")
     print(f"{'stage (ms)':<22}{'':>4}{'':>0}")
     print(f"{'hashing':<22}{percentiles(hashing)}")
     print(f"{'candidate lookup':<22}{percentiles(lookup)}   target p99 <= 2 ms")
