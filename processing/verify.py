@@ -31,7 +31,7 @@ _CONFIRMED_ALIGNMENT = 0.98
 # could align it, so feature alignment (for frames ECC could not align) is not tried. On both
 # corpora every copy a feature alignment rescued had a failed ECC (correlation 0), and none of the
 # 3,946 pairs that tried more alignments after an ECC correlation of 0.8 or more passed on one.
-_ALIGNED_BY_ECC = 0.95
+_ALIGNED_BY_ECC = 0.9
 _ECC_EPS = 1e-4  # smooth pictures (gradients) need the tight bound: ECC creeps along them
 _CLEARLY_DIFFERENT = 2.5
 _HOPELESS = 5.0
