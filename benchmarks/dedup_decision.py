@@ -4,10 +4,11 @@ Registers pictures from the held-back corpus among N synthetic index rows, then 
 query picture, the same steps the upload path runs: fingerprint() on the decoded picture, the
 index search at the configured radius (and the deepest-crop search when no copy was verified),
 and verification of candidates (stopping at the first accepted one) on the configured number of
-verification threads, each candidate decoded from its stored PNGs as the upload path does. Queries
-are copies of registered pictures (merged) and new products that look like registered ones (every
-candidate verified and rejected). Prints p50/p95/p99/max per stage and in total, side by side with
-the target.
+verification threads, each candidate decoded from its stored PNGs as the upload path does (the
+detail image only when the detail check runs). Queries are copies of registered pictures (merged)
+and new products that look like registered ones (every candidate verified and rejected), run in
+several shuffled rounds. Prints p50/p95/p99/max per stage and in total, side by side with the
+target.
 
 Usage: python benchmarks/dedup_decision.py [--rows 10000000] [--models 10] [--repeat 3]
 """
