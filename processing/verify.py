@@ -118,7 +118,7 @@ class VerifyImage:
         self.signature = signature
         self._detail = detail
         self._edge_energies: dict[int, float] = {}
-        if summary is not None:
+        if summary is not None:  # seeds the cached attributes, so the detail image is not loaded for them
             self.__dict__["detail_side"] = summary.long_side
             self._edge_energies[summary.long_side] = summary.edge_energy
 
