@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from functools import cache
+from typing import Any
 
 import cv2
 import numpy as np
@@ -162,6 +163,20 @@ def test_a_stored_verification_image_that_is_not_a_png_is_refused() -> None:
         VerifyImage.from_png(picture.signature_png, picture.detail_png[:40])
 
 
+def _calls(monkeypatch: pytest.MonkeyPatch, name: str) -> list[tuple[tuple[Any, ...], Any]]:
+    """Record each call of the verifier's function `name` as (arguments, result); the real one still runs."""
+    calls: list[tuple[tuple[Any, ...], Any]] = []
+    real = getattr(verification, name)
+
+    def recording(*args: Any) -> Any:
+        result = real(*args)
+        calls.append((args, result))
+        return result
+
+    monkeypatch.setattr(verification, name, recording)
+    return calls
+
+
 def test_warm_up_runs() -> None:
     verification.warm_up()
 
@@ -169,17 +184,10 @@ def test_warm_up_runs() -> None:
 def test_an_alignment_already_judged_is_not_judged_again(monkeypatch: pytest.MonkeyPatch) -> None:
     # For a changed label, the stretched frame, its ECC polish and the feature alignment all land
     # within a fraction of a pixel: the second and third would only repeat the first verdict.
-    judged: list[str] = []
-    evaluate = verification._evaluate
-
-    def counting(*args: object) -> verification.Verification:
-        judged.append(str(args[2]))
-        return evaluate(*args)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(verification, "_evaluate", counting)
+    judged = _calls(monkeypatch, "_evaluate")
     result = verify(_picture("h01-word.jpg"), _picture("h01-base.jpg"), THRESHOLDS)
     assert not result.accepted
-    assert judged == ["frame"]
+    assert [args[2] for args, _result in judged] == ["frame"]
 
 
 def test_alignments_a_pixel_apart_are_both_judged() -> None:
@@ -314,35 +322,23 @@ def test_banded_colour_blocks_are_blocks_of_the_full_check(query: str, candidate
 
 
 def test_another_colour_is_rejected_on_the_bands_alone(monkeypatch: pytest.MonkeyPatch) -> None:
-    heights: list[int] = []
-    difference = verification._colour_difference
-
-    def recording(query_rgb: np.ndarray, cand_rgb: np.ndarray) -> np.ndarray:
-        heights.append(query_rgb.shape[0])
-        return difference(query_rgb, cand_rgb)
-
-    monkeypatch.setattr(verification, "_colour_difference", recording)
+    compared = _calls(monkeypatch, "_colour_difference")
     hue, base = _picture("h00-hue.jpg"), _picture("h00-base.jpg")
     result = verify(hue, base, THRESHOLDS)
+    heights = [args[0].shape[0] for args, _result in compared]
     assert not result.accepted and result.colour_diff > THRESHOLDS.max_colour_diff
     assert heights and max(heights) <= verification._BLOCK + 2  # never the whole picture
-    heights.clear()
+    compared.clear()
     copy = _picture("h00-base__jpeg_q30.jpg")
     assert verify(copy, base, THRESHOLDS).accepted
+    heights = [args[0].shape[0] for args, _result in compared]
     assert max(heights) > verification._BLOCK + 2  # a copy passes the bands, so the whole picture is checked
 
 
 def test_the_bands_stop_at_the_first_that_decides(monkeypatch: pytest.MonkeyPatch) -> None:
     toned_query, toned_candidate, valid = _colour_inputs(_picture("h00-hue.jpg"), _picture("h00-base.jpg"))
     every_band = verification._banded_window_max(toned_query, toned_candidate, valid)
-    calls: list[int] = []
-    difference = verification._colour_difference
-
-    def counting(query_rgb: np.ndarray, cand_rgb: np.ndarray) -> np.ndarray:
-        calls.append(query_rgb.shape[0])
-        return difference(query_rgb, cand_rgb)
-
-    monkeypatch.setattr(verification, "_colour_difference", counting)
+    calls = _calls(monkeypatch, "_colour_difference")
     limit = THRESHOLDS.max_colour_diff
     first = verification._banded_window_max(toned_query, toned_candidate, valid, limit)
     assert limit < first <= every_band and len(calls) == 1
@@ -354,25 +350,14 @@ def test_the_bands_stop_at_the_first_that_decides(monkeypatch: pytest.MonkeyPatc
 def test_an_implausible_alignment_fails_without_comparing_colours(monkeypatch: pytest.MonkeyPatch) -> None:
     # The "shot" look-alike is the product turned 5°: its feature alignment is turned too far to be
     # a copy, so no colour comparison is spent on it.
-    compared: list[float] = []
-    judged: list[verification.Verification] = []
-    colour_diff, evaluate = verification._colour_diff, verification._evaluate
-
-    def counting_colour_diff(query: VerifyImage, candidate: VerifyImage, matrix: np.ndarray, *rest: object) -> float:
-        compared.append(abs(np.degrees(np.arctan2(matrix[1, 0], matrix[0, 0]))))
-        return colour_diff(query, candidate, matrix, *rest)  # type: ignore[arg-type]
-
-    def recording_evaluate(*args: object) -> verification.Verification:
-        judged.append(result := evaluate(*args))  # type: ignore[arg-type]
-        return result
-
-    monkeypatch.setattr(verification, "_colour_diff", counting_colour_diff)
-    monkeypatch.setattr(verification, "_evaluate", recording_evaluate)
+    colour_checks = _calls(monkeypatch, "_colour_diff")
+    judged = _calls(monkeypatch, "_evaluate")
     result = verify(_picture("h00-shot.jpg"), _picture("h00-base.jpg"), THRESHOLDS)
     assert not result.accepted
-    turned = [v for v in judged if abs(v.rotation_deg) > THRESHOLDS.max_rotation_deg]
+    turned = [v for _args, v in judged if abs(v.rotation_deg) > THRESHOLDS.max_rotation_deg]
     assert turned and all(v.colour_diff == float("inf") for v in turned)
-    assert all(angle <= THRESHOLDS.max_rotation_deg for angle in compared)
+    angles = [abs(np.degrees(np.arctan2(args[2][1, 0], args[2][0, 0]))) for args, _result in colour_checks]
+    assert all(angle <= THRESHOLDS.max_rotation_deg for angle in angles)
 
 
 def test_a_verification_no_longer_needed_stops_at_its_next_step(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -380,14 +365,7 @@ def test_a_verification_no_longer_needed_stops_at_its_next_step(monkeypatch: pyt
     with pytest.raises(verification.VerificationStopped):
         verify(query, candidate, THRESHOLDS, stop=lambda: True)
     # Stopped after the first alignment was judged: nothing after it runs.
-    judged: list[str] = []
-    evaluate = verification._evaluate
-
-    def recording_evaluate(*args: object) -> verification.Verification:
-        judged.append(str(args[2]))
-        return evaluate(*args)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(verification, "_evaluate", recording_evaluate)
+    judged = _calls(monkeypatch, "_evaluate")
     unstopped = verify(query, candidate, THRESHOLDS)
     assert len(judged) > 1 and not unstopped.accepted  # this pair tries more than one alignment
     judged.clear()
@@ -397,19 +375,11 @@ def test_a_verification_no_longer_needed_stops_at_its_next_step(monkeypatch: pyt
 
 
 def test_a_frame_ecc_aligned_well_is_not_followed_by_feature_alignment(monkeypatch: pytest.MonkeyPatch) -> None:
-    # The changed word keeps ECC's correlation just under "confirmed" (0.98) but well above 0.95:
-    # the frame is aligned, so ORB features are neither computed nor tried.
-    correlations: list[float] = []
-    refine = verification._refine
-
-    def recording_refine(*args: np.ndarray) -> tuple[np.ndarray, float]:
-        found = refine(*args)
-        correlations.append(found[1])
-        return found
-
-    monkeypatch.setattr(verification, "_refine", recording_refine)
+    # The changed word keeps ECC's correlation just under "confirmed" (0.98) but above the "aligned"
+    # bar: the frame is aligned, so ORB features are neither computed nor tried.
+    refined = _calls(monkeypatch, "_refine")
     (query, _), (candidate, _) = _stored("h00-word.jpg"), _stored("h00-line.jpg")
     result = verify(query, candidate, THRESHOLDS)
     assert not result.accepted and result.method == "frame"
-    assert verification._ALIGNED_BY_ECC <= correlations[0] < verification._CONFIRMED_ALIGNMENT
+    assert verification._ALIGNED_BY_ECC <= refined[0][1][1] < verification._CONFIRMED_ALIGNMENT
     assert "features" not in vars(candidate) and "features" not in vars(query)
