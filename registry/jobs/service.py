@@ -117,6 +117,7 @@ def sweep(rt: Runtime, limit: int = 500) -> int:
             job.updated_at = utcnow()
             republish.append((job.id, job.kind))
     for job_id, kind in republish:
+        log.info("sweeper republishes job %s (%s)", job_id, kind)
         try:
             rt.publisher.publish(job_id, kind)
         except Exception:
