@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+from urllib.parse import unquote_to_bytes
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from processing import errors as image_errors
 from processing.profiles import ProfileError
@@ -117,3 +119,25 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", exc_info=exc)
         return error_response(500, "internal_error", "something went wrong on our side; it has been logged")
+
+
+class RejectNulInUrl:
+    """Answer 400 to any URL whose path or query holds a NUL byte.
+
+    No id, SKU or cursor this API knows contains one, and PostgreSQL rejects a NUL in a text
+    parameter with an error rather than a miss: refusing it here keeps every route, present and
+    future, from turning such a URL into a 500.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the request on unless its URL holds a NUL byte."""
+        if scope["type"] == "http" and (
+            "\x00" in scope.get("path", "") or b"\x00" in unquote_to_bytes(scope.get("query_string", b""))
+        ):
+            response = error_response(400, "bad_request", "URLs may not contain NUL characters")
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)

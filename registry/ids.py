@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+import re
+
 from ulid import ULID
+
+# What any id this registry hands out looks like; anything else names nothing and never reaches SQL
+# (PostgreSQL rejects a NUL byte in a text parameter with an error, not a miss).
+ID_PATTERN = r"^[a-z]{1,8}_[0-9a-z]{1,40}$"
+_ID = re.compile(ID_PATTERN)
 
 
 def new_id(prefix: str) -> str:
     """A new identifier such as ast_01J9Z3...; lower-case for URLs."""
     return f"{prefix}_{str(ULID()).lower()}"
+
+
+def is_well_formed(value: str) -> bool:
+    """Whether `value` has the shape of an id (prefix, underscore, lower-case letters and digits)."""
+    return _ID.fullmatch(value) is not None

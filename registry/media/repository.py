@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from registry.ids import is_well_formed
 from registry.models import Asset, ContentKey, DedupDecision, Fingerprint, Upload
 
 
@@ -27,6 +28,8 @@ class MediaRepository:
 
     def asset(self, asset_id: str) -> Asset | None:
         """The asset with this id, following manual merges to the asset that absorbed it."""
+        if not is_well_formed(asset_id):
+            return None
         asset = self.session.get(Asset, asset_id)
         for _ in range(16):  # merges chain; bounded so a bad cycle cannot hang a request
             if asset is None or asset.merged_into_id is None:
@@ -36,7 +39,7 @@ class MediaRepository:
 
     def asset_exact(self, asset_id: str) -> Asset | None:
         """The asset row with this id, without following merges."""
-        return self.session.get(Asset, asset_id)
+        return self.session.get(Asset, asset_id) if is_well_formed(asset_id) else None
 
     def asset_for_update(self, asset_id: str) -> Asset | None:
         """The asset row, locked for update where the database supports it."""
@@ -44,7 +47,7 @@ class MediaRepository:
 
     def upload(self, upload_id: str) -> Upload | None:
         """The upload with this id."""
-        return self.session.get(Upload, upload_id)
+        return self.session.get(Upload, upload_id) if is_well_formed(upload_id) else None
 
     def first_upload_with_sha(self, sha256: str) -> Upload | None:
         """The earliest upload of these exact bytes."""

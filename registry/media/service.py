@@ -388,29 +388,34 @@ def split(rt: Runtime, principal: Principal, asset_id: str, upload_id: str) -> A
             raise NotFound(f"upload {upload_id!r} is not part of asset {asset.id!r}", field="upload_id")
         if row.sha256 == asset.master_sha256:
             raise Conflict("the master upload cannot be split from its own asset; split the other uploads")
+        # The picture leaves with every upload of its bytes (they share one content key), each
+        # upload's fingerprint and SKU slots; the first of them was the picture's first registration.
+        moving = [u for u in repository.uploads_of_asset(asset.id, limit=10_000) if u.sha256 == row.sha256]
+        moving_ids = {u.id for u in moving}
+        first = min(moving, key=lambda u: (u.created_at, u.id))
         new_asset = Asset(
-            id=new_id("ast"), owner_tenant_id=asset.owner_tenant_id, master_upload_id=row.id,
-            master_sha256=row.sha256, master_format=row.format, width=row.width, height=row.height,
-            size_bytes=row.size_bytes, master_version=1,
+            id=new_id("ast"), owner_tenant_id=first.tenant_id, master_upload_id=first.id,
+            master_sha256=first.sha256, master_format=first.format, width=first.width, height=first.height,
+            size_bytes=first.size_bytes, master_version=1,
         )
         repository.add(new_asset)
-        for same_bytes in repository.uploads_of_asset(asset.id, limit=10_000):
-            if same_bytes.sha256 == row.sha256:
-                same_bytes.asset_id = new_asset.id
+        for same_bytes in moving:
+            same_bytes.asset_id = new_asset.id
         key = repository.content_key(row.sha256)
         if key is not None:
             key.asset_id = new_asset.id
-        existing = repository.fingerprint_of_upload(row.id)
-        if existing is not None:
+        fingerprints = [fp for upload_id in sorted(moving_ids)
+                        if (fp := repository.fingerprint_of_upload(upload_id)) is not None]
+        for existing in fingerprints:
             existing.asset_id = new_asset.id
-        else:
+        if not fingerprints:
             data = rt.store.get(original_key(row.sha256))
             prepared = _prepare(rt, data)
             for blob_key, blob, content_type in _blobs(prepared, data)[1:]:
                 rt.store.put_if_absent(blob_key, blob, content_type)
-            repository.add(_fingerprint_row(new_asset.id, row.id, prepared))
+            repository.add(_fingerprint_row(new_asset.id, first.id, prepared))
         for slot in SkuRepository(session).slots_using_asset(asset.id):
-            if slot.upload_id == row.id:
+            if slot.upload_id in moving_ids:
                 slot.asset_id = new_asset.id
         repository.add(DedupDecision(id=new_id("dec"), relation="distinct", asset_id=asset.id,
                                      other_asset_id=new_asset.id, tenant_id=principal.tenant_id))
@@ -433,6 +438,9 @@ def merge(rt: Runtime, principal: Principal, asset_id: str, duplicate_asset_id: 
             raise NotFound(f"no asset {duplicate_asset_id!r}", field="duplicate_asset_id")
         if duplicate.id == target.id:
             raise Conflict("these assets are already one")
+        if duplicate.owner_tenant_id != principal.tenant_id:
+            # Merging redirects every reference to the duplicate, so its owner alone may consent.
+            raise Forbidden("only the tenant that first registered an asset may merge it into another")
         repository.move_asset_references(duplicate.id, target.id)
         for slot in SkuRepository(session).slots_using_asset(duplicate.id):
             slot.asset_id = target.id

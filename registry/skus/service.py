@@ -61,10 +61,11 @@ def parse_slot(sku: str | None, role: str | None, position: str | int | None) ->
         raise InvalidInput("role must be main, gallery or swatch", field="role") from exc
     slot_position: int | None = None
     if position not in (None, ""):
-        try:
-            slot_position = int(str(position).strip())
-        except ValueError as exc:
-            raise InvalidInput("position must be a whole number", field="position") from exc
+        text = str(position).strip()
+        # Digits only: int() would also read "1_0" as 10; full-width digits (１) are digits too.
+        if not text.isdecimal():
+            raise InvalidInput("position must be a whole number from 0", field="position")
+        slot_position = int(text)
         if not 0 <= slot_position <= MAX_POSITION:
             raise InvalidInput(f"position must be within 0..{MAX_POSITION}", field="position")
     return SlotRequest(sku=normalise_sku(sku), role=slot_role, position=slot_position)
@@ -134,8 +135,9 @@ def listing(
 
 
 def list_skus(session: Session, tenant_id: str, limit: int, after: str | None) -> list[tuple[str, int]]:
-    """A page of the tenant's SKUs with their slot counts."""
+    """A page of the tenant's SKUs with their slot counts; `after` is checked like a SKU code."""
     repository = SkuRepository(session)
+    after = normalise_sku(after) if after is not None else None
     return [(sku.code, len(repository.slots(sku.id))) for sku in repository.list_skus(tenant_id, limit, after)]
 
 

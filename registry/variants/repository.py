@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from registry.ids import is_well_formed
 from registry.models import Variant
 
 
@@ -16,6 +17,8 @@ class VariantRepository:
 
     def get(self, asset_id: str, profile: str, version: str) -> Variant | None:
         """The variant row for one asset, profile and version."""
+        if not (is_well_formed(asset_id) and version.isascii() and version.isalnum()):
+            return None  # not a URL this registry made; a NUL byte would be an error on PostgreSQL
         return self.session.scalars(
             select(Variant).where(Variant.asset_id == asset_id, Variant.profile == profile,
                                   Variant.version == version)

@@ -152,6 +152,66 @@ class TestSplitAndMerge:
                                json={"duplicate_asset_id": theirs["asset_id"]})
         assert response.status_code == 403 and response.json()["code"] == "forbidden"
 
+    def test_nobody_merges_another_tenants_asset_into_their_own(
+        self, client: TestClient, merchant: dict[str, str], other_merchant: dict[str, str]
+    ) -> None:
+        mine = upload(client, merchant, jpeg(product(64, size=400))).json()
+        theirs = upload(client, other_merchant, jpeg(product(65, size=400)), sku="THEIRS-1", role="main").json()
+        response = client.post(f"/v1/media/{mine['asset_id']}/merge", headers=merchant,
+                               json={"duplicate_asset_id": theirs["asset_id"]})
+        assert response.status_code == 403 and response.json()["code"] == "forbidden"
+        # nothing moved: their id still names their picture, their listing still shows it
+        assert _asset(client, other_merchant, theirs["asset_id"])["asset_id"] == theirs["asset_id"]
+        listing = client.get("/v1/skus/THEIRS-1/listing", params={"platform": "web"}, headers=other_merchant)
+        assert listing.json()["slots"][0]["asset_id"] == theirs["asset_id"]
+
+    def test_a_split_picture_belongs_to_the_tenant_that_uploaded_it(
+        self, client: TestClient, merchant: dict[str, str], other_merchant: dict[str, str], runtime: Runtime
+    ) -> None:
+        first = upload(client, merchant, jpeg(product(66, size=600, label="FERN", line="500 ml"))).json()
+        strict = runtime.thresholds
+        runtime.thresholds = replace(strict, max_structure_diff=1000.0, max_colour_diff=1000.0)
+        theirs = upload(client, other_merchant, jpeg(product(66, size=600, label="FERN", line="750 ml"))).json()
+        runtime.thresholds = strict
+        assert theirs["asset_id"] == first["asset_id"]
+        split = client.post(f"/v1/media/{first['asset_id']}/split", headers=merchant,
+                            json={"upload_id": theirs["upload_id"]})
+        assert split.status_code == 201, split.json()
+        assert split.json()["owner_tenant_id"] != _asset(client, merchant, first["asset_id"])["owner_tenant_id"]
+        # so its uploader, not the tenant that split it off, may now manage it
+        again = client.post(f"/v1/media/{split.json()['asset_id']}/merge", headers=merchant,
+                            json={"duplicate_asset_id": first["asset_id"]})
+        assert again.status_code == 403
+        wait_for_jobs(runtime)
+
+    def test_splitting_an_exact_copy_of_a_near_upload_takes_the_whole_picture(
+        self, client: TestClient, merchant: dict[str, str], runtime: Runtime
+    ) -> None:
+        picture = product(67, size=700)
+        master = upload(client, merchant, jpeg(picture)).json()
+        near_bytes = jpeg(picture.resize((500, 500), Image.Resampling.LANCZOS), quality=80)
+        near = upload(client, merchant, near_bytes, sku="FERN-1", role="main").json()
+        exact = upload(client, merchant, near_bytes, sku="FERN-2", role="main").json()
+        assert (near["dedup"], exact["dedup"]) == ("near", "exact")
+        assert near["asset_id"] == exact["asset_id"] == master["asset_id"]
+
+        split = client.post(f"/v1/media/{master['asset_id']}/split", headers=merchant,
+                            json={"upload_id": exact["upload_id"]})
+        assert split.status_code == 201, split.json()
+        new_asset = split.json()["asset_id"]
+        for sku in ("FERN-1", "FERN-2"):  # both uploads of those bytes left, with their slots
+            listing = client.get(f"/v1/skus/{sku}/listing", params={"platform": "web"}, headers=merchant).json()
+            assert listing["slots"][0]["asset_id"] == new_asset, sku
+        for moved in (near, exact):
+            assert client.get(f"/v1/uploads/{moved['upload_id']}", headers=merchant).json()["asset_id"] == new_asset
+        with runtime.db.read_only() as session:
+            rows = session.scalars(select(Fingerprint).where(Fingerprint.upload_id == near["upload_id"])).all()
+            fingerprinted_assets = sorted(row.asset_id for row in session.scalars(select(Fingerprint)).all())
+        # the near upload's fingerprint moved with it; no second one was computed for the same bytes
+        assert [row.asset_id for row in rows] == [new_asset]
+        assert fingerprinted_assets == sorted([master["asset_id"], new_asset])
+        wait_for_jobs(runtime)
+
     def test_split_guards(self, client: TestClient, merchant: dict[str, str]) -> None:
         first = upload(client, merchant, jpeg(product(63, size=400))).json()
         own_master = client.post(f"/v1/media/{first['asset_id']}/split", headers=merchant,

@@ -122,6 +122,11 @@ class TestSkuSlots:
         ]
         assert positions == [0, 1, 2]
 
+    def test_a_position_typed_in_full_width_digits_is_read(self, client: TestClient,
+                                                          merchant: dict[str, str]) -> None:
+        body = upload(client, merchant, jpeg(product(4, size=400)), sku="靴-1", role="gallery", position="１２").json()
+        assert body["position"] == 12
+
     def test_sku_is_unicode_normalised(self, client: TestClient, merchant: dict[str, str],
                                        picture: Image.Image) -> None:
         decomposed = "cafe\u0301-açaí"  # typed on a keyboard that sends combining accents
@@ -144,6 +149,8 @@ class TestGuards:
             ({"sku": "A1", "role": "hero"}, "invalid_input"),
             ({"sku": "A1", "position": "-1"}, "invalid_input"),
             ({"sku": "A1", "position": "two"}, "invalid_input"),
+            ({"sku": "A1", "position": "1_0"}, "invalid_input"),
+            ({"sku": "A1", "position": "+1"}, "invalid_input"),
             ({"sku": "A1", "position": "1000"}, "invalid_input"),
             ({"role": "main"}, "invalid_input"),
             ({"sku": "   "}, "invalid_input"),
