@@ -114,7 +114,8 @@ def main() -> None:
         picture = fingerprint(image, pool)  # as the upload path: hashes on the verification pool
         t1 = time.perf_counter()
         query = picture.verify_image
-        checked, merged, looked_up = 0, False, set()
+        checked, merged = 0, False
+        looked_up: set[int] = set()
         finished = threading.Event()
         lookup_seconds = verify_seconds = 0.0
         # As registry.media.dedup.match: the deepest-crop lookup only when nothing was verified,
@@ -154,13 +155,13 @@ def main() -> None:
           f"{len(by_outcome['new look-alike product'])} new look-alike products; wrong decisions: {wrong}; "
           f"candidates verified per query: mean {np.mean(candidates_seen):.2f}, max {max(candidates_seen)}; "
           f"verification threads: {threads}; {args.repeat} rounds of {len(queries)} queries, each shuffled")
-    print(f"{'stage (ms)':<22}{'':>4}{'':>0}")
-    print(f"{'hashing':<22}{percentiles(hashing)}")
-    print(f"{'candidate lookup':<22}{percentiles(lookup)}   target p99 <= 2 ms")
-    print(f"{'verification':<22}{percentiles(verification)}")
-    for outcome, values in by_outcome.items():
-        print(f"{'  ' + outcome:<22}{percentiles(values)}")
-    print(f"{'whole decision':<22}{percentiles(total)}   target p99 <= 50 ms")
+    print(f"{'stage (ms)':<26}")
+    print(f"{'hashing':<26}{percentiles(hashing)}")
+    print(f"{'candidate lookup':<26}{percentiles(lookup)}   target p99 <= 2 ms")
+    print(f"{'verification':<26}{percentiles(verification)}")
+    for outcome_name, outcome_times in by_outcome.items():
+        print(f"{'  ' + outcome_name:<26}{percentiles(outcome_times)}")
+    print(f"{'whole decision':<26}{percentiles(total)}   target p99 <= 50 ms")
 
 
 if __name__ == "__main__":

@@ -137,7 +137,7 @@ def main() -> None:
     # An upload whose candidates include no verified copy looks up its deepest crop as well.
     crop_latencies: list[float] = []
     both_latencies: list[float] = []
-    if not single:
+    if isinstance(index, CandidateIndex):  # one HashIndex has no crop lookup
         for number, query in enumerate(query_lists):
             started = time.perf_counter()
             index.search_crops(query, radius, 32)

@@ -76,7 +76,7 @@ def main() -> int:
     false_merges: list[str] = []
     per_kind: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for a, b in itertools.combinations(sorted(asset_of), 2):
-        merged = asset_of[a] == asset_of[b]
+        merged = int(asset_of[a] == asset_of[b])
         if group[a] == group[b]:
             same_total += 1
             same_merged += merged

@@ -217,7 +217,7 @@ def test_two_level_ecc_finds_a_subpixel_shift(monkeypatch: pytest.MonkeyPatch) -
 
     monkeypatch.setattr(verification, "_ecc", recording)
     template = _textured(1, (240, 180))
-    shift = np.float32([[1.0, 0.0, 2.6], [0.0, 1.0, -1.4]])
+    shift = np.array([[1.0, 0.0, 2.6], [0.0, 1.0, -1.4]], dtype=np.float32)
     moving = cv2.warpAffine(template, shift, (240, 180), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
     mask = np.zeros(template.shape, np.uint8)
     mask[8:-8, 8:-8] = 255  # the reflected border is not the shifted picture

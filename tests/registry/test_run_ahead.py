@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
+from functools import partial
 
 import pytest
 
@@ -25,7 +26,7 @@ def _tasks(started: list[int], count: int, delays: dict[int, float] | None = Non
             raise LookupError("blob 3 is missing")
         return number * 10
 
-    return [(number, lambda number=number: work(number)) for number in range(count)]
+    return [(number, partial(work, number)) for number in range(count)]
 
 
 @pytest.fixture
