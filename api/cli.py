@@ -7,6 +7,7 @@ import os
 import re
 import sys
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
@@ -160,7 +161,10 @@ def slot_from_name(stem: str, pattern: re.Pattern[str]) -> tuple[str | None, str
     if slot == "SWCH":
         return sku, "swatch", 0
     if slot.startswith("PT"):
-        return sku, "gallery", max(0, int(slot[2:]) - 1)
+        number = int(slot[2:])
+        if number < 1:
+            raise ValueError(f"{slot} is not a slot: gallery pictures are numbered from PT01")
+        return sku, "gallery", number - 1
     if not sku:
         return None, None, None
     return sku, role or "main", int(position) if position else None
@@ -191,14 +195,15 @@ def ingest(
     summary = IngestSummary()
     client = SkupixClient(server, key)
 
-    def send(path: Path) -> tuple[Path, dict[str, object] | None, str | None]:
-        sku, role, position = (None, None, None) if no_sku else slot_from_name(path.stem, compiled)
+    def send(path: Path) -> tuple[Path, int, dict[str, object] | None, str | None]:
         try:
-            return path, client.upload(path, sku, role, position), None
+            sku, role, position = (None, None, None) if no_sku else slot_from_name(path.stem, compiled)
+            size = path.stat().st_size
+            return path, size, client.upload(path, sku, role, position), None
         except ApiFailure as exc:
-            return path, None, f"{exc.code}: {exc.message}"
-        except Exception as exc:
-            return path, None, f"{type(exc).__name__}: {exc}"
+            return path, 0, None, f"{exc.code}: {exc.message}"
+        except Exception as exc:  # a vanished file, a refused connection: reported per file, the run goes on
+            return path, 0, None, f"{type(exc).__name__}: {exc}"
 
     columns = (TextColumn("[bold]ingest"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                TextColumn("{task.fields[name]}"))
@@ -207,13 +212,12 @@ def ingest(
         with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
             futures = [pool.submit(send, path) for path in files]
             for future in as_completed(futures):
-                path, answer, error = future.result()
-                size = path.stat().st_size
-                summary.bytes_total += size
+                path, size, answer, error = future.result()
                 if error or answer is None:
                     summary.failed += 1
                     summary.errors.append(f"{path.name}: {error}")
                 else:
+                    summary.bytes_total += size
                     kind = str(answer.get("dedup"))
                     setattr(summary, kind, getattr(summary, kind, 0) + 1)
                     if kind == "exact":
@@ -252,35 +256,64 @@ def pull(
     key: KeyOption = "",
 ) -> None:
     """Download a SKU's listing images for a platform, with a progress bar and a manifest."""
+    import httpx
+
     from api.client import ApiFailure, SkupixClient
 
     if not key:
         console.print("[red]an API key is needed: --key or SKUPIX_API_KEY[/red]")
         raise typer.Exit(2)
-    client = SkupixClient(server, key)
+    with closing(SkupixClient(server, key)) as client:
+        try:
+            listing = client.listing(sku, platform)
+        except ApiFailure as exc:
+            console.print(f"[red]{exc.code}: {exc.message}[/red]")
+            raise typer.Exit(1) from exc
+        except httpx.HTTPError as exc:
+            console.print(f"[red]cannot reach {server}: {exc}[/red]")
+            raise typer.Exit(1) from exc
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            console.print(f"[red]cannot write into {out}: {exc.strerror or exc}[/red]")
+            raise typer.Exit(1) from exc
+        slots = listing["slots"]
+        manifest, failures = [], []
+        with Progress(TextColumn("[bold]pull"), BarColumn(), MofNCompleteColumn(),
+                      TextColumn("{task.fields[name]}"), console=console) as progress:
+            task = progress.add_task("pull", total=len(slots), name="")
+            for slot in slots:
+                target = out / slot["file_name"]
+                try:
+                    data = client.download(slot["url"])
+                    _write_whole(target, data)
+                    manifest.append({**slot, "bytes": len(data), "path": target.name})
+                except ApiFailure as exc:
+                    failures.append(f"{target.name}: {exc.code}: {exc.message}")
+                except (httpx.HTTPError, OSError) as exc:
+                    failures.append(f"{target.name}: {type(exc).__name__}: {exc}")
+                progress.update(task, advance=1, name=target.name)
     try:
-        listing = client.listing(sku, platform)
-    except ApiFailure as exc:
-        console.print(f"[red]{exc.code}: {exc.message}[/red]")
-        raise typer.Exit(1) from exc
-    out.mkdir(parents=True, exist_ok=True)
-    slots = listing["slots"]
-    manifest = []
-    with Progress(TextColumn("[bold]pull"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[name]}"),
-                  console=console) as progress:
-        task = progress.add_task("pull", total=len(slots), name="")
-        for slot in slots:
-            data = client.download(slot["url"])
-            target = out / slot["file_name"]
-            tmp = target.with_suffix(target.suffix + ".part")
-            tmp.write_bytes(data)
-            os.replace(tmp, target)
-            manifest.append({**slot, "bytes": len(data), "path": target.name})
-            progress.update(task, advance=1, name=target.name)
-    client.close()
-    (out / "manifest.json").write_text(json.dumps({"sku": listing["sku"], "platform": platform, "files": manifest},
-                                                  ensure_ascii=False, indent=2), encoding="utf-8")
-    console.print(f"wrote {len(manifest)} file(s) to {out}")
+        _write_whole(out / "manifest.json", json.dumps(
+            {"sku": listing["sku"], "platform": platform, "files": manifest, "failed": failures},
+            ensure_ascii=False, indent=2).encode())
+    except OSError as exc:
+        failures.append(f"manifest.json: {exc.strerror or exc}")
+    console.print(f"wrote {len(manifest)} of {len(slots)} file(s) to {out}")
+    for line in failures:
+        console.print(f"[red]{line}[/red]")
+    if failures:
+        raise typer.Exit(1)
+
+
+def _write_whole(target: Path, data: bytes) -> None:
+    """Write a file so that it is either absent or complete, never half-written."""
+    partial = target.with_name(target.name + ".part")
+    try:
+        partial.write_bytes(data)
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def main() -> None:

@@ -152,3 +152,56 @@ def test_ingest_folder_reports_dedup_summary(server: tuple[str, str, Path], tmp_
     assert "ingest" in result.stderr  # the progress bar was drawn
     skus = httpx.get(f"{url}/v1/skus", headers={"Authorization": f"Bearer {key}"}).json()
     assert skus == [{"sku": "TÊNIS-42", "slots": 3}]
+
+
+def _pull(url: str, key: str, data_dir: Path, sku: str, out: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN), "pull", "--sku", sku, "--platform", "taobao", "--out", str(out), "--server", url, "--key", key],
+        capture_output=True, text=True, timeout=120, env=_env(data_dir),
+    )
+
+
+@pytest.mark.slow
+def test_pull_names_files_any_disk_accepts_and_reports_what_it_could_not_fetch(
+    server: tuple[str, str, Path], tmp_path: Path
+) -> None:
+    url, key, data_dir = server
+    http = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=60)
+    long_sku = "不锈钢真空保温杯" * 25  # 200 characters, 600 bytes of UTF-8
+    for sku, seed in ((long_sku, 31), ("破損-1", 32)):
+        sent = http.post("/v1/media", files={"file": ("a.jpg", jpeg(product(seed, size=500)), "image/jpeg")},
+                         data={"sku": sku, "role": "main"})
+        assert sent.status_code == 201, sent.text
+
+    pulled = _pull(url, key, data_dir, long_sku, tmp_path / "long")
+    assert pulled.returncode == 0, pulled.stderr
+    [written] = [p for p in (tmp_path / "long").iterdir() if p.name != "manifest.json"]
+    assert len(written.name.encode()) <= 255 and written.name.startswith("不锈钢真空保温杯")
+
+    # a variant whose blob went missing: that file fails with the server's reason, the run says so
+    broken = http.get("/v1/skus/破損-1/listing", params={"platform": "taobao"}).json()["slots"][0]
+    assert httpx.get(broken["url"], timeout=60).status_code == 200  # rendered and stored
+    blobs = list((data_dir / "blobs" / "variants" / broken["asset_id"]).rglob("*.jpg"))
+    assert blobs
+    for blob in blobs:
+        blob.unlink()
+    pulled = _pull(url, key, data_dir, "破損-1", tmp_path / "broken")
+    assert pulled.returncode == 1
+    assert "storage_unavailable" in pulled.stdout + pulled.stderr and "Traceback" not in pulled.stderr
+    assert sorted(p.name for p in (tmp_path / "broken").iterdir()) == ["manifest.json"]  # no .part left behind
+    manifest = json.loads((tmp_path / "broken" / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["files"] == [] and len(manifest["failed"]) == 1
+
+    not_a_folder = tmp_path / "notes.txt"
+    not_a_folder.write_text("x", encoding="utf-8")
+    pulled = _pull(url, key, data_dir, "破損-1", not_a_folder)
+    assert pulled.returncode == 1 and "cannot write into" in pulled.stderr
+    assert "Traceback" not in pulled.stderr
+
+
+@pytest.mark.parametrize("server_url", ["http://127.0.0.1:9", "not-a-url"])
+def test_pull_explains_an_unreachable_server(tmp_path: Path, server_url: str) -> None:
+    pulled = _pull(server_url, "sk_x", tmp_path / "data", "SKU-1", tmp_path / "out")
+    assert pulled.returncode == 1
+    assert "cannot reach" in pulled.stderr and "Traceback" not in pulled.stderr
+    assert not (tmp_path / "out").exists()

@@ -15,8 +15,9 @@ router = APIRouter(prefix="/v1", tags=["skus"])
 
 @router.get("/skus", response_model=list[SkuSummary])
 async def list_skus(rt: RuntimeDep, principal: PrincipalDep, limit: int = Query(100, ge=1, le=1000),
-                    after: str | None = Query(None, max_length=200)) -> list[SkuSummary]:
+                    after: str | None = Query(None, max_length=1000)) -> list[SkuSummary]:
     """Your SKUs, ordered by code; page with `after`."""
+    # `after` is checked like a SKU once NFC-normalised: a decomposed spelling may be longer than 200.
     def load() -> list[tuple[str, int]]:
         with rt.db.read_only() as session:
             return skus.list_skus(session, principal.tenant_id, limit, after)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import unicodedata
 from dataclasses import dataclass
 from enum import StrEnum
@@ -17,6 +18,8 @@ from registry.skus.repository import SkuRepository
 
 MAX_SKU_LENGTH = 200
 MAX_POSITION = 99
+# Bytes of a listing file name given to the SKU; the slot and extension (≤ 16 bytes) follow.
+MAX_FILE_NAME_SKU_BYTES = 200
 _ROLE_ORDER = {"main": 0, "gallery": 1, "swatch": 2}
 
 
@@ -46,6 +49,8 @@ def normalise_sku(raw: str) -> str:
         raise InvalidInput(f"the SKU has more than {MAX_SKU_LENGTH} characters", field="sku")
     if any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn") for ch in code):
         raise InvalidInput("the SKU contains control or unassigned characters", field="sku")
+    if code in (".", ".."):
+        raise InvalidInput("a SKU cannot be '.' or '..': URLs drop such path segments", field="sku")
     return code
 
 
@@ -144,6 +149,11 @@ def list_skus(session: Session, tenant_id: str, limit: int, after: str | None) -
 def listing_file_name(code: str, role: str, position: int, extension: str) -> str:
     """A download name like `SKU.MAIN.jpg` or `SKU.PT01.jpg` (Amazon's slot naming), safe on any disk."""
     safe = "".join("_" if ch in '/\\:*?"<>|' or unicodedata.category(ch)[0] == "C" else ch for ch in code)
+    if len(safe.encode()) > MAX_FILE_NAME_SKU_BYTES:
+        # Disks allow 255 bytes per name and a 200-character CJK SKU takes 600: keep a readable
+        # prefix (whole characters) and a digest of the full code, so names stay distinct.
+        prefix = safe.encode()[:MAX_FILE_NAME_SKU_BYTES - 9].decode(errors="ignore")
+        safe = f"{prefix}~{hashlib.sha256(code.encode()).hexdigest()[:8]}"
     if role == SlotRole.MAIN:
         slot = "MAIN" if position == 0 else f"MAIN{position:02d}"
     elif role == SlotRole.SWATCH:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import unicodedata
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -47,7 +48,7 @@ def hash_key(key: str) -> str:
 
 def create_key(session: Session, tenant_name: str, kind: str) -> tuple[Tenant, str]:
     """Create the tenant if new and a fresh key for it; returns the plain key once."""
-    name = tenant_name.strip()
+    name = unicodedata.normalize("NFC", tenant_name).strip()  # one tenant however the name was typed
     if not name or len(name) > 200:
         raise InvalidInput("a tenant name must have 1 to 200 characters")
     try:

@@ -158,7 +158,7 @@ def _store_variant(rt: Runtime, asset: Asset, profile: Profile, rendered: Render
 def locate(rt: Runtime, asset_id: str, profile_name: str, version: str, extension: str) -> Variant:
     """The variant behind an immutable URL: any stored version, or the current one rendered now."""
     profile = _profile(rt, profile_name)
-    if extension.lower() != profile.extension:
+    if extension != profile.extension:  # exactly: one immutable URL per stored bytes, for caches too
         raise NotFound(f"profile {profile_name!r} serves .{profile.extension}, not .{extension}")
     stored = find(rt, asset_id, profile.name, version)
     if stored is not None:

@@ -65,6 +65,8 @@ def test_cursors_are_checked(client: TestClient, merchant: dict[str, str]) -> No
     assert after.status_code == 422 and after.json()["code"] == "invalid_input"
     fine = client.get("/v1/skus", params={"after": "靴-23"}, headers=merchant)
     assert fine.status_code == 200
+    decomposed = client.get("/v1/skus", params={"after": "e\u0301" * 150}, headers=merchant)  # 150 characters in NFC
+    assert decomposed.status_code == 200
 
 
 def test_repositories_answer_none_for_ids_they_never_made(runtime: Runtime) -> None:

@@ -156,6 +156,8 @@ class TestGuards:
             ({"sku": "   "}, "invalid_input"),
             ({"sku": "x" * 201}, "invalid_input"),
             ({"sku": "bad\u0000code"}, "invalid_input"),
+            ({"sku": ".."}, "invalid_input"),
+            ({"sku": "."}, "invalid_input"),
             ({"colour": "red"}, "unknown_field"),
         ],
     )

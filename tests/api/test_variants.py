@@ -123,6 +123,7 @@ class TestBadVariantUrls:
             "/v/{asset}/no_such_profile/abc.jpg",
             "/v/{asset}/amazon_main/0000000000.jpg",
             "/v/{asset}/amazon_main/{version}.png",
+            "/v/{asset}/amazon_main/{version}.JPG",  # one immutable URL per stored bytes
             "/v/{asset}/amazon_main/noextension",
             "/v/{asset}/no_such_profile.jpg",
             "/v/{asset}/amazon_main.webp",

@@ -390,3 +390,10 @@ def test_api_errors_are_shown_with_their_code_and_message(session: Session) -> N
     page.wait("document.querySelector('#errors .error[data-code=not_found]')", "the not_found error")
     text = page.js("document.querySelector('#errors .error').innerText")
     assert "not_found" in text and "ast_does_not_exist" in text and "404" in text
+
+
+def test_a_stray_percent_in_the_address_is_shown_as_a_miss_not_a_script_error(session: Session) -> None:
+    page = session.page
+    page.goto(session.base + "/console#/asset/ast_%zz")
+    page.wait("document.querySelector('#errors .error[data-code=not_found]')", "the not_found error")
+    # the autouse fixture asserts no script exception (URIError) was raised on the way
