@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -34,7 +35,7 @@ def test_ingest_reports_each_failed_file_and_still_prints_its_summary(
 ) -> None:
     for name in ("A.MAIN.jpg", "A.PT00.jpg", "B.MAIN.jpg", "C.MAIN.jpg"):
         (tmp_path / name).write_bytes(jpeg(product(len(name), size=200)))
-    answers = iter([{"dedup": "new"}, {"dedup": "exact"}])
+    answers: Iterator[dict[str, object]] = iter([{"dedup": "new"}, {"dedup": "exact"}])
 
     def upload(self: SkupixClient, path: Path, sku: str | None = None, role: str | None = None,
                position: int | None = None) -> dict[str, object]:
