@@ -30,6 +30,10 @@ log = logging.getLogger(__name__)
 _INDEX_BATCH = 50_000
 _REFRESH_LOCK = threading.Lock()
 _ROWS_PER_ASSET = 2
+# A copy stored at a lower resolution than the upload cannot vouch for detail it never had (a 200 px
+# copy cannot tell "500 ml" from "750 ml"); a match on such a copy is confirmed on the asset's sharpest.
+_WEAKER_DETAIL = 0.8
+_SHARPEST_WITNESS = "confirmation on the asset's sharpest copy"
 _FOUND_BY_CROPS = "found by the deepest centre-crop hash"
 
 Tag = TypeVar("Tag")
@@ -45,6 +49,12 @@ class CandidateResult:
     distance: int
     verification: Verification | None
     note: str = ""
+    overruled: bool = False  # passed, but the asset's sharpest copy said otherwise
+
+    @property
+    def passed(self) -> bool:
+        """Whether this candidate counts as a verified match."""
+        return self.verification is not None and self.verification.accepted and not self.overruled
 
     def as_dict(self) -> dict[str, object]:
         """JSON-friendly explanation."""
@@ -54,6 +64,7 @@ class CandidateResult:
             "hash_distance": self.distance,
             "verification": self.verification.as_dict() if self.verification else None,
             "note": self.note,
+            "overruled": self.overruled,
         }
 
 
@@ -68,7 +79,7 @@ class MatchReport:
     @property
     def accepted(self) -> list[CandidateResult]:
         """Candidates that passed verification, best first."""
-        passed = [c for c in self.candidates if c.verification is not None and c.verification.accepted]
+        passed = [c for c in self.candidates if c.passed]
         return sorted(passed, key=lambda c: (-(c.verification.score if c.verification else 0.0), c.distance))
 
     def as_dict(self) -> dict[str, object]:
@@ -160,6 +171,18 @@ def load_verify_image(rt: Runtime, prefix: str, summary: DetailSummary | None) -
                                 detail if summary is not None else detail(), summary)
 
 
+def sharper_witness(repository: MediaRepository, row: FingerprintRow, query_detail_side: int
+                    ) -> FingerprintRow | None:
+    """The asset's sharpest copy, when a match on `row` needs its confirmation; else None."""
+    if row.detail_side is None or row.detail_side >= _WEAKER_DETAIL * query_detail_side:
+        return None
+    stored = [r for r in repository.fingerprints_of_asset(row.asset_id) if r.detail_side is not None]
+    sharpest = max(stored, key=lambda r: (r.detail_side or 0, -r.seq), default=None)
+    if sharpest is None or (sharpest.detail_side or 0) <= row.detail_side:
+        return None
+    return sharpest
+
+
 def match(
     rt: Runtime,
     session: Session,
@@ -231,8 +254,14 @@ def match(
                         log.warning("%s: %s of fingerprint %s", damage, row.signature_key, row.seq)
                         report.candidates.append(CandidateResult(row.asset_id, row.seq, hit.distance, None, damage))
                         continue
-                    report.candidates.append(CandidateResult(row.asset_id, row.seq, hit.distance, verdict, note))
-                    if verdict.accepted:
+                    result = CandidateResult(row.asset_id, row.seq, hit.distance, verdict, note)
+                    report.candidates.append(result)
+                    if verdict.accepted and (witness := sharper_witness(repository, row, query.detail_side)):
+                        confirmation = compare(witness.signature_key, detail_summary(witness))
+                        report.candidates.append(CandidateResult(row.asset_id, witness.seq, hit.distance,
+                                                                 confirmation, _SHARPEST_WITNESS))
+                        result.overruled = not confirmation.accepted
+                    if result.passed:
                         accepted_assets.add(row.asset_id)
                         if stop_at_first:
                             keep_looking = keep_looking or bool(repository.distinct_from(row.asset_id))

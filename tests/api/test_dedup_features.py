@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from PIL import Image
+from PIL import Image, ImageEnhance
 from sqlalchemy import select
 
 from api.app import create_app
@@ -345,6 +345,32 @@ class TestDriftedCopies:
         detail = client.get(f"/v1/uploads/{response.json()['upload_id']}", headers=merchant).json()
         found = [c for c in detail["match"]["candidates"] if c["fingerprint_seq"] == drifted_seq]
         assert found and found[0]["note"] == "found by the deepest centre-crop hash"
+
+
+class TestLowResolutionCopies:
+    @pytest.mark.parametrize(("seed", "shape", "colour", "label"),
+                             [(9106, "jar", (115, 79, 125), "VELVET"), (9127, "tube", (90, 60, 40), "ZEPHYR")])
+    def test_a_small_copy_cannot_vouch_for_a_look_alike_it_is_too_small_to_tell_apart(
+        self, client: TestClient, merchant: dict[str, str], runtime: Runtime,
+        seed: int, shape: str, colour: tuple[int, int, int], label: str,
+    ) -> None:
+        original, other_size = (product(seed, shape=shape, colour=colour, label=label, size=800, line=line)
+                                for line in ("250 ml", "350 ml"))
+        first = upload(client, merchant, jpeg(original, 90)).json()
+        second = upload(client, merchant, jpeg(other_size, 90)).json()
+        assert second["asset_id"] != first["asset_id"]
+        small = upload(client, merchant, jpeg(original.resize((200, 200), Image.Resampling.LANCZOS), 85)).json()
+        assert small["asset_id"] == first["asset_id"]  # a thumbnail of the original is still its copy
+
+        # a full-size copy of the 350 ml product passes against the 200 px copy (the label is a few
+        # pixels there) but not against the original's sharp picture, which overrules it
+        brighter = jpeg(ImageEnhance.Brightness(other_size).enhance(1.15), 90)
+        sent = upload(client, merchant, brighter, name="brighter.jpg").json()
+        assert sent["asset_id"] == second["asset_id"], sent
+        candidates = client.get(f"/v1/uploads/{sent['upload_id']}", headers=merchant).json()["match"]["candidates"]
+        assert not any(c["asset_id"] == first["asset_id"] and c["verification"]["accepted"] and not c["overruled"]
+                       for c in candidates if c["verification"])
+        wait_for_jobs(runtime)
 
 
 class TestDamagedVerificationImages:
