@@ -31,9 +31,9 @@ _INDEX_BATCH = 50_000
 _REFRESH_LOCK = threading.Lock()
 _ROWS_PER_ASSET = 2
 # A copy stored at a lower resolution than the upload cannot vouch for detail it never had (a 200 px
-# copy cannot tell "500 ml" from "750 ml"); a match on such a copy is confirmed on the asset's sharpest.
+# copy cannot tell "500 ml" from "750 ml"); a match on such a copy is confirmed on the asset's master.
 _WEAKER_DETAIL = 0.8
-_SHARPEST_WITNESS = "confirmation on the asset's sharpest copy"
+_MASTER_WITNESS = "confirmation on the asset's master"
 _FOUND_BY_CROPS = "found by the deepest centre-crop hash"
 
 Tag = TypeVar("Tag")
@@ -171,16 +171,20 @@ def load_verify_image(rt: Runtime, prefix: str, summary: DetailSummary | None) -
                                 detail if summary is not None else detail(), summary)
 
 
-def sharper_witness(repository: MediaRepository, row: FingerprintRow, query_detail_side: int
-                    ) -> FingerprintRow | None:
-    """The asset's sharpest copy, when a match on `row` needs its confirmation; else None."""
+def master_witness(repository: MediaRepository, row: FingerprintRow, query_detail_side: int
+                   ) -> FingerprintRow | None:
+    """The asset master's row, when a match on the smaller copy `row` needs its confirmation; else None.
+
+    The master, not merely the copy with the largest picture: the largest may be a rotated or
+    stretched copy that merged through another, and would reject copies of the master itself.
+    """
     if row.detail_side is None or row.detail_side >= _WEAKER_DETAIL * query_detail_side:
         return None
-    stored = [r for r in repository.fingerprints_of_asset(row.asset_id) if r.detail_side is not None]
-    sharpest = max(stored, key=lambda r: (r.detail_side or 0, -r.seq), default=None)
-    if sharpest is None or (sharpest.detail_side or 0) <= row.detail_side:
+    asset = repository.asset_exact(row.asset_id)
+    master = repository.fingerprint_of_upload(asset.master_upload_id) if asset is not None else None
+    if master is None or not master.active or master.seq == row.seq or (master.detail_side or 0) <= row.detail_side:
         return None
-    return sharpest
+    return master
 
 
 def match(
@@ -256,10 +260,10 @@ def match(
                         continue
                     result = CandidateResult(row.asset_id, row.seq, hit.distance, verdict, note)
                     report.candidates.append(result)
-                    if verdict.accepted and (witness := sharper_witness(repository, row, query.detail_side)):
+                    if verdict.accepted and (witness := master_witness(repository, row, query.detail_side)):
                         confirmation = compare(witness.signature_key, detail_summary(witness))
                         report.candidates.append(CandidateResult(row.asset_id, witness.seq, hit.distance,
-                                                                 confirmation, _SHARPEST_WITNESS))
+                                                                 confirmation, _MASTER_WITNESS))
                         result.overruled = not confirmation.accepted
                     if result.passed:
                         accepted_assets.add(row.asset_id)
