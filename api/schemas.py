@@ -127,13 +127,13 @@ class SearchResponse(BaseModel):
 class SplitRequest(BaseModel):
     """Take one upload out of an asset it was wrongly merged into."""
 
-    upload_id: str = Field(min_length=1, max_length=49, pattern=ID_PATTERN)
+    upload_id: str = Field(pattern=ID_PATTERN)
 
 
 class MergeRequest(BaseModel):
     """Fold a missed duplicate asset into this one."""
 
-    duplicate_asset_id: str = Field(min_length=1, max_length=49, pattern=ID_PATTERN)
+    duplicate_asset_id: str = Field(pattern=ID_PATTERN)
 
 
 class ProfileInfo(BaseModel):

@@ -7,7 +7,8 @@ import re
 from ulid import ULID
 
 # What any id this registry hands out looks like; anything else names nothing and never reaches SQL
-# (PostgreSQL rejects a NUL byte in a text parameter with an error, not a miss).
+# (PostgreSQL rejects a NUL byte in a text parameter with an error, not a miss). It also bounds the
+# length (at most 49 characters), so fields checked against it need no separate length limit.
 ID_PATTERN = r"^[a-z]{1,8}_[0-9a-z]{1,40}$"
 _ID = re.compile(ID_PATTERN)
 

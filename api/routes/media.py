@@ -92,7 +92,7 @@ def _upload_detail(rt: Runtime, base: str, row: Upload) -> UploadDetail:
 @router.get("/uploads", response_model=list[UploadDetail])
 async def list_uploads(request: Request, rt: RuntimeDep, principal: PrincipalDep,
                        limit: int = Query(50, ge=1, le=500),
-                       before: str | None = Query(None, max_length=49, pattern=ID_PATTERN)) -> list[UploadDetail]:
+                       before: str | None = Query(None, pattern=ID_PATTERN)) -> list[UploadDetail]:
     """Your uploads, newest first; page with `before` (an upload id)."""
     rows = await run_in_threadpool(media.recent_uploads, rt, principal, limit, before)
     base = public_base(request, rt)

@@ -49,7 +49,7 @@ class CandidateResult:
     distance: int
     verification: Verification | None
     note: str = ""
-    overruled: bool = False  # passed, but the asset's sharpest copy said otherwise
+    overruled: bool = False  # passed, but the asset's master said otherwise
 
     @property
     def passed(self) -> bool:

@@ -404,8 +404,7 @@ def split(rt: Runtime, principal: Principal, asset_id: str, upload_id: str) -> A
         key = repository.content_key(row.sha256)
         if key is not None:
             key.asset_id = new_asset.id
-        fingerprints = [fp for upload_id in sorted(moving_ids)
-                        if (fp := repository.fingerprint_of_upload(upload_id)) is not None]
+        fingerprints = [fp for fp in repository.fingerprints_of_asset(asset.id) if fp.upload_id in moving_ids]
         for existing in fingerprints:
             existing.asset_id = new_asset.id
         if not fingerprints:
