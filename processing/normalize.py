@@ -16,7 +16,9 @@ _ANALYSIS_SIDE = 768
 
 
 def flatten_on_white(image: Image.Image) -> Image.Image:
-    """Composite an RGBA picture onto pure white; RGB pictures pass through."""
+    """Composite any picture with transparency onto pure white; RGB pictures pass through."""
+    if image.mode in ("LA", "La", "PA", "RGBa") or (image.mode != "RGBA" and "transparency" in image.info):
+        image = image.convert("RGBA")  # a plain convert("RGB") would drop the alpha and show what it hid
     if image.mode == "RGBA":
         canvas = Image.new("RGB", image.size, (255, 255, 255))
         canvas.paste(image, mask=image.getchannel("A"))
