@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 import struct
 import threading
 import warnings
@@ -45,6 +46,17 @@ class DecodeLimits:
     max_side: int = 20_000
     max_frames: int = 200
     formats: tuple[str, ...] = ("JPEG", "PNG", "WEBP", "GIF", "AVIF", "TIFF")
+    # JPEG decodes at 1/2, 1/4 or 1/8 scale (DCT scaling), so a larger file never needs its full
+    # pixels in memory: above `max_pixels` it is decoded reduced, up to this many source pixels.
+    max_pixels_reducible: int = 120_000_000
+
+    def pixel_limit(self, fmt: str) -> int:
+        """The most source pixels accepted for a format."""
+        return max(self.max_pixels, self.max_pixels_reducible) if fmt in REDUCIBLE_FORMATS else self.max_pixels
+
+
+# Formats Pillow can decode at reduced scale (draft); every other format keeps `max_pixels`.
+REDUCIBLE_FORMATS = frozenset({"JPEG", "MPO"})
 
 
 @dataclass
@@ -58,16 +70,18 @@ class DecodedImage:
     has_alpha: bool
     jpeg_quality: int | None = None
     notes: list[str] = field(default_factory=list)
+    # Decoded pixels per source pixel: below 1 when the file was decoded at reduced scale.
+    scale: float = 1.0
 
     @property
     def width(self) -> int:
-        """Width in pixels after orientation."""
-        return self.image.width
+        """Width of the source picture in pixels after orientation (not of a reduced decode)."""
+        return self.image.width if self.scale == 1.0 else round(self.image.width / self.scale)
 
     @property
     def height(self) -> int:
-        """Height in pixels after orientation."""
-        return self.image.height
+        """Height of the source picture in pixels after orientation (not of a reduced decode)."""
+        return self.image.height if self.scale == 1.0 else round(self.image.height / self.scale)
 
     @property
     def mime_type(self) -> str:
@@ -93,13 +107,16 @@ def probe(data: bytes, limits: DecodeLimits) -> Image.Image:
     if len(data) > limits.max_bytes:
         raise FileTooLarge(f"the file has {len(data)} bytes; the limit is {limits.max_bytes}")
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(record=True) as caught:
             # A damaged EXIF block or odd chunk makes Pillow warn; where warnings are errors that would
-            # escape as a bare Warning, so only the bomb warning stays loud.
-            warnings.simplefilter("ignore")
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            # escape as a bare Warning, so they are recorded and only the bomb warning counts.
+            warnings.simplefilter("always")
             image = Image.open(io.BytesIO(data), formats=list(limits.formats))
             frames = getattr(image, "n_frames", 1)
+        bomb = next((w.message for w in caught if issubclass(w.category, Image.DecompressionBombWarning)), None)
+        if bomb is not None and not _reducible_within(image, limits):
+            # Pillow's guard stays a second line, except for a JPEG our reduced decode keeps in budget
+            raise ImageTooLarge("the picture's header declares too many pixels") from bomb  # type: ignore[misc]
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageTooLarge("the picture's header declares too many pixels") from exc
     except UnidentifiedImageError as exc:
@@ -117,16 +134,46 @@ def probe(data: bytes, limits: DecodeLimits) -> Image.Image:
         raise ImageTooLarge(f"the picture is {width}×{height}; the longest side may be {limits.max_side}")
     if frames > limits.max_frames:
         raise ImageTooLarge(f"the picture has {frames} frames; at most {limits.max_frames} are accepted")
-    if width * height > limits.max_pixels:
+    limit = limits.pixel_limit((image.format or "").upper())
+    if width * height > limit:
         raise ImageTooLarge(
-            f"the picture is {width}×{height} = {width * height} pixels; the limit is {limits.max_pixels}"
+            f"the picture is {width}×{height} = {width * height} pixels; the limit for "
+            f"{image.format} is {limit}"
         )
     return image
 
 
-def decode(data: bytes, limits: DecodeLimits) -> DecodedImage:
-    """Decode within limits, apply EXIF orientation, convert to 8-bit sRGB RGB or RGBA."""
+def _reducible_within(image: Image.Image, limits: DecodeLimits) -> bool:
+    fmt = (image.format or "").upper()
+    return fmt in REDUCIBLE_FORMATS and image.width * image.height <= limits.pixel_limit(fmt)
+
+
+def _reduce_on_load(image: Image.Image, limits: DecodeLimits, target_side: int | None) -> None:
+    """Ask the JPEG decoder for a DCT-scaled decode: no smaller than `target_side` on the longer
+    side, and only when that saves work; files over `max_pixels` are always reduced to fit it."""
+    if (image.format or "").upper() not in REDUCIBLE_FORMATS or getattr(image, "n_frames", 1) > 1:
+        return
+    width, height = image.size
+    longest = max(width, height)
+    side = target_side or longest
+    while width * height * (side / longest) ** 2 > limits.max_pixels:  # a 100 MP file stays in budget
+        side //= 2
+    if side * 2 > longest:
+        return  # not even a 1/2 decode: nothing to gain, and the picture stays byte-identical
+    ratio = side / longest
+    image.draft(None, (max(1, math.ceil(width * ratio)), max(1, math.ceil(height * ratio))))
+
+
+def decode(data: bytes, limits: DecodeLimits, target_side: int | None = None) -> DecodedImage:
+    """Decode within limits, apply EXIF orientation, convert to 8-bit sRGB RGB or RGBA.
+
+    With `target_side`, a JPEG may be decoded at 1/2, 1/4 or 1/8 scale as long as its longer side
+    stays at least that long (`scale` says how much); without it, pictures within `max_pixels`
+    decode at full size, byte for byte as before.
+    """
     image = probe(data, limits)
+    full_width = image.width
+    _reduce_on_load(image, limits, target_side)
     source_format = (image.format or "").upper()
     # A multi-picture JPEG (MPO, as phone cameras write) is a JPEG whose first frame is the picture.
     source_format = _FORMAT_ALIASES.get(source_format, source_format)
@@ -143,6 +190,7 @@ def decode(data: bytes, limits: DecodeLimits) -> DecodedImage:
         raise CorruptImage(f"the image data is damaged or truncated: {exc}") from exc
     except MemoryError as exc:  # pragma: no cover - depends on the host
         raise ImageTooLarge("the picture needs more memory than is allowed") from exc
+    scale = image.width / full_width
     notes: list[str] = []
     image = _apply_orientation(image, notes)
     image = _to_srgb(image, notes)
@@ -155,6 +203,7 @@ def decode(data: bytes, limits: DecodeLimits) -> DecodedImage:
         has_alpha=has_alpha,
         jpeg_quality=jpeg_quality,
         notes=notes,
+        scale=scale,
     )
 
 

@@ -120,30 +120,27 @@ def plan(job: Job) -> Job:
         wanted = min(box_w / width, box_h / height)
     limit = profile.upscale_limit / job.source.scale  # in working-picture pixels
     scale = min(wanted, limit)
-    if profile.min_side:
+    if profile.fit is Fit.CONTAIN:
+        canvas = (round(width * scale), round(height * scale))
+    elif profile.max_upscale is not None:
         # a marketplace range: the largest canvas within the box that needs no more enlarging
-        shrink = scale / wanted
-        canvas = (max(1, round(box_w * shrink)), max(1, round(box_h * shrink)))
-        if profile.fit is Fit.CONTAIN:
-            canvas = (max(1, round(width * scale)), max(1, round(height * scale)))
-        if max(canvas) < profile.min_side:
-            if profile.fit is Fit.CONTAIN:
-                need = profile.min_side / max(width, height)
-            else:
-                need = wanted * profile.min_side / max(box_w, box_h)
-            need *= job.source.scale
-            raise TooSmallForProfile(
-                f"the picture is too small for {profile.name}: {max(canvas)} px where the marketplace wants "
-                f"{profile.min_side} px, which would need {need:.2f}× enlarging "
-                f"(the profile allows {profile.upscale_limit:g}×)",
-                profile=profile.name, upscale=round(need, 3), min_side=profile.min_side,
-            )
+        canvas = (round(box_w * scale / wanted), round(box_h * scale / wanted))
     elif profile.fit is Fit.PAD:
         canvas = (box_w, box_h)  # a fixed box: a small product stays small in it
-    elif profile.fit is Fit.COVER:
-        canvas = (min(box_w, round(width * scale)), min(box_h, round(height * scale)))
     else:
-        canvas = (round(width * scale), round(height * scale))
+        canvas = (min(box_w, round(width * scale)), min(box_h, round(height * scale)))
+    if max(canvas) < profile.min_side:
+        if profile.fit is Fit.CONTAIN:
+            need = profile.min_side / max(width, height)
+        else:
+            need = wanted * profile.min_side / max(box_w, box_h)
+        need *= job.source.scale
+        raise TooSmallForProfile(
+            f"the picture is too small for {profile.name}: {max(canvas)} px where the marketplace wants "
+            f"{profile.min_side} px, which would need {need:.2f}× enlarging "
+            f"(the profile allows {profile.upscale_limit:g}×)",
+            profile=profile.name, upscale=round(need, 3), min_side=profile.min_side,
+        )
     job.scale, job.canvas = scale, (max(1, canvas[0]), max(1, canvas[1]))
     return job
 

@@ -20,7 +20,9 @@ log = logging.getLogger(__name__)
 
 def configure_image_limits(settings: Settings) -> None:
     """Apply the pixel budget process-wide, before any decoder runs (Pillow and OpenCV)."""
-    Image.MAX_IMAGE_PIXELS = settings.max_pixels
+    # Pillow's guard sits at the largest per-format limit (JPEGs decode reduced); decode's own
+    # per-format check is the rule.
+    Image.MAX_IMAGE_PIXELS = max(settings.max_pixels, settings.max_pixels_reducible)
     os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(settings.max_pixels))
 
 
