@@ -11,9 +11,9 @@ import pytest
 from PIL import Image, ImageDraw
 
 from processing.decode import DecodeLimits, decode
+from processing.errors import TooSmallForProfile
 from processing.normalize import content_box
 from processing.profiles import Fit, Profile, load_catalog
-from processing.errors import TooSmallForProfile
 from processing.render import RenderedVariant, render
 from tests.fixtures import media
 
