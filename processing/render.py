@@ -67,7 +67,10 @@ class Source:
             key=lambda c: c.width, default=image,
         )
         out = _resample(base, size)
-        copies.append(out)
+        # keep the base and the new copy only: profiles come largest first, so nothing larger than
+        # the base will serve again, and a 100 MP master must not leave two dozen copies behind
+        del copies[1:]
+        copies.extend(c for c in (base, out) if c is not image)
         return out
 
     @cached_property
@@ -80,6 +83,11 @@ def _resample(image: Image.Image, size: tuple[int, int]) -> Image.Image:
     ringing, and several times faster than Pillow's Lanczos); enlarge with Lanczos."""
     if size[0] > image.width or size[1] > image.height:
         return image.resize(size, Image.Resampling.LANCZOS)
+    factor = int(min(image.width / size[0], image.height / size[1]))
+    if factor >= 2:  # an exact integer box average first, in Pillow: no full-size numpy copy
+        image = image.reduce(factor)
+    if image.size == size:
+        return image
     return Image.fromarray(cv2.resize(np.asarray(image), size, interpolation=cv2.INTER_AREA), image.mode)
 
 
