@@ -33,7 +33,8 @@ class _DroppedJobs:
 @pytest.fixture
 def asset(client: TestClient, merchant: dict[str, str], runtime: Runtime) -> dict[str, object]:
     runtime.publisher = _DroppedJobs()
-    created = upload(client, merchant, jpeg(product(81, size=900)), sku="VAR-1", role="main").json()
+    # big enough for every profile without enlarging (marketplace profiles flag smaller pictures)
+    created = upload(client, merchant, jpeg(product(81, size=3200)), sku="VAR-1", role="main").json()
     body: dict[str, object] = client.get(f"/v1/media/{created['asset_id']}", headers=merchant).json()
     return body
 
