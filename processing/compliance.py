@@ -137,15 +137,24 @@ def check_bytes(profile: Profile, data: bytes, upscale: float = 1.0) -> Report:
         checks.append(Check("fill", fv, round(fill, 4), f">= {target:.0%} of the frame"))
     else:
         checks.append(Check("fill", Verdict.PASS, round(fill, 4), "any"))
-    over = profile.max_bytes and len(data) > profile.max_bytes
-    checks.append(Check("bytes", Verdict.FAIL if over else Verdict.PASS, len(data),
-                        f"<= {profile.max_bytes}" if profile.max_bytes else "no limit"))
-    checks.append(Check("format", Verdict.PASS if fmt == profile.format else Verdict.FAIL, fmt, profile.format))
+    facts = check_facts(profile, image.width, image.height, len(data), fmt, upscale).checks
+    checks.extend(c for c in facts if c.name in ("bytes", "format"))
     # Decoded masters are converted to sRGB and variants carry no ICC profile, which browsers and
     # marketplaces read as sRGB; an embedded profile or a CMYK/grey mode would be something else.
-    srgb = icc is None and mode in ("RGB", "L", "RGBA") or mode == "RGB" and icc is None
+    srgb = icc is None and mode in ("RGB", "L", "RGBA")
     checks.append(Check("colour_space", Verdict.PASS if srgb else Verdict.FAIL,
                         "sRGB" if srgb else f"{mode}{' + ICC' if icc else ''}", profile.colour_space))
+    return Report(profile.name, tuple(checks))
+
+
+def check_facts(profile: Profile, width: int, height: int, size_bytes: int, fmt: str, upscale: float) -> Report:
+    """The checks a stored variant's facts answer without its pixels (size, enlargement, bytes, format)."""
+    checks = size_checks(profile, width, height, upscale)
+    over = profile.max_bytes and size_bytes > profile.max_bytes
+    checks.append(Check("bytes", Verdict.FAIL if over else Verdict.PASS, size_bytes,
+                        f"<= {profile.max_bytes}" if profile.max_bytes else "no limit"))
+    checks.append(Check("format", Verdict.PASS if fmt.upper() == profile.format else Verdict.FAIL, fmt.upper(),
+                        profile.format))
     return Report(profile.name, tuple(checks))
 
 

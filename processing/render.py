@@ -144,7 +144,14 @@ def trim(job: Job) -> Job:
 
 def plan(job: Job) -> Job:
     """Decide the scale and canvas; refuse (TooSmallForProfile) what would need too much enlarging."""
-    profile, (width, height) = job.profile, job.image.size
+    job.scale, job.canvas = plan_size(job.profile, job.image.size, job.source.scale)
+    return job
+
+
+def plan_size(profile: Profile, size: tuple[int, int], source_scale: float = 1.0) -> tuple[float, tuple[int, int]]:
+    """The scale (output pixels per working pixel) and canvas for a working picture of `size`, whose
+    pixels stand for 1/source_scale pixels of the file; TooSmallForProfile below the minimum."""
+    width, height = size
     box_w, box_h = profile.width, profile.height
     if profile.fit is Fit.PAD:
         wanted = min(box_w * profile.fill / width, box_h * profile.fill / height)
@@ -152,7 +159,7 @@ def plan(job: Job) -> Job:
         wanted = max(box_w / width, box_h / height)
     else:
         wanted = min(box_w / width, box_h / height)
-    limit = profile.upscale_limit / job.source.scale  # in working-picture pixels
+    limit = profile.upscale_limit / source_scale  # in working-picture pixels
     scale = min(wanted, limit)
     if profile.fit is Fit.CONTAIN:
         canvas = (round(width * scale), round(height * scale))
@@ -168,15 +175,21 @@ def plan(job: Job) -> Job:
             need = profile.min_side / max(width, height)
         else:
             need = wanted * profile.min_side / max(box_w, box_h)
-        need *= job.source.scale
+        need *= source_scale
         raise TooSmallForProfile(
             f"the picture is too small for {profile.name}: {max(canvas)} px where the marketplace wants "
             f"{profile.min_side} px, which would need {need:.2f}× enlarging "
             f"(the profile allows {profile.upscale_limit:g}×)",
             profile=profile.name, upscale=round(need, 3), min_side=profile.min_side,
         )
-    job.scale, job.canvas = scale, (max(1, canvas[0]), max(1, canvas[1]))
-    return job
+    return scale, (max(1, canvas[0]), max(1, canvas[1]))
+
+
+def predict(profile: Profile, frame: tuple[int, int], content: tuple[int, int]) -> float:
+    """Without decoding: the enlargement a picture of this frame and content (trimmed) size gets;
+    TooSmallForProfile when the profile would refuse it."""
+    scale, _canvas = plan_size(profile, content if profile.trim else frame)
+    return scale
 
 
 def resize(job: Job) -> Job:
@@ -359,16 +372,23 @@ def render(master: Image.Image, profile: Profile, scale: float = 1.0) -> Rendere
     return render_source(Source(master, scale), profile)
 
 
+def load_source(data: bytes, limits: DecodeLimits, profiles: Sequence[Profile]) -> Source:
+    """Decode once at the largest scale these profiles need (a reduced JPEG decode when that is
+    enough, the full picture when the product is too small in the frame for it)."""
+    decoded = decode(data, limits, target_side=needed_side(profiles))
+    source = Source(decoded.image, decoded.scale)
+    if not enough_detail(source, profiles):
+        decoded = decode(data, limits)
+        source = Source(decoded.image, decoded.scale)
+    return source
+
+
 def render_many(
     data: bytes, limits: DecodeLimits, profiles: Sequence[Profile]
 ) -> dict[str, RenderedVariant | ImageError]:
     """Render several profiles from one decode at the largest scale any of them needs; a profile
     the picture cannot serve (too small, over the byte limit) maps to its domain error."""
-    decoded = decode(data, limits, target_side=needed_side(profiles))
-    source = Source(decoded.image, decoded.scale)
-    if not enough_detail(source, profiles):
-        decoded = decode(data, limits)  # the product is small in the frame: the file's pixels are needed
-        source = Source(decoded.image, decoded.scale)
+    source = load_source(data, limits, profiles)
     results: dict[str, RenderedVariant | ImageError] = {}
     for profile in sorted(profiles, key=lambda p: -max(p.width, p.height)):  # larger first, see scaled()
         try:
