@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api.errors import RejectNulInUrl, install_error_handlers
+from api.routes import compliance as compliance_routes
 from api.routes import console, health, media, skus, variants
 from registry.runtime import Runtime
 from registry.settings import Settings
@@ -46,4 +47,5 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(skus.router)
     app.include_router(variants.router)
     app.include_router(console.router)
+    app.include_router(compliance_routes.router)
     return app

@@ -163,3 +163,34 @@ class MeResponse(BaseModel):
     kind: str
     can_upload: bool
     dedup_limits: dict[str, float]
+
+
+class ComplianceCheckInfo(BaseModel):
+    """One measured fact against one rule of a marketplace profile."""
+
+    name: str
+    verdict: str
+    value: float | int | str
+    rule: str
+
+
+class ProfileComplianceInfo(BaseModel):
+    """One profile of a platform, the slot roles it serves and the asset's report for it."""
+
+    profile: str
+    roles: list[str]
+    verdict: str
+    rejected: bool
+    url: str | None
+    source: str
+    checks: list[ComplianceCheckInfo]
+
+
+class ComplianceResponse(BaseModel):
+    """Would a platform accept this asset, slot role by slot role?"""
+
+    asset_id: str
+    platform: str
+    verdict: str
+    rejected_roles: list[str]
+    profiles: list[ProfileComplianceInfo]

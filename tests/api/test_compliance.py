@@ -1,0 +1,46 @@
+"""GET /v1/media/{id}/compliance: which of a platform's slots would reject the asset, and why."""
+
+from __future__ import annotations
+
+import httpx
+from fastapi.testclient import TestClient
+
+from tests.api.helpers import upload
+from tests.fixtures.pictures import jpeg, product
+
+
+def _asset(client: TestClient, headers: dict[str, str], size: int, seed: int) -> str:
+    asset_id: str = upload(client, headers, jpeg(product(seed, size=size))).json()["asset_id"]
+    return asset_id
+
+
+def test_big_picture_passes_and_small_picture_is_rejected_with_reasons(
+    client: TestClient, merchant: dict[str, str]
+) -> None:
+    big = _asset(client, merchant, 3200, 61)
+    body = client.get(f"/v1/media/{big}/compliance", params={"platform": "amazon"}, headers=merchant).json()
+    assert body["rejected_roles"] == [] and body["verdict"] in ("pass", "warn")
+    main = next(p for p in body["profiles"] if p["profile"] == "amazon_main")
+    assert main["roles"] == ["main"] and main["verdict"] == "pass" and "G9FUUH87RBNXGKB7" in main["source"]
+    assert {c["name"] for c in main["checks"]} == {"pixel_size", "upscale", "background", "fill", "bytes", "format",
+                                                  "colour_space"}
+    assert client.get(httpx.URL(main["url"]).path).status_code == 200
+
+    small = _asset(client, merchant, 500, 62)
+    body = client.get(f"/v1/media/{small}/compliance", params={"platform": "amazon"}, headers=merchant).json()
+    assert body["verdict"] == "fail" and "main" in body["rejected_roles"]
+    main = next(p for p in body["profiles"] if p["profile"] == "amazon_main")
+    assert main["rejected"] and main["url"] is None  # reported, never produced
+    assert any("too small" in str(c["rule"]) for c in main["checks"])
+
+
+def test_bad_requests_get_clear_errors(client: TestClient, merchant: dict[str, str]) -> None:
+    asset_id = _asset(client, merchant, 400, 63)
+    unknown_platform = client.get(f"/v1/media/{asset_id}/compliance", params={"platform": "nowhere"},
+                                  headers=merchant)
+    assert unknown_platform.status_code == 422 and unknown_platform.json()["code"] == "invalid_input"
+    missing = client.get("/v1/media/ast_01m8xp0bzrs6t1kr4eh968zzt0/compliance", params={"platform": "amazon"},
+                         headers=merchant)
+    assert missing.status_code == 404 and missing.json()["code"] == "not_found"
+    assert client.get(f"/v1/media/{asset_id}/compliance", params={"platform": "amazon"}).status_code == 401
+    assert client.get(f"/v1/media/{asset_id}/compliance", headers=merchant).status_code == 422  # no platform
