@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 from api.schemas import AssetResponse, MasterInfo, VariantInfo
+from processing.compliance import Report
 from processing.profiles import Profile
 from registry.models import Asset, Variant
 from registry.runtime import Runtime
 from registry.variants.service import current_ref
 
 
-def variant_info(base: str, asset: Asset, profile: Profile, rendered: Variant | None) -> VariantInfo:
-    """A profile's current variant URL and, once rendered, its facts."""
+def variant_info(base: str, asset: Asset, profile: Profile, rendered: Variant | None,
+                 report: Report | None = None) -> VariantInfo:
+    """A profile's current variant URL and, once rendered, its facts (and what compliance knows)."""
     ref = current_ref(asset, profile)
     return VariantInfo(
+        compliance=report.verdict.value if report is not None else None,
+        problems=[f"{c.name}: {c.rule if c.name == 'render' else c.value}" for c in report.checks
+                  if c.verdict.value != "pass"] if report is not None else [],
         profile=profile.name,
         description=profile.description,
         url=base + ref.path,
@@ -25,13 +30,15 @@ def variant_info(base: str, asset: Asset, profile: Profile, rendered: Variant | 
     )
 
 
-def asset_response(rt: Runtime, base: str, asset: Asset, uploads: int, variants: list[Variant]) -> AssetResponse:
+def asset_response(rt: Runtime, base: str, asset: Asset, uploads: int, variants: list[Variant],
+                   reports: dict[str, Report | None] | None = None) -> AssetResponse:
     """The full view of an asset with every profile's current variant."""
     by_key = {(v.profile, v.version): v for v in variants}
     infos = []
     for profile in rt.catalog.profiles.values():
         ref = current_ref(asset, profile)
-        infos.append(variant_info(base, asset, profile, by_key.get((profile.name, ref.version))))
+        infos.append(variant_info(base, asset, profile, by_key.get((profile.name, ref.version)),
+                                  (reports or {}).get(profile.name)))
     return AssetResponse(
         asset_id=asset.id,
         owner_tenant_id=asset.owner_tenant_id,

@@ -35,6 +35,10 @@ class VariantInfo(BaseModel):
     width: int | None = None
     height: int | None = None
     size_bytes: int | None = None
+    # what is known without decoding: "fail" when the picture is too small for the profile (it is
+    # then never rendered), the stored variant's size/bytes/format checks once rendered, else None
+    compliance: str | None = None
+    problems: list[str] = Field(default_factory=list)
 
 
 class MasterInfo(BaseModel):
@@ -89,6 +93,8 @@ class ListingSlot(BaseModel):
     alias_url: str
     content_type: str
     file_name: str
+    compliance: str | None = None  # as VariantInfo.compliance
+    rejected: bool = False  # the platform would refuse this slot's picture
 
 
 class ListingResponse(BaseModel):

@@ -22,6 +22,7 @@ from registry.ids import ID_PATTERN
 from registry.media import service as media
 from registry.models import Upload
 from registry.runtime import Runtime
+from registry.variants.compliance import asset_verdicts
 
 router = APIRouter(prefix="/v1", tags=["media"])
 
@@ -44,7 +45,8 @@ async def create_media(request: Request, rt: RuntimeDep, principal: PrincipalDep
 async def get_media(asset_id: str, request: Request, rt: RuntimeDep, _principal: PrincipalDep) -> AssetResponse:
     """An asset's facts and every profile's variant URL."""
     view = await run_in_threadpool(media.describe_asset, rt, asset_id)
-    return asset_response(rt, public_base(request, rt), view.asset, view.uploads, view.variants)
+    reports = await run_in_threadpool(asset_verdicts, rt, view.asset, view.variants)
+    return asset_response(rt, public_base(request, rt), view.asset, view.uploads, view.variants, reports)
 
 
 @router.post("/media/search", response_model=SearchResponse)

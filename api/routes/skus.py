@@ -8,6 +8,7 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import PrincipalDep, RuntimeDep, public_base
 from api.schemas import ListingResponse, ListingSlot, PlatformInfo, ProfileInfo, SkuSummary
 from registry.skus import service as skus
+from registry.variants.compliance import listing_reports
 from registry.variants.service import current_ref
 
 router = APIRouter(prefix="/v1", tags=["skus"])
@@ -34,14 +35,17 @@ async def sku_listing(sku: str, request: Request, rt: RuntimeDep, principal: Pri
             return skus.listing(session, rt.catalog, principal.tenant_id, sku, platform)
 
     code, entries = await run_in_threadpool(load)
+    reports = await run_in_threadpool(listing_reports, rt, [(entry.asset, entry.profile) for entry in entries])
     base = public_base(request, rt)
     slots = []
-    for entry in entries:
+    for entry, report in zip(entries, reports, strict=True):
         ref = current_ref(entry.asset, entry.profile)
         slots.append(ListingSlot(
             role=entry.role, position=entry.position, asset_id=entry.asset.id, profile=entry.profile.name,
             url=base + ref.path, alias_url=base + ref.alias_path, content_type=entry.profile.content_type,
             file_name=skus.listing_file_name(code, entry.role, entry.position, entry.profile.extension),
+            compliance=report.verdict.value if report is not None else None,
+            rejected=report is not None and report.rejected,
         ))
     return ListingResponse(sku=code, platform=platform, slots=slots)
 

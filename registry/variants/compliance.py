@@ -15,6 +15,7 @@ from registry.media.repository import MediaRepository
 from registry.models import Asset, Variant
 from registry.runtime import Runtime
 from registry.variants import service as variants
+from registry.variants.repository import VariantRepository
 
 
 @dataclass(frozen=True)
@@ -97,3 +98,14 @@ def asset_verdicts(rt: Runtime, asset: Asset, stored: list[Variant]) -> dict[str
         name: quick_report(asset, content, profile, by_key.get((name, variants.current_ref(asset, profile).version)))
         for name, profile in rt.catalog.profiles.items()
     }
+
+
+def listing_reports(rt: Runtime, slots: list[tuple[Asset, Profile]]) -> list[Report | None]:
+    """The quick report of each listing slot's asset for the slot's profile (None: not known yet)."""
+    with rt.db.read_only() as session:
+        repository = VariantRepository(session)
+        reports = []
+        for asset, profile in slots:
+            stored = repository.get(asset.id, profile.name, variants.current_ref(asset, profile).version)
+            reports.append(quick_report(asset, content_size(session, asset), profile, stored))
+        return reports

@@ -44,3 +44,20 @@ def test_bad_requests_get_clear_errors(client: TestClient, merchant: dict[str, s
     assert missing.status_code == 404 and missing.json()["code"] == "not_found"
     assert client.get(f"/v1/media/{asset_id}/compliance", params={"platform": "amazon"}).status_code == 401
     assert client.get(f"/v1/media/{asset_id}/compliance", headers=merchant).status_code == 422  # no platform
+
+
+def test_asset_json_and_listing_say_which_slots_would_be_rejected(
+    client: TestClient, merchant: dict[str, str]
+) -> None:
+    created = upload(client, merchant, jpeg(product(64, size=500)), sku="TÊNIS-7", role="main").json()
+    asset = client.get(f"/v1/media/{created['asset_id']}", headers=merchant).json()
+    by_profile = {v["profile"]: v for v in asset["variants"]}
+    assert by_profile["amazon_main"]["compliance"] == "fail"
+    assert any("too small" in problem for problem in by_profile["amazon_main"]["problems"])
+    assert by_profile["web_thumb"]["compliance"] is None  # servable, not rendered yet
+    assert client.get(httpx.URL(by_profile["amazon_main"]["url"]).path).json()["code"] == \
+        "image_too_small_for_profile"
+    amazon = client.get("/v1/skus/TÊNIS-7/listing", params={"platform": "amazon"}, headers=merchant).json()
+    assert [(s["role"], s["rejected"], s["compliance"]) for s in amazon["slots"]] == [("main", True, "fail")]
+    web = client.get("/v1/skus/TÊNIS-7/listing", params={"platform": "web"}, headers=merchant).json()
+    assert web["slots"][0]["rejected"] is False
