@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from processing.decode import DecodeLimits
+from processing.hash_index import CandidateIndex
 from processing.profiles import Catalog, load_catalog
 from processing.verify import VerifyThresholds
 from registry.db import Database
-from registry.media.index import CandidateIndex
 from registry.settings import Settings
 from storage import BlobStore, open_store
 
