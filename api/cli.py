@@ -68,8 +68,9 @@ def worker(
     if settings.embedded_tasks:
         console.print("[red]SKUPIX_BROKER_URL is empty: embedded mode runs tasks inside `skupix serve`[/red]")
         raise typer.Exit(2)
-    from workers.celery_app import QUEUE, app
+    from workers.celery_app import QUEUE, configure
 
+    app = configure(settings)  # the worker processes' runtimes use these same settings
     argv = ["worker", f"--loglevel={loglevel}", f"--concurrency={concurrency}", "-Q", QUEUE,
             "--without-gossip", "--without-mingle", f"--hostname={name or f'skupix-{os.getpid()}@%h'}"]
     if beat:

@@ -33,10 +33,9 @@ from processing.fingerprint import fingerprint
 from processing.verify import DetailSummary, VerifyImage, VerifyThresholds, verify, warm_up
 from registry.media.dedup import run_ahead, verification_order
 from registry.media.index import CandidateIndex
-from registry.runtime import verification_pool
 from registry.settings import Settings
 from tests.fixtures.heldout import Sample, build
-from workers.bootstrap import tune_allocator
+from workers.bootstrap import tune_allocator, verification_pool
 
 _NEW_PRODUCT = "-word"
 
