@@ -54,7 +54,6 @@ class UploadOutcome:
     sku: str | None = None
     role: str | None = None
     position: int | None = None
-    bytes_saved: int = 0
 
 
 def clean_filename(raw: str) -> str:
@@ -108,7 +107,7 @@ def _resolve_exact(session: Session, principal: Principal, command: UploadComman
     upload = _new_upload(principal, command, sha256, asset.id, DedupKind.EXACT, facts, match)
     repository.add(upload)
     outcome = UploadOutcome(asset_id=asset.id, upload_id=upload.id, dedup=DedupKind.EXACT, created=False,
-                            match=match, bytes_saved=len(command.data))
+                            match=match)
     _finish_slot(session, principal, command, outcome)
     return outcome
 
