@@ -10,6 +10,7 @@ from enum import StrEnum
 
 from sqlalchemy.orm import Session
 
+from registry.db import Database
 from registry.errors import InvalidInput, Unauthenticated
 from registry.ids import new_id
 from registry.models import ApiKey, Tenant
@@ -65,6 +66,22 @@ def create_key(session: Session, tenant_name: str, kind: str) -> tuple[Tenant, s
     plain = KEY_PREFIX + secrets.token_urlsafe(32)
     repository.add_key(ApiKey(id=new_id("key"), tenant_id=tenant.id, key_hash=hash_key(plain), prefix=plain[:10]))
     return tenant, plain
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    """A new API key, shown once, and the tenant it acts as."""
+
+    tenant_name: str
+    tenant_kind: str
+    plain: str
+
+
+def issue_key(db: Database, tenant_name: str, kind: str) -> IssuedKey:
+    """Use case: create the tenant if new and a fresh key for it (its own unit of work)."""
+    with db.unit_of_work() as session:
+        tenant, plain = create_key(session, tenant_name, kind)
+        return IssuedKey(tenant_name=tenant.name, tenant_kind=tenant.kind, plain=plain)
 
 
 def authenticate(rt: Runtime, key: str) -> Principal:
