@@ -34,10 +34,9 @@ from processing.hash_index import CandidateIndex
 from processing.verify import DetailSummary, VerifyImage, VerifyThresholds, verify, warm_up
 from registry.concurrency import run_ahead
 from registry.media.dedup import verification_order
-from registry.runtime import verification_pool
 from registry.settings import Settings
 from tests.fixtures.heldout import Sample, build
-from workers.bootstrap import tune_allocator
+from workers.bootstrap import tune_allocator, verification_pool
 
 _NEW_PRODUCT = "-word"
 
