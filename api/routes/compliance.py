@@ -7,6 +7,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import PrincipalDep, RuntimeDep, public_base
 from api.schemas import ComplianceCheckInfo, ComplianceResponse, ProfileComplianceInfo
+from api.urls import variant_path
 from processing.compliance import Verdict
 from registry.variants.compliance import platform_compliance
 
@@ -23,7 +24,7 @@ async def media_compliance(asset_id: str, request: Request, rt: RuntimeDep, _pri
     profiles = [
         ProfileComplianceInfo(
             profile=r.profile.name, roles=list(r.roles), verdict=r.report.verdict.value, rejected=r.report.rejected,
-            url=base + r.ref.path if r.ref is not None else None, source=r.profile.source,
+            url=base + variant_path(r.ref) if r.ref is not None else None, source=r.profile.source,
             checks=[ComplianceCheckInfo(name=c.name, verdict=c.verdict.value, value=c.value, rule=c.rule)
                     for c in r.report.checks],
         )

@@ -10,9 +10,10 @@ from processing.compliance import Check, Report, Verdict, check_bytes, check_fac
 from processing.errors import ImageError
 from processing.profiles import Profile
 from processing.render import predict
-from registry.errors import InvalidInput, NotFound
+from registry.errors import InvalidInput
+from registry.media.lookup import require_asset
 from registry.media.repository import MediaRepository
-from registry.models import Asset, Variant
+from registry.records import AssetRecord, VariantRecord
 from registry.runtime import Runtime
 from registry.variants import service as variants
 from registry.variants.repository import VariantRepository
@@ -28,7 +29,7 @@ class ProfileCompliance:
     ref: variants.VariantRef | None  # None when the picture cannot serve the profile
 
 
-def content_size(session: Session, asset: Asset) -> tuple[int, int]:
+def content_size(session: Session, asset: AssetRecord) -> tuple[int, int]:
     """The master's trimmed product size (from its fingerprint), or the whole frame."""
     fingerprint = MediaRepository(session).fingerprint_of_upload(asset.master_upload_id)
     if fingerprint is None:
@@ -36,7 +37,9 @@ def content_size(session: Session, asset: Asset) -> tuple[int, int]:
     return (fingerprint.content_width, fingerprint.content_height)
 
 
-def quick_report(asset: Asset, content: tuple[int, int], profile: Profile, stored: Variant | None) -> Report | None:
+def quick_report(
+    asset: AssetRecord, content: tuple[int, int], profile: Profile, stored: VariantRecord | None
+) -> Report | None:
     """What is known without decoding: refused when too small, the stored variant's facts, else None."""
     try:
         upscale = predict(profile, (asset.width, asset.height), content)
@@ -58,11 +61,8 @@ def platform_compliance(rt: Runtime, asset_id: str, platform: str) -> list[Profi
     for role, name in rt.catalog.platforms[platform].items():
         roles_by_profile.setdefault(name, []).append(role)
     with rt.db.read_only() as session:
-        asset = MediaRepository(session).asset(asset_id)
-        if asset is None:
-            raise NotFound(f"no asset {asset_id!r}", field="asset_id")
+        asset = AssetRecord.of(require_asset(session, asset_id))
         content = content_size(session, asset)
-        session.expunge(asset)
     out = []
     for name, roles in roles_by_profile.items():
         profile = rt.catalog.profile(name)
@@ -70,7 +70,7 @@ def platform_compliance(rt: Runtime, asset_id: str, platform: str) -> list[Profi
     return out
 
 
-def _one(rt: Runtime, asset: Asset, content: tuple[int, int], profile: Profile,
+def _one(rt: Runtime, asset: AssetRecord, content: tuple[int, int], profile: Profile,
          roles: tuple[str, ...]) -> ProfileCompliance:
     ref = variants.current_ref(asset, profile)
     try:
@@ -89,7 +89,7 @@ def _one(rt: Runtime, asset: Asset, content: tuple[int, int], profile: Profile,
     return ProfileCompliance(roles, profile, report, ref)
 
 
-def asset_verdicts(rt: Runtime, asset: Asset, stored: list[Variant]) -> dict[str, Report | None]:
+def asset_verdicts(rt: Runtime, asset: AssetRecord, stored: list[VariantRecord]) -> dict[str, Report | None]:
     """Per profile of the catalogue, the quick report (no decoding) for the asset's JSON."""
     with rt.db.read_only() as session:
         content = content_size(session, asset)
@@ -100,12 +100,13 @@ def asset_verdicts(rt: Runtime, asset: Asset, stored: list[Variant]) -> dict[str
     }
 
 
-def listing_reports(rt: Runtime, slots: list[tuple[Asset, Profile]]) -> list[Report | None]:
+def listing_reports(rt: Runtime, slots: list[tuple[AssetRecord, Profile]]) -> list[Report | None]:
     """The quick report of each listing slot's asset for the slot's profile (None: not known yet)."""
     with rt.db.read_only() as session:
         repository = VariantRepository(session)
         reports = []
         for asset, profile in slots:
-            stored = repository.get(asset.id, profile.name, variants.current_ref(asset, profile).version)
+            row = repository.get(asset.id, profile.name, variants.current_ref(asset, profile).version)
+            stored = VariantRecord.of(row) if row is not None else None
             reports.append(quick_report(asset, content_size(session, asset), profile, stored))
         return reports

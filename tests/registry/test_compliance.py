@@ -8,6 +8,7 @@ from processing.compliance import Verdict
 from registry.errors import InvalidInput, NotFound
 from registry.media import service as media
 from registry.media.repository import MediaRepository
+from registry.records import AssetRecord
 from registry.runtime import Runtime
 from registry.variants.compliance import asset_verdicts, platform_compliance
 from tests.fixtures.pictures import jpeg, product
@@ -44,9 +45,9 @@ def test_a_small_picture_is_reported_as_rejected_and_not_rendered(runtime: Runti
     assert main.report.rejected and main.ref is None
     assert {c.name for c in main.report.checks} == {"render", "upscale"}
     with runtime.db.read_only() as session:
-        asset = MediaRepository(session).asset(asset_id)
-        assert asset is not None
-        session.expunge(asset)
+        row = MediaRepository(session).asset(asset_id)
+        assert row is not None
+        asset = AssetRecord.of(row)
     quick = asset_verdicts(runtime, asset, [])
     assert quick["amazon_main"] is not None and quick["amazon_main"].rejected
     assert quick["web_thumb"] is None  # servable, not rendered yet: nothing known without pixels
