@@ -335,8 +335,8 @@ def render(
     from concurrent.futures import Executor, ProcessPoolExecutor
 
     from api.local_render import FileResult, profiles_for, render_file
-    from processing.decode import DecodeLimits
     from processing.profiles import load_catalog
+    from workers.bootstrap import decode_limits
 
     if (platform is None) == (not profile):
         console.print("[red]give exactly one of --platform or --profile[/red]")
@@ -347,10 +347,7 @@ def render(
     except ValueError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
-    limits = DecodeLimits(max_bytes=settings.max_upload_bytes, max_pixels=settings.max_pixels,
-                          max_side=settings.max_side, max_frames=settings.max_frames,
-                          formats=tuple(settings.allowed_formats),
-                          max_pixels_reducible=settings.max_pixels_reducible)
+    limits = decode_limits(settings)
     out.mkdir(parents=True, exist_ok=True)
     results: list[FileResult] = []
     columns = (TextColumn("[bold]render"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
