@@ -75,6 +75,8 @@ class Profile:
     max_pixels: int = 0
     source: str = ""
     version: int = 1
+    # served (by redirect) while this profile's variant is not rendered yet: AVIF is background work
+    fallback: str = ""
 
     @property
     def upscale_limit(self) -> float:
@@ -195,6 +197,7 @@ def _parse_profile(name: str, raw: Any) -> Profile:
             max_pixels=_whole(raw, "max_pixels", 0),
             source=str(raw.get("source", "")),
             version=_whole(raw, "version", 1),
+            fallback=str(raw.get("fallback", "")),
         )
     except (KeyError, ValueError, TypeError) as exc:
         raise ProfileError(f"profile {name!r} is invalid: {exc}") from exc
@@ -242,6 +245,10 @@ def parse_catalog(text: str) -> Catalog:
     if not isinstance(raw_profiles, dict) or not isinstance(raw_platforms, dict):
         raise ProfileError("profiles and platforms must be tables")
     profiles = {name: _parse_profile(name, raw) for name, raw in raw_profiles.items()}
+    for profile in profiles.values():
+        target = profiles.get(profile.fallback) if profile.fallback else None
+        if profile.fallback and (target is None or target.format == "AVIF" or target.fallback):
+            raise ProfileError(f"profile {profile.name!r}: fallback must name a non-AVIF profile without a fallback")
     platforms: dict[str, dict[str, str]] = {}
     for platform, roles in raw_platforms.items():
         if not isinstance(roles, dict):

@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from processing.errors import ImageError
 from processing.profiles import Profile
 from processing.render import RenderedVariant, load_source, render_many, render_source
-from registry.errors import NotFound, RenderUnavailable
+from registry.errors import NotFound, RenderPending, RenderUnavailable
 from registry.ids import new_id
 from registry.jobs.repository import JobRepository
 from registry.jobs.service import JobKind, JobStatus
@@ -127,6 +127,10 @@ def ensure(rt: Runtime, asset: AssetRecord, profile: Profile) -> VariantRecord:
             # a master that crashed its workers must not get the chance to crash an API process too
             raise RenderUnavailable("this picture could not be rendered; it is quarantined for review",
                                     asset_id=asset.id)
+    if profile.format == "AVIF" and profile.fallback:
+        # AVIF takes 10-100x a JPEG to encode: only background work renders it, never a request
+        raise RenderPending(f"{profile.name} is being rendered; {profile.fallback} serves meanwhile",
+                            fallback=profile.fallback)
     source = load_source(rt.store.get(original_key(asset.master_sha256)), rt.limits, [profile])
     return _store_variant(rt, asset, profile, render_source(source, profile))  # too small: an ImageError
 

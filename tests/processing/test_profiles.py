@@ -197,7 +197,17 @@ COMPLIANCE_ONLY: dict[str, Any] = {
 
 def test_every_profile_field_is_covered() -> None:
     fields = {field.name for field in dataclasses.fields(Profile)}
-    assert fields == set(RENDERING_CHANGES) | set(COMPLIANCE_ONLY) | {"name", "description"}
+    assert fields == set(RENDERING_CHANGES) | set(COMPLIANCE_ONLY) | {"name", "description", "fallback"}
+
+
+def test_fallback_names_a_servable_profile_and_leaves_the_digest() -> None:
+    avif = GOOD.replace('format = "webp"', 'format = "avif"\nfallback = "main"')
+    catalog = parse_catalog(avif)
+    assert catalog.profile("thumb").fallback == "main"
+    assert catalog.profile("thumb").digest == parse_catalog(GOOD.replace('"webp"', '"avif"')).profile("thumb").digest
+    for bad in ('fallback = "nowhere"', 'fallback = "thumb"'):
+        with pytest.raises(ProfileError, match="fallback"):
+            parse_catalog(GOOD.replace('format = "webp"', f'format = "avif"\n{bad}'))
 
 
 @pytest.mark.parametrize("field", sorted(COMPLIANCE_ONLY))
