@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from processing.compliance import Verdict, border_purity, check_bytes, check_rendered, fill_ratio, refused
+from processing.compliance import PURE_PASS, Verdict, border_purity, check_bytes, check_rendered, fill_ratio, refused
 from processing.decode import DecodeLimits, decode
 from processing.errors import ImageError, OverByteLimit, TooSmallForProfile
 from processing.profiles import BackgroundRule, Fit, Gravity, load_catalog
@@ -80,7 +80,8 @@ def test_every_profile_meets_its_own_rules_or_is_flagged(name: str) -> None:
             assert abs(image.width / image.height - profile.width / profile.height) < 0.01, profile.name
         pixels = np.asarray(image.convert("RGB"))
         if profile.fit is Fit.PAD and min(image.size) >= 200:  # (a 33 px JPEG rings up to its edge)
-            assert border_purity(pixels) == 1.0, profile.name  # pure 255 around the product
+            # pure 255 around the product (AVIF/WebP chroma may nick a pixel or two of the border)
+            assert border_purity(pixels) >= (1.0 if profile.format in ("JPEG", "PNG") else PURE_PASS), profile.name
             if profile.max_upscale is not None or result.upscale < 1.0:  # (a fixed box keeps a small product small)
                 assert abs(fill_ratio(pixels) - profile.fill) <= 0.02, (profile.name, fill_ratio(pixels))
         report = check_rendered(profile, result)
