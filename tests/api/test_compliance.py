@@ -61,3 +61,14 @@ def test_asset_json_and_listing_say_which_slots_would_be_rejected(
     assert [(s["role"], s["rejected"], s["compliance"]) for s in amazon["slots"]] == [("main", True, "fail")]
     web = client.get("/v1/skus/TÊNIS-7/listing", params={"platform": "web"}, headers=merchant).json()
     assert web["slots"][0]["rejected"] is False
+
+
+def test_a_69_megapixel_jpeg_is_accepted_with_its_true_size(client: TestClient, merchant: dict[str, str]) -> None:
+    # over the 50 MP full-decode limit: a JPEG decodes at 1/2 scale, the asset keeps the file's size
+    from tests.fixtures.render_inputs import by_name
+
+    huge = by_name("huge_jpeg")
+    created = upload(client, merchant, huge.data)
+    assert created.status_code == 201, created.text
+    master = client.get(f"/v1/media/{created.json()['asset_id']}", headers=merchant).json()["master"]
+    assert (master["width"], master["height"]) == huge.size
