@@ -153,6 +153,17 @@ def _reducible_within(image: Image.Image, limits: DecodeLimits) -> bool:
     return fmt in REDUCIBLE_FORMATS and image.width * image.height <= limits.pixel_limit(fmt)
 
 
+def upload_scale(width: int, height: int, fmt: str, limits: DecodeLimits) -> float:
+    """The scale a plain `decode` (no target side) gives a picture of this size and format: 1 within
+    `max_pixels`, else the power-of-two DCT reduction that fits it (facts measured on the decoded
+    picture, such as the fingerprint's content size, are that much smaller than the file's)."""
+    scale = 1.0
+    if fmt.upper() in REDUCIBLE_FORMATS:
+        while width * height * scale * scale > limits.max_pixels:
+            scale /= 2
+    return scale
+
+
 def _reduce_on_load(image: Image.Image, limits: DecodeLimits, target_side: int | None) -> None:
     """Ask the JPEG decoder for a DCT-scaled decode: no smaller than `target_side` on the longer
     side, and only when that saves work; files over `max_pixels` are always reduced to fit it."""

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from processing.compliance import Check, Report, Verdict, check_bytes, check_facts, refused
+from processing.decode import upload_scale
 from processing.errors import ImageError
 from processing.profiles import Profile
 from processing.render import predict
@@ -29,12 +30,14 @@ class ProfileCompliance:
     ref: variants.VariantRef | None  # None when the picture cannot serve the profile
 
 
-def content_size(session: Session, asset: AssetRecord) -> tuple[int, int]:
-    """The master's trimmed product size (from its fingerprint), or the whole frame."""
+def content_size(rt: Runtime, session: Session, asset: AssetRecord) -> tuple[int, int]:
+    """The master's trimmed product size in the file's pixels (from its fingerprint), or the frame."""
     fingerprint = MediaRepository(session).fingerprint_of_upload(asset.master_upload_id)
     if fingerprint is None:
         return (asset.width, asset.height)
-    return (fingerprint.content_width, fingerprint.content_height)
+    # a JPEG over max_pixels was fingerprinted at reduced scale
+    scale = upload_scale(asset.width, asset.height, asset.master_format, rt.limits)
+    return (round(fingerprint.content_width / scale), round(fingerprint.content_height / scale))
 
 
 def quick_report(
@@ -62,7 +65,7 @@ def platform_compliance(rt: Runtime, asset_id: str, platform: str) -> list[Profi
         roles_by_profile.setdefault(name, []).append(role)
     with rt.db.read_only() as session:
         asset = AssetRecord.of(require_asset(session, asset_id))
-        content = content_size(session, asset)
+        content = content_size(rt, session, asset)
     out = []
     for name, roles in roles_by_profile.items():
         profile = rt.catalog.profile(name)
@@ -92,7 +95,7 @@ def _one(rt: Runtime, asset: AssetRecord, content: tuple[int, int], profile: Pro
 def asset_verdicts(rt: Runtime, asset: AssetRecord, stored: list[VariantRecord]) -> dict[str, Report | None]:
     """Per profile of the catalogue, the quick report (no decoding) for the asset's JSON."""
     with rt.db.read_only() as session:
-        content = content_size(session, asset)
+        content = content_size(rt, session, asset)
     by_key = {(v.profile, v.version): v for v in stored}
     return {
         name: quick_report(asset, content, profile, by_key.get((name, variants.current_ref(asset, profile).version)))
@@ -108,5 +111,5 @@ def listing_reports(rt: Runtime, slots: list[tuple[AssetRecord, Profile]]) -> li
         for asset, profile in slots:
             row = repository.get(asset.id, profile.name, variants.current_ref(asset, profile).version)
             stored = VariantRecord.of(row) if row is not None else None
-            reports.append(quick_report(asset, content_size(session, asset), profile, stored))
+            reports.append(quick_report(asset, content_size(rt, session, asset), profile, stored))
         return reports

@@ -72,3 +72,22 @@ def test_a_69_megapixel_jpeg_is_accepted_with_its_true_size(client: TestClient, 
     assert created.status_code == 201, created.text
     master = client.get(f"/v1/media/{created.json()['asset_id']}", headers=merchant).json()["master"]
     assert (master["width"], master["height"]) == huge.size
+    variants = client.get(f"/v1/media/{created.json()['asset_id']}", headers=merchant).json()["variants"]
+    # the fingerprint was taken at 1/2 scale, yet the 6336 px product is big enough for every profile
+    assert all(v["compliance"] != "fail" for v in variants), [v for v in variants if v["compliance"] == "fail"]
+
+
+def test_verdicts_of_a_reduced_upload_count_the_files_pixels(client: TestClient, merchant: dict[str, str]) -> None:
+    # a 1584 px product in a 69 MP frame: fingerprinted at 1/2 scale (792 px, too small for Amazon's
+    # 1000 px) but the file has the pixels, and the renderer uses them
+    from PIL import Image
+
+    from tests.fixtures import media
+
+    frame = Image.new("RGB", (7200, 9600), (255, 255, 255))
+    frame.paste(media.product_on_white((2000, 2400)), (2600, 3600))
+    created = upload(client, merchant, media.jpeg(frame, quality=80)).json()
+    variants = client.get(f"/v1/media/{created['asset_id']}", headers=merchant).json()["variants"]
+    main = next(v for v in variants if v["profile"] == "amazon_main")
+    assert main["compliance"] != "fail", main
+    assert client.get(httpx.URL(main["url"]).path).status_code == 200
