@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 
 import cv2
@@ -102,7 +102,6 @@ class Job:
     scale: float = 1.0  # output pixels per working-picture pixel
     quality: int = 0
     data: bytes = b""
-    notes: list[str] = field(default_factory=list)
 
     @property
     def upscale(self) -> float:
@@ -314,11 +313,6 @@ def _encode_once(image: Image.Image, fmt: str, quality: int) -> bytes:
     buffer = io.BytesIO()
     ENCODERS[fmt].save(image, buffer, quality)
     return buffer.getvalue()
-
-
-def encode(image: Image.Image, profile: Profile) -> bytes:
-    """Encode without any metadata (no EXIF, ICC or comments) at the profile's quality."""
-    return _encode_once(_bare(image), profile.format, profile.quality)
 
 
 def _bare(image: Image.Image) -> Image.Image:
