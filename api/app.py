@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api.errors import RejectNulInUrl, install_error_handlers
+from api.limits import install_limits
 from api.routes import console, health, media, skus, variants
 from registry.runtime import Runtime
 from registry.settings import Settings
@@ -41,6 +42,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.state.runtime = runtime
     install_error_handlers(app)
     app.add_middleware(RejectNulInUrl)
+    install_limits(app)
     app.include_router(health.router)
     app.include_router(media.router)
     app.include_router(skus.router)

@@ -10,7 +10,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from api.errors import ApiError
+from api.forms import strict_form
 from processing.errors import FileTooLarge
+from registry.errors import Forbidden
 from registry.runtime import Runtime
 from registry.skus.service import SlotRequest, parse_slot
 from registry.tenants.service import Principal, authenticate
@@ -64,7 +66,7 @@ async def _parse_image_form(request: Request, rt: Runtime, *, with_slot: bool) -
     content_type = request.headers.get("content-type", "")
     if not content_type.startswith("multipart/form-data"):
         raise ApiError(415, "multipart_required", "send the picture as multipart/form-data with a 'file' field")
-    async with request.form(max_files=1, max_fields=8, max_part_size=64 * 1024) as form:
+    async with strict_form(request, max_files=1, max_fields=8, max_part_size=64 * 1024) as form:
         unknown = sorted(set(form.keys()) - _FORM_FIELDS)
         if unknown:
             raise ApiError(422, "unknown_field", f"unknown form fields: {', '.join(unknown)}", fields=unknown)
@@ -82,13 +84,16 @@ async def _parse_image_form(request: Request, rt: Runtime, *, with_slot: bool) -
     return ImageForm(data=data, filename=filename, slot=slot)
 
 
-async def upload_form(request: Request, rt: RuntimeDep) -> ImageForm:
-    """Parse and check an upload form before any work is done."""
+async def upload_form(request: Request, rt: RuntimeDep, principal: PrincipalDep) -> ImageForm:
+    """Parse and check an upload form before any work is done; a key that may not upload is refused
+    before a byte of the form is read."""
+    if not principal.can_upload:
+        raise Forbidden("platform keys read listings shared with them; they cannot upload")
     return await _parse_image_form(request, rt, with_slot=True)
 
 
-async def search_form(request: Request, rt: RuntimeDep) -> ImageForm:
-    """Parse a search-by-picture form (a file only)."""
+async def search_form(request: Request, rt: RuntimeDep, _principal: PrincipalDep) -> ImageForm:
+    """Parse a search-by-picture form (a file only), after the key is checked."""
     return await _parse_image_form(request, rt, with_slot=False)
 
 

@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import PrincipalDep, RuntimeDep, SearchFormDep, UploadFormDep, public_base
+from api.limits import decode_gate
 from api.presenters import asset_response, thumb_url
 from api.schemas import (
     AssetResponse,
@@ -31,7 +32,8 @@ router = APIRouter(prefix="/v1", tags=["media"])
 async def create_media(request: Request, rt: RuntimeDep, principal: PrincipalDep, form: UploadFormDep) -> JSONResponse:
     """Upload a picture; exact and near copies resolve to their canonical asset."""
     command = media.UploadCommand(data=form.data, filename=form.filename, slot=form.slot)
-    outcome = await run_in_threadpool(media.upload, rt, principal, command)
+    async with decode_gate(request).slot(len(form.data)):
+        outcome = await run_in_threadpool(media.upload, rt, principal, command)
     body = UploadResponse(
         asset_id=outcome.asset_id, upload_id=outcome.upload_id, dedup=outcome.dedup, created=outcome.created,
         promoted=outcome.promoted, sku=outcome.sku, role=outcome.role, position=outcome.position,
@@ -52,7 +54,8 @@ async def search_media(
     request: Request, rt: RuntimeDep, _principal: PrincipalDep, form: SearchFormDep
 ) -> SearchResponse:
     """Find canonical assets showing the same picture; nothing is stored."""
-    hits, explanation = await run_in_threadpool(media.search, rt, form.data)
+    async with decode_gate(request).slot(len(form.data)):
+        hits, explanation = await run_in_threadpool(media.search, rt, form.data)
     base = public_base(request, rt)
     return SearchResponse(
         matches=[SearchHitResponse(asset_id=h.asset_id, score=h.score, hash_distance=h.hash_distance,
