@@ -9,8 +9,9 @@ import sys
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import closing
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -18,6 +19,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from registry.settings import Settings
+
+if TYPE_CHECKING:
+    from registry.db import Database
 
 cli = typer.Typer(help="skupix: shared product-media registry and image CDN.", no_args_is_help=True,
                   add_completion=False)
@@ -111,6 +115,8 @@ def sweep() -> None:
 def keys_create(
     tenant: Annotated[str, typer.Option(help="tenant name (created if new)")],
     kind: Annotated[str, typer.Option(help="brand, merchant or platform")] = "merchant",
+    label: Annotated[str, typer.Option(help="what the key is for")] = "",
+    expires_in_days: Annotated[int | None, typer.Option(help="the key expires after this many days")] = None,
 ) -> None:
     """Create an API key; the key is printed once, as the last line."""
     from registry.db import Database
@@ -123,7 +129,7 @@ def keys_create(
     database.migrate()
     try:
         with database.unit_of_work() as session:
-            created, plain = create_key(session, tenant, kind)
+            created, plain = create_key(session, tenant, kind, label=label, expires_at=_expiry(expires_in_days))
             tenant_name, tenant_kind = created.name, created.kind
     except InvalidInput as exc:
         console.print(f"[red]{exc.message}[/red]")
@@ -131,6 +137,89 @@ def keys_create(
     finally:
         database.dispose()
     console.print(f"key for tenant {tenant_name!r} ({tenant_kind}); store it now, it is not shown again:")
+    print(plain)
+
+
+def _key_database() -> Database:
+    from registry.db import Database
+
+    settings = _settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    database = Database(settings.resolved_database_url)
+    database.migrate()
+    return database
+
+
+def _expiry(days: int | None) -> datetime | None:
+    from registry.models import utcnow
+
+    return utcnow() + timedelta(days=days) if days else None
+
+
+@keys_cli.command("list")
+def keys_list(tenant: Annotated[str, typer.Option(help="tenant name")]) -> None:
+    """List a tenant's keys (id, prefix, label, created, expires, last used, revoked); never the keys."""
+    from registry.tenants.repository import TenantRepository
+    from registry.tenants.service import list_keys
+
+    database = _key_database()
+    try:
+        with database.read_only() as session:
+            found = TenantRepository(session).get_by_name(tenant.strip())
+            if found is None:
+                console.print(f"[red]no tenant {tenant!r}[/red]")
+                raise typer.Exit(2)
+            infos = list_keys(session, found.id)
+    finally:
+        database.dispose()
+    table = Table(title=f"keys of {tenant}")
+    for column in ("id", "prefix", "label", "created", "expires", "last used", "state"):
+        table.add_column(column, no_wrap=column != "label")
+    for info in infos:
+        state = "active" if info.active else ("revoked" if info.revoked_at else "expired")
+        table.add_row(info.id, info.prefix + "…", info.label, f"{info.created_at:%Y-%m-%d %H:%M}",
+                      f"{info.expires_at:%Y-%m-%d}" if info.expires_at else "-",
+                      f"{info.last_used_at:%Y-%m-%d %H:%M}" if info.last_used_at else "-", state)
+    Console(width=max(Console().width, 150)).print(table)  # ids stay whole, to be copied into revoke
+
+
+@keys_cli.command("revoke")
+def keys_revoke(key_id: Annotated[str, typer.Argument(help="key id (key_…), from `skupix keys list`")]) -> None:
+    """Revoke a key; every API process refuses it from its next request."""
+    from registry.errors import RegistryError
+    from registry.tenants.service import revoke_key
+
+    database = _key_database()
+    try:
+        with database.unit_of_work() as session:
+            revoke_key(session, None, key_id)
+    except RegistryError as exc:
+        console.print(f"[red]{exc.message}[/red]")
+        raise typer.Exit(2) from exc
+    finally:
+        database.dispose()
+    console.print(f"revoked {key_id}")
+
+
+@keys_cli.command("rotate")
+def keys_rotate(
+    key_id: Annotated[str, typer.Argument(help="key id (key_…) to replace")],
+    expires_in_days: Annotated[int | None, typer.Option(help="the new key expires after this many days")] = None,
+) -> None:
+    """Replace a key: prints the new key once (last line); the old one is revoked."""
+    from registry.errors import RegistryError
+    from registry.tenants.service import rotate_key
+
+    database = _key_database()
+    try:
+        with database.unit_of_work() as session:
+            info, plain = rotate_key(session, None, key_id, expires_at=_expiry(expires_in_days))
+    except RegistryError as exc:
+        console.print(f"[red]{exc.message}[/red]")
+        raise typer.Exit(2) from exc
+    finally:
+        database.dispose()
+    console.print(f"{key_id} revoked; new key {info.id}; store it now, it is not shown again:")
     print(plain)
 
 

@@ -15,7 +15,7 @@ from processing.errors import FileTooLarge
 from registry.errors import Forbidden
 from registry.runtime import Runtime
 from registry.skus.service import SlotRequest, parse_slot
-from registry.tenants.service import Principal, authenticate
+from registry.tenants.service import Permission, Principal, authenticate, note_key_use
 
 _FORM_FIELDS = {"file", "sku", "role", "position"}
 
@@ -30,8 +30,13 @@ RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
 def _authenticate(rt: Runtime, header: str | None) -> Principal:
+    # Checked against the database on every request: a revoked key fails at once in every process.
     with rt.db.read_only() as session:
-        return authenticate(session, header)
+        principal = authenticate(session, header)
+    if principal.use_is_stale:
+        with rt.db.unit_of_work() as session:
+            note_key_use(session, principal.key_id)
+    return principal
 
 
 async def get_principal(request: Request, rt: RuntimeDep) -> Principal:
@@ -92,8 +97,10 @@ async def upload_form(request: Request, rt: RuntimeDep, principal: PrincipalDep)
     return await _parse_image_form(request, rt, with_slot=True)
 
 
-async def search_form(request: Request, rt: RuntimeDep, _principal: PrincipalDep) -> ImageForm:
+async def search_form(request: Request, rt: RuntimeDep, principal: PrincipalDep) -> ImageForm:
     """Parse a search-by-picture form (a file only), after the key is checked."""
+    if not principal.can(Permission.SEARCH):
+        raise Forbidden("search by picture is for sellers (brand and merchant keys)")
     return await _parse_image_form(request, rt, with_slot=False)
 
 

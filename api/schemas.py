@@ -162,4 +162,44 @@ class MeResponse(BaseModel):
     tenant_name: str
     kind: str
     can_upload: bool
-    dedup_limits: dict[str, float]
+    permissions: list[str] = Field(default_factory=list, description="what this key's tenant kind may do")
+
+
+class KeyInfoResponse(BaseModel):
+    """One API key as its tenant sees it: never the key or its hash."""
+
+    key_id: str
+    prefix: str
+    label: str
+    active: bool
+    created_at: datetime
+    expires_at: datetime | None = None
+    last_used_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+
+class NewKeyResponse(KeyInfoResponse):
+    """A freshly issued key: `key` is shown this once."""
+
+    key: str
+
+
+class KeyRequest(BaseModel):
+    """Issue or rotate a key; an expiry is optional."""
+
+    label: str = Field("", max_length=100)
+    expires_at: datetime | None = None
+
+
+class GrantRequest(BaseModel):
+    """Share the caller's listings with a platform tenant, by its name."""
+
+    platform: str = Field(min_length=1, max_length=200)
+
+
+class GrantResponse(BaseModel):
+    """A platform the caller shares its listings with."""
+
+    grant_id: str
+    platform: str
+    created_at: datetime

@@ -23,6 +23,7 @@ from registry.ids import ID_PATTERN
 from registry.media import service as media
 from registry.models import Upload
 from registry.runtime import Runtime
+from registry.tenants.service import ROLE_PERMISSIONS
 
 router = APIRouter(prefix="/v1", tags=["media"])
 
@@ -111,11 +112,9 @@ async def get_upload(upload_id: str, request: Request, rt: RuntimeDep, principal
 
 @router.get("/me", response_model=MeResponse)
 async def me(rt: RuntimeDep, principal: PrincipalDep) -> MeResponse:
-    """Who the API key belongs to, and the dedup limits verification applies."""
+    """Who the API key belongs to and what its kind may do (dedup thresholds are not published)."""
     return MeResponse(
         tenant_id=principal.tenant_id, tenant_name=principal.tenant_name, kind=principal.kind.value,
         can_upload=principal.can_upload,
-        dedup_limits={"max_structure_diff": rt.thresholds.max_structure_diff,
-                      "max_colour_diff": rt.thresholds.max_colour_diff,
-                      "candidate_radius": float(rt.settings.dedup_candidate_radius)},
+        permissions=sorted(p.value for p in ROLE_PERMISSIONS[principal.kind]),
     )

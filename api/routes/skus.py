@@ -8,6 +8,7 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import PrincipalDep, RuntimeDep, public_base
 from api.schemas import ListingResponse, ListingSlot, PlatformInfo, ProfileInfo, SkuSummary
 from registry.skus import service as skus
+from registry.tenants import grants
 from registry.variants.service import current_ref
 
 router = APIRouter(prefix="/v1", tags=["skus"])
@@ -15,23 +16,27 @@ router = APIRouter(prefix="/v1", tags=["skus"])
 
 @router.get("/skus", response_model=list[SkuSummary])
 async def list_skus(rt: RuntimeDep, principal: PrincipalDep, limit: int = Query(100, ge=1, le=1000),
-                    after: str | None = Query(None, max_length=1000)) -> list[SkuSummary]:
-    """Your SKUs, ordered by code; page with `after`."""
+                    after: str | None = Query(None, max_length=1000),
+                    seller: str | None = Query(None, max_length=200)) -> list[SkuSummary]:
+    """Your SKUs, ordered by code; page with `after`. Platform keys name a `seller` that shares with them."""
     # `after` is checked like a SKU once NFC-normalised: a decomposed spelling may be longer than 200.
     def load() -> list[tuple[str, int]]:
         with rt.db.read_only() as session:
-            return skus.list_skus(session, principal.tenant_id, limit, after)
+            owner = grants.listing_owner(session, principal, seller)
+            return skus.list_skus(session, owner, limit, after)
 
     return [SkuSummary(sku=code, slots=count) for code, count in await run_in_threadpool(load)]
 
 
 @router.get("/skus/{sku:path}/listing", response_model=ListingResponse)
 async def sku_listing(sku: str, request: Request, rt: RuntimeDep, principal: PrincipalDep,
-                      platform: str = Query(..., min_length=1, max_length=40)) -> ListingResponse:
-    """A SKU's images with the platform's variant URLs, in listing order."""
+                      platform: str = Query(..., min_length=1, max_length=40),
+                      seller: str | None = Query(None, max_length=200)) -> ListingResponse:
+    """A SKU's images with the platform's variant URLs, in listing order; platform keys name a `seller`."""
     def load() -> tuple[str, list[skus.ListingEntry]]:
         with rt.db.read_only() as session:
-            return skus.listing(session, rt.catalog, principal.tenant_id, sku, platform)
+            owner = grants.listing_owner(session, principal, seller)
+            return skus.listing(session, rt.catalog, owner, sku, platform)
 
     code, entries = await run_in_threadpool(load)
     base = public_base(request, rt)
