@@ -81,6 +81,10 @@ def _owner_and_grantee(codes: set[int]) -> Expect:
     return {**_owner_only(codes), "platform": codes, "stranger_platform": {404}}
 
 
+# A seller's listings: itself and the platforms it granted; other sellers may not name it (403).
+SHARED_LISTING: Expect = {**_owner_and_grantee(OK_READ), "other": {403}, "brand": {403}}
+
+
 def _picture(world: World) -> dict[str, Any]:
     return {"file": ("p.jpg", jpeg(product(7, size=240)), "image/jpeg")}
 
@@ -138,10 +142,9 @@ ROUTES: dict[tuple[str, str], tuple[Build, Expect]] = {
     ("GET", "/v1/uploads"): (lambda w: Req("GET", "/v1/uploads"), _keys(OK_READ)),
     ("GET", "/v1/uploads/{upload_id}"): (lambda w: Req("GET", f"/v1/uploads/{w.upload_id}"), _owner_only(OK_READ)),
     ("GET", "/v1/me"): (lambda w: Req("GET", "/v1/me"), _keys(OK_READ)),
-    ("GET", "/v1/skus"): (lambda w: Req("GET", f"/v1/skus?seller={OWNER}"),
-                          {**_owner_and_grantee(OK_READ), "other": {403}, "brand": {403}}),
-    ("GET", "/v1/skus/{sku:path}/listing"): (lambda w: Req("GET", f"/v1/skus/S-1/listing?platform=amazon&seller={OWNER}"),
-                                        {**_owner_and_grantee(OK_READ), "other": {403}, "brand": {403}}),
+    ("GET", "/v1/skus"): (lambda w: Req("GET", f"/v1/skus?seller={OWNER}"), SHARED_LISTING),
+    ("GET", "/v1/skus/{sku:path}/listing"): (
+        lambda w: Req("GET", f"/v1/skus/S-1/listing?platform=amazon&seller={OWNER}"), SHARED_LISTING),
     ("GET", "/v1/keys"): (lambda w: Req("GET", "/v1/keys"), _keys(OK_READ)),
     ("POST", "/v1/keys"): (lambda w: Req("POST", "/v1/keys", json={"label": "x"}), _keys({201})),
     ("POST", "/v1/keys/{key_id}/revoke"): (lambda w: _fresh_key(w, "revoke"), _owner_only({200})),
