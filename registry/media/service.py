@@ -14,15 +14,16 @@ from processing.errors import EmptyImage, FileTooLarge
 from processing.fingerprint import Fingerprint as PictureFingerprint
 from processing.fingerprint import fingerprint
 from registry.errors import Conflict, Forbidden, InvalidInput, NotFound
-from registry.ids import new_id
+from registry.ids import new_id, new_opaque_id
 from registry.jobs.service import JobKind, enqueue
-from registry.media import dedup
+from registry.media import dedup, trust
 from registry.media.blobs import detail_key, original_key, signature_key, signature_prefix
 from registry.media.repository import MediaRepository
 from registry.models import Asset, ContentKey, DedupDecision, Fingerprint, Upload, Variant
 from registry.runtime import Runtime
 from registry.skus.repository import SkuRepository
 from registry.skus.service import SlotRequest, assign_slot
+from registry.tenants.repository import TenantRepository
 from registry.tenants.service import Principal
 from registry.variants.repository import VariantRepository
 
@@ -46,6 +47,7 @@ class UploadCommand:
     data: bytes
     filename: str = ""
     slot: SlotRequest | None = None
+    ai_content: str = "none"
 
 
 @dataclass
@@ -110,23 +112,6 @@ class PictureFacts:
         )
 
 
-def is_better_copy(new: Upload, current: Upload, overlap: float) -> bool:
-    """Whether a verified copy should replace the master: more real detail, never an upscale or crop."""
-    if overlap < 0.95:
-        return False  # a crop of the master loses part of the picture
-    if current.content_pixels <= 0:
-        return True
-    ratio = new.content_pixels / current.content_pixels
-    not_upscaled = new.sharpness >= 0.6 * current.sharpness
-    if ratio >= 1.25 and not_upscaled:
-        return True
-    if ratio >= 0.9 and not_upscaled:
-        current_q = 100 if current.lossless else (current.jpeg_quality or 85)
-        new_q = 100 if new.lossless else (new.jpeg_quality or 85)
-        return new_q >= current_q + 10 and new.sharpness >= 0.9 * current.sharpness
-    return False
-
-
 def _new_upload(
     principal: Principal, command: UploadCommand, sha256: str, asset_id: str, dedup_kind: str,
     facts: PictureFacts, match: dict[str, object],
@@ -147,6 +132,7 @@ def _new_upload(
         sharpness=facts.sharpness,
         jpeg_quality=facts.jpeg_quality,
         lossless=facts.lossless,
+        ai_content=command.ai_content,
     )
 
 
@@ -274,9 +260,11 @@ def _register(
     if asset is None:
         upload_id = new_id("upl")
         asset = Asset(
-            id=new_id("ast"), owner_tenant_id=principal.tenant_id, master_upload_id=upload_id,
+            id=new_opaque_id("ast"), owner_tenant_id=principal.tenant_id, master_upload_id=upload_id,
             master_sha256=prepared.sha256, master_format=decoded.format, width=decoded.width,
             height=decoded.height, size_bytes=len(command.data), master_version=1,
+            supplier_tenant_id=principal.tenant_id, supplier_kind=principal.kind.value,
+            ai_content=command.ai_content,
         )
         repository.add(asset)
         row = _new_upload(principal, command, prepared.sha256, asset.id, DedupKind.NEW, facts, match_info)
@@ -298,26 +286,20 @@ def _register(
     repository.add(_fingerprint_row(asset.id, row.id, prepared))
     master = repository.upload(asset.master_upload_id)
     overlap = best.verification.overlap if best.verification else 0.0
-    promoted = master is not None and is_better_copy(row, master, overlap)
-    if promoted:
-        _promote(rt, session, asset, row)
-        match_info["promoted_over_upload_id"] = master.id if master else None
-        row.match = dict(match_info)
+    promoted, why = False, "no_master"
+    if master is not None:
+        promoted, why = trust.promotion_verdict(rt, session, asset, master, row, decoded.image, prepared.picture,
+                                                overlap)
+    match_info["promotion"] = why
+    if promoted and master is not None:
+        trust.change_master(rt, session, asset, row, by_tenant_id=principal.tenant_id,
+                            reason=trust.ChangeReason.BETTER_COPY, supplier_kind=principal.kind.value)
+        match_info["promoted_over_upload_id"] = master.id
+    row.match = dict(match_info)
     outcome = UploadOutcome(asset_id=asset.id, upload_id=row.id, dedup=DedupKind.NEAR, created=False,
                             promoted=promoted, match=match_info)
     _finish_slot(session, principal, command, outcome)
     return outcome
-
-
-def _promote(rt: Runtime, session: Session, asset: Asset, row: Upload) -> None:
-    """Make a better copy the asset's master; the id stays, variant URLs move, aliases follow."""
-    asset.master_upload_id = row.id
-    asset.master_sha256 = row.sha256
-    asset.master_format = row.format
-    asset.width, asset.height, asset.size_bytes = row.width, row.height, row.size_bytes
-    asset.master_version += 1
-    session.flush()
-    enqueue(rt, session, JobKind.RENDER_ASSET, asset.id)
 
 
 def get_asset(rt: Runtime, session: Session, asset_id: str) -> Asset:
@@ -394,10 +376,12 @@ def split(rt: Runtime, principal: Principal, asset_id: str, upload_id: str) -> A
         moving_ids = {u.id for u in moving}
         first = min(moving, key=lambda u: (u.created_at, u.id))
         new_asset = Asset(
-            id=new_id("ast"), owner_tenant_id=first.tenant_id, master_upload_id=first.id,
+            id=new_opaque_id("ast"), owner_tenant_id=first.tenant_id, master_upload_id=first.id,
             master_sha256=first.sha256, master_format=first.format, width=first.width, height=first.height,
             size_bytes=first.size_bytes, master_version=1,
         )
+        first_tenant = TenantRepository(session).get(first.tenant_id)
+        trust.set_provenance(new_asset, first, first_tenant.kind if first_tenant else "merchant")
         repository.add(new_asset)
         for same_bytes in moving:
             same_bytes.asset_id = new_asset.id
