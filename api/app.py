@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from api.errors import RejectNulInUrl, install_error_handlers
 from api.limits import install_limits
-from api.routes import console, health, keys, media, skus, variants
+from api.routes import console, health, keys, media, skus, trust, variants
 from registry.runtime import Runtime
 from registry.settings import Settings
 from workers.bootstrap import close_runtime, create_runtime
@@ -49,4 +49,5 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(variants.router)
     app.include_router(console.router)
     app.include_router(keys.router)
+    app.include_router(trust.router)
     return app

@@ -13,11 +13,12 @@ from api.errors import ApiError
 from api.forms import strict_form
 from processing.errors import FileTooLarge
 from registry.errors import Forbidden
+from registry.media.trust import parse_ai_content
 from registry.runtime import Runtime
 from registry.skus.service import SlotRequest, parse_slot
 from registry.tenants.service import Permission, Principal, authenticate, note_key_use
 
-_FORM_FIELDS = {"file", "sku", "role", "position"}
+_FORM_FIELDS = {"file", "sku", "role", "position", "ai"}
 
 
 def get_runtime(request: Request) -> Runtime:
@@ -54,6 +55,7 @@ class ImageForm:
     data: bytes
     filename: str
     slot: SlotRequest | None
+    ai_content: str = "none"
 
 
 async def _read_limited(upload: UploadFile, limit: int) -> bytes:
@@ -81,12 +83,14 @@ async def _parse_image_form(request: Request, rt: Runtime, *, with_slot: bool) -
         data = await _read_limited(upload, limit)
         filename = upload.filename or ""
         slot = None
+        ai_content = "none"
         if with_slot:
-            fields = {name: form.get(name) for name in ("sku", "role", "position")}
+            fields = {name: form.get(name) for name in ("sku", "role", "position", "ai")}
             if any(value is not None and not isinstance(value, str) for value in fields.values()):
-                raise ApiError(422, "invalid_field", "sku, role and position must be plain text fields")
+                raise ApiError(422, "invalid_field", "sku, role, position and ai must be plain text fields")
             slot = parse_slot(fields["sku"], fields["role"], fields["position"])  # type: ignore[arg-type]
-    return ImageForm(data=data, filename=filename, slot=slot)
+            ai_content = parse_ai_content(fields["ai"]).value  # type: ignore[arg-type]
+    return ImageForm(data=data, filename=filename, slot=slot, ai_content=ai_content)
 
 
 async def upload_form(request: Request, rt: RuntimeDep, principal: PrincipalDep) -> ImageForm:

@@ -40,8 +40,8 @@ class VariantInfo(BaseModel):
 class MasterInfo(BaseModel):
     """Facts of an asset's current master picture."""
 
-    upload_id: str
-    sha256: str
+    upload_id: str | None = Field(None, description="shown to the tenant that supplied the master only")
+    sha256: str | None = Field(None, description="shown to the tenant that supplied the master only")
     format: str
     width: int
     height: int
@@ -49,12 +49,21 @@ class MasterInfo(BaseModel):
     version: int
 
 
+class Provenance(BaseModel):
+    """What anyone may know of where an asset's master came from."""
+
+    official: str | None = Field(None, description="the brand whose official picture this is")
+    ai_content: str = Field("none", description="none, generated or edited, as its supplier declared")
+
+
 class AssetResponse(BaseModel):
     """An asset, its master and its variants."""
 
     asset_id: str
-    owner_tenant_id: str
+    owner_tenant_id: str | None = Field(None, description="shown to the owner only")
+    yours: bool = Field(False, description="you first registered this asset")
     master: MasterInfo
+    provenance: Provenance = Field(default_factory=Provenance)
     uploads: int
     created_at: datetime
     updated_at: datetime
@@ -110,8 +119,8 @@ class SearchHitResponse(BaseModel):
     """A canonical asset showing the searched picture."""
 
     asset_id: str
-    score: float
-    hash_distance: int
+    score: float | None = Field(None, description="shown for your own assets only")
+    hash_distance: int | None = Field(None, description="shown for your own assets only")
     asset_url: str
     thumb_url: str
     verification: dict[str, object]
@@ -202,4 +211,14 @@ class GrantResponse(BaseModel):
 
     grant_id: str
     platform: str
+    created_at: datetime
+
+
+class MasterChangeResponse(BaseModel):
+    """One change of an asset's master, as its owner sees it."""
+
+    change_id: str
+    reason: str = Field(description="better_copy, official or restore")
+    previous_upload_id: str
+    new_upload_id: str
     created_at: datetime

@@ -32,7 +32,8 @@ router = APIRouter(prefix="/v1", tags=["media"])
              responses={200: {"model": UploadResponse, "description": "resolved to an existing asset"}})
 async def create_media(request: Request, rt: RuntimeDep, principal: PrincipalDep, form: UploadFormDep) -> JSONResponse:
     """Upload a picture; exact and near copies resolve to their canonical asset."""
-    command = media.UploadCommand(data=form.data, filename=form.filename, slot=form.slot)
+    command = media.UploadCommand(data=form.data, filename=form.filename, slot=form.slot,
+                                  ai_content=form.ai_content)
     async with decode_gate(request).slot(len(form.data)):
         outcome = await run_in_threadpool(media.upload, rt, principal, command)
     body = UploadResponse(
@@ -44,19 +45,19 @@ async def create_media(request: Request, rt: RuntimeDep, principal: PrincipalDep
 
 
 @router.get("/media/{asset_id}", response_model=AssetResponse)
-async def get_media(asset_id: str, request: Request, rt: RuntimeDep, _principal: PrincipalDep) -> AssetResponse:
-    """An asset's facts and every profile's variant URL."""
+async def get_media(asset_id: str, request: Request, rt: RuntimeDep, principal: PrincipalDep) -> AssetResponse:
+    """An asset's public facts and every profile's variant URL."""
     view = await run_in_threadpool(media.describe_asset, rt, asset_id)
-    return asset_response(rt, public_base(request, rt), view.asset, view.uploads, view.variants)
+    return asset_response(rt, public_base(request, rt), view.asset, view.uploads, view.variants, principal.tenant_id)
 
 
 @router.post("/media/search", response_model=SearchResponse)
 async def search_media(
-    request: Request, rt: RuntimeDep, _principal: PrincipalDep, form: SearchFormDep
+    request: Request, rt: RuntimeDep, principal: PrincipalDep, form: SearchFormDep
 ) -> SearchResponse:
     """Find canonical assets showing the same picture; nothing is stored."""
     async with decode_gate(request).slot(len(form.data)):
-        hits, explanation = await run_in_threadpool(media.search, rt, form.data)
+        hits, explanation = await run_in_threadpool(media.search, rt, form.data, principal)
     base = public_base(request, rt)
     return SearchResponse(
         matches=[SearchHitResponse(asset_id=h.asset_id, score=h.score, hash_distance=h.hash_distance,
@@ -73,7 +74,8 @@ async def split_media(asset_id: str, body: SplitRequest, request: Request, rt: R
     """Take a wrongly merged upload out of an asset into an asset of its own."""
     new_asset = await run_in_threadpool(media.split, rt, principal, asset_id, body.upload_id)
     view = await run_in_threadpool(media.describe_asset, rt, new_asset.id)
-    return asset_response(rt, public_base(request, rt), view.asset, view.uploads, view.variants)
+    return asset_response(rt, public_base(request, rt), view.asset, view.uploads, view.variants,
+                          principal.tenant_id)
 
 
 @router.post("/media/{asset_id}/merge", response_model=AssetResponse)
@@ -82,7 +84,8 @@ async def merge_media(asset_id: str, body: MergeRequest, request: Request, rt: R
     """Fold a missed duplicate asset into this one."""
     target = await run_in_threadpool(media.merge, rt, principal, asset_id, body.duplicate_asset_id)
     view = await run_in_threadpool(media.describe_asset, rt, target.id)
-    return asset_response(rt, public_base(request, rt), view.asset, view.uploads, view.variants)
+    return asset_response(rt, public_base(request, rt), view.asset, view.uploads, view.variants,
+                          principal.tenant_id)
 
 
 def _upload_detail(rt: Runtime, base: str, row: Upload) -> UploadDetail:

@@ -19,6 +19,7 @@ from registry.jobs.service import JobKind, enqueue
 from registry.media import dedup, trust
 from registry.media.blobs import detail_key, original_key, signature_key, signature_prefix
 from registry.media.repository import MediaRepository
+from registry.media.trust_repository import TrustRepository
 from registry.models import Asset, ContentKey, DedupDecision, Fingerprint, Upload, Variant
 from registry.runtime import Runtime
 from registry.skus.repository import SkuRepository
@@ -323,13 +324,17 @@ class SearchHit:
     """An asset matching a searched picture."""
 
     asset_id: str
-    score: float
-    hash_distance: int
+    score: float | None
+    hash_distance: int | None
     verification: dict[str, object]
 
 
-def search(rt: Runtime, data: bytes) -> tuple[list[SearchHit], dict[str, object]]:
-    """Find canonical assets showing the same picture as `data`; stores nothing."""
+def search(rt: Runtime, data: bytes, principal: Principal) -> tuple[list[SearchHit], dict[str, object]]:
+    """Find canonical assets showing the same picture as `data`; stores nothing.
+
+    Scores and verification details are shown only for the caller's own assets: for anyone else's
+    they would tell an attacker how far an edit may go and still pass.
+    """
     check_size(rt, data)
     sha256 = hashlib.sha256(data).hexdigest()
     hits: list[SearchHit] = []
@@ -343,11 +348,17 @@ def search(rt: Runtime, data: bytes) -> tuple[list[SearchHit], dict[str, object]
         picture = fingerprint(decoded.image, rt.verify_pool)
         report = dedup.match(rt, session, picture, stop_at_first=False,
                              exclude_assets=frozenset(h.asset_id for h in hits))
-    for candidate in report.accepted:
-        verdict = candidate.verification
-        explanation: dict[str, object] = dict(verdict.as_dict()) if verdict else {}
-        hits.append(SearchHit(candidate.asset_id, verdict.score if verdict else 0.0, candidate.distance, explanation))
-    return hits, report.as_dict()
+        for candidate in report.accepted:
+            verdict = candidate.verification
+            explanation: dict[str, object] = dict(verdict.as_dict()) if verdict else {}
+            hits.append(SearchHit(candidate.asset_id, verdict.score if verdict else 0.0, candidate.distance,
+                                  explanation))
+        own = TrustRepository(session).own_asset_ids(principal.tenant_id, [h.asset_id for h in hits])
+        [shown] = trust.redact_matches(session, principal, [report.as_dict()])
+    for hit in hits:
+        if hit.asset_id not in own and hit.verification.get("method") != "exact":
+            hit.score, hit.hash_distance, hit.verification = None, None, {}
+    return hits, shown
 
 
 def _owned_asset(session: Session, principal: Principal, asset_id: str) -> Asset:
@@ -364,15 +375,22 @@ def split(rt: Runtime, principal: Principal, asset_id: str, upload_id: str) -> A
     with rt.db.unit_of_work() as session:
         rt.db.lock_dedup(session)
         repository = MediaRepository(session)
-        asset = _owned_asset(session, principal, asset_id)
+        asset = repository.asset(asset_id)
+        if asset is None:
+            raise NotFound(f"no asset {asset_id!r}", field="asset_id")
         row = repository.upload(upload_id)
         if row is None or row.asset_id != asset.id:
             raise NotFound(f"upload {upload_id!r} is not part of asset {asset.id!r}", field="upload_id")
+        if row.tenant_id != principal.tenant_id:
+            # A split changes what the upload's listings show: only its uploader decides that.
+            raise Forbidden("only the tenant that uploaded a picture may split it out of an asset")
         if row.sha256 == asset.master_sha256:
             raise Conflict("the master upload cannot be split from its own asset; split the other uploads")
-        # The picture leaves with every upload of its bytes (they share one content key), each
-        # upload's fingerprint and SKU slots; the first of them was the picture's first registration.
-        moving = [u for u in repository.uploads_of_asset(asset.id, limit=10_000) if u.sha256 == row.sha256]
+        # The picture leaves with the caller's uploads of its bytes, their fingerprints and the caller's
+        # SKU slots. Other tenants' uploads of the same bytes stay, and with them the exact-bytes lookup.
+        same_bytes_uploads = [u for u in repository.uploads_of_asset(asset.id, limit=10_000) if u.sha256 == row.sha256]
+        moving = [u for u in same_bytes_uploads if u.tenant_id == principal.tenant_id]
+        shared = len(moving) < len(same_bytes_uploads)
         moving_ids = {u.id for u in moving}
         first = min(moving, key=lambda u: (u.created_at, u.id))
         new_asset = Asset(
@@ -386,9 +404,10 @@ def split(rt: Runtime, principal: Principal, asset_id: str, upload_id: str) -> A
         for same_bytes in moving:
             same_bytes.asset_id = new_asset.id
         key = repository.content_key(row.sha256)
-        if key is not None:
+        if key is not None and not shared:
             key.asset_id = new_asset.id
-        fingerprints = [fp for fp in repository.fingerprints_of_asset(asset.id) if fp.upload_id in moving_ids]
+        fingerprints = [] if shared else [
+            fp for fp in repository.fingerprints_of_asset(asset.id) if fp.upload_id in moving_ids]
         for existing in fingerprints:
             existing.asset_id = new_asset.id
         if not fingerprints:
@@ -397,7 +416,7 @@ def split(rt: Runtime, principal: Principal, asset_id: str, upload_id: str) -> A
             for blob_key, blob, content_type in _blobs(prepared, data)[1:]:
                 rt.store.put_if_absent(blob_key, blob, content_type)
             repository.add(_fingerprint_row(new_asset.id, first.id, prepared))
-        for slot in SkuRepository(session).slots_using_asset(asset.id):
+        for slot in TrustRepository(session).slots_of_tenant_on_asset(principal.tenant_id, asset.id):
             if slot.upload_id in moving_ids:
                 slot.asset_id = new_asset.id
         repository.add(DedupDecision(id=new_id("dec"), relation="distinct", asset_id=asset.id,
@@ -406,6 +425,23 @@ def split(rt: Runtime, principal: Principal, asset_id: str, upload_id: str) -> A
         session.flush()
         session.expunge(new_asset)
         return new_asset
+
+
+def _move_own_references(session: Session, principal: Principal, duplicate: Asset, target: Asset) -> None:
+    repository, trusted = MediaRepository(session), TrustRepository(session)
+    uploads = trusted.uploads_of_asset(duplicate.id)
+    others_bytes = {u.sha256 for u in uploads if u.tenant_id != principal.tenant_id} | {duplicate.master_sha256}
+    movable = [u for u in uploads if u.tenant_id == principal.tenant_id and u.sha256 not in others_bytes]
+    for row in movable:
+        row.asset_id = target.id
+        key = repository.content_key(row.sha256)
+        if key is not None and key.asset_id == duplicate.id:
+            key.asset_id = target.id
+        fingerprint_row = repository.fingerprint_of_upload(row.id)
+        if fingerprint_row is not None:
+            fingerprint_row.asset_id = target.id
+    for slot in trusted.slots_of_tenant_on_asset(principal.tenant_id, duplicate.id):
+        slot.asset_id = target.id
 
 
 def merge(rt: Runtime, principal: Principal, asset_id: str, duplicate_asset_id: str) -> Asset:
@@ -424,11 +460,18 @@ def merge(rt: Runtime, principal: Principal, asset_id: str, duplicate_asset_id: 
         if duplicate.owner_tenant_id != principal.tenant_id:
             # Merging redirects every reference to the duplicate, so its owner alone may consent.
             raise Forbidden("only the tenant that first registered an asset may merge it into another")
-        repository.move_asset_references(duplicate.id, target.id)
-        for slot in SkuRepository(session).slots_using_asset(duplicate.id):
-            slot.asset_id = target.id
-        # The duplicate row stays so its old immutable variant URLs keep serving; lookups follow it.
-        duplicate.merged_into_id = target.id
+        trusted = TrustRepository(session)
+        if trusted.other_tenants_on_asset(principal.tenant_id, duplicate.id):
+            # Other tenants list or uploaded the duplicate: what they show, its alias URLs and its
+            # exact-bytes lookup stay. Only the caller's own uploads (of bytes nobody else sent, other
+            # than the duplicate's master) and the caller's own slots move.
+            _move_own_references(session, principal, duplicate, target)
+        else:
+            repository.move_asset_references(duplicate.id, target.id)
+            for slot in SkuRepository(session).slots_using_asset(duplicate.id):
+                slot.asset_id = target.id
+            # The duplicate row stays so its old immutable variant URLs keep serving; lookups follow it.
+            duplicate.merged_into_id = target.id
         repository.add(DedupDecision(id=new_id("dec"), relation="same", asset_id=target.id,
                                      other_asset_id=duplicate.id, tenant_id=principal.tenant_id))
         session.flush()
@@ -459,12 +502,19 @@ def describe_asset(rt: Runtime, asset_id: str) -> AssetView:
 def recent_uploads(rt: Runtime, principal: Principal, limit: int, before: str | None) -> list[Upload]:
     """The caller's uploads, newest first."""
     with rt.db.read_only() as session:
-        return MediaRepository(session).recent_uploads(principal.tenant_id, limit, before)
+        rows = MediaRepository(session).recent_uploads(principal.tenant_id, limit, before)
+        shown = trust.redact_matches(session, principal, [dict(row.match or {}) for row in rows])
+        session.expunge_all()
+    for row, match in zip(rows, shown, strict=True):
+        row.match = match  # detached: shown, never written back
+    return rows
 
 
 def describe_upload(rt: Runtime, principal: Principal, upload_id: str) -> Upload:
     """Load one of the caller's uploads for display."""
     with rt.db.read_only() as session:
         row = get_upload(rt, session, principal, upload_id)
+        [shown] = trust.redact_matches(session, principal, [dict(row.match or {})])
         session.expunge(row)
-        return row
+    row.match = shown  # detached: shown, never written back
+    return row

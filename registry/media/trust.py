@@ -217,3 +217,49 @@ def restore_previous_master(rt: Runtime, principal: Principal, asset_id: str) ->
         return change_master(rt, session, asset, previous, by_tenant_id=principal.tenant_id,
                              reason=ChangeReason.RESTORE, supplier_kind=last.previous_supplier_kind or "merchant",
                              official_brand=last.previous_official_brand)
+
+
+_SCORE_FIELDS = ("verification", "hash_distance", "score")
+
+
+def visible_match(match: dict[str, object], own_assets: set[str], own_uploads: set[str]) -> dict[str, object]:
+    """A match explanation as its caller may see it: scores only against the caller's own assets,
+    upload ids only of the caller's own uploads (scores would let anyone tune edits that pass)."""
+    shown = dict(match)
+    if shown.get("matched_asset_id") not in own_assets:
+        for name in _SCORE_FIELDS:
+            shown.pop(name, None)
+    for name in ("matched_upload_id", "promoted_over_upload_id"):
+        if name in shown and shown[name] not in own_uploads:
+            shown.pop(name)
+    candidates = shown.get("candidates")
+    if isinstance(candidates, list):
+        shown["candidates"] = [
+            c if isinstance(c, dict) and c.get("asset_id") in own_assets
+            else {"asset_id": c.get("asset_id") if isinstance(c, dict) else None, "note": "another tenant's picture"}
+            for c in candidates
+        ]
+    return shown
+
+
+def _ids_in(match: dict[str, object]) -> tuple[set[str], set[str]]:
+    assets = {str(match["matched_asset_id"])} if match.get("matched_asset_id") else set()
+    candidates = match.get("candidates")
+    if isinstance(candidates, list):
+        assets |= {str(c["asset_id"]) for c in candidates if isinstance(c, dict) and c.get("asset_id")}
+    uploads = {str(match[name]) for name in ("matched_upload_id", "promoted_over_upload_id") if match.get(name)}
+    return assets, uploads
+
+
+def redact_matches(session: Session, principal: Principal, matches: list[dict[str, object]]) -> list[dict[str, object]]:
+    """`visible_match` for many explanations, with one ownership query for all of them."""
+    assets: set[str] = set()
+    uploads: set[str] = set()
+    for match in matches:
+        found_assets, found_uploads = _ids_in(match)
+        assets |= found_assets
+        uploads |= found_uploads
+    trusted = TrustRepository(session)
+    own_assets = trusted.own_asset_ids(principal.tenant_id, sorted(assets))
+    own_uploads = trusted.own_upload_ids(principal.tenant_id, sorted(uploads))
+    return [visible_match(match, own_assets, own_uploads) for match in matches]

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from registry.models import MasterChange, Sku, SkuSlot, Upload
+from registry.models import Asset, MasterChange, Sku, SkuSlot, Upload
 
 
 class TrustRepository:
@@ -63,4 +63,13 @@ class TrustRepository:
             return set()
         return set(self.session.scalars(
             select(Upload.id).where(Upload.id.in_(upload_ids), Upload.tenant_id == tenant_id)
+        ))
+
+    def own_asset_ids(self, tenant_id: str, asset_ids: list[str]) -> set[str]:
+        """Which of these assets the tenant owns or supplied the master of."""
+        if not asset_ids:
+            return set()
+        return set(self.session.scalars(
+            select(Asset.id).where(Asset.id.in_(asset_ids),
+                                   or_(Asset.owner_tenant_id == tenant_id, Asset.supplier_tenant_id == tenant_id))
         ))

@@ -139,6 +139,11 @@ ROUTES: dict[tuple[str, str], tuple[Build, Expect]] = {
         lambda w: Req("POST", f"/v1/media/{w.asset_id}/split", json={"upload_id": w.upload_id}),
         _owner_only({409})),  # the owner is let through; splitting the master itself is a conflict
     ("POST", "/v1/media/{asset_id}/merge"): (_merge, _owner_only(OK_READ)),
+    ("GET", "/v1/media/{asset_id}/master-history"): (
+        lambda w: Req("GET", f"/v1/media/{w.asset_id}/master-history"), _owner_only(OK_READ)),
+    ("POST", "/v1/media/{asset_id}/restore-master"): (
+        lambda w: Req("POST", f"/v1/media/{w.asset_id}/restore-master"),
+        _owner_only({409})),  # let through; a master that never changed has nothing to restore
     ("GET", "/v1/uploads"): (lambda w: Req("GET", "/v1/uploads"), _keys(OK_READ)),
     ("GET", "/v1/uploads/{upload_id}"): (lambda w: Req("GET", f"/v1/uploads/{w.upload_id}"), _owner_only(OK_READ)),
     ("GET", "/v1/me"): (lambda w: Req("GET", "/v1/me"), _keys(OK_READ)),
