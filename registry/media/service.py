@@ -8,6 +8,7 @@ import unicodedata
 from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import flag_modified
 
 from processing.decode import DecodedImage, decode
 from processing.errors import EmptyImage, FileTooLarge
@@ -286,17 +287,17 @@ def _register(
     # Every distinct copy is indexed: a later, differently edited copy may be closer to it than to the master.
     repository.add(_fingerprint_row(asset.id, row.id, prepared))
     master = repository.upload(asset.master_upload_id)
-    overlap = best.verification.overlap if best.verification else 0.0
     promoted, why = False, "no_master"
     if master is not None:
         promoted, why = trust.promotion_verdict(rt, session, asset, master, row, decoded.image, prepared.picture,
-                                                overlap)
+                                                best.verification)
     match_info["promotion"] = why
     if promoted and master is not None:
         trust.change_master(rt, session, asset, row, by_tenant_id=principal.tenant_id,
                             reason=trust.ChangeReason.BETTER_COPY, supplier_kind=principal.kind.value)
         match_info["promoted_over_upload_id"] = master.id
     row.match = dict(match_info)
+    flag_modified(row, "match")  # the dict was flushed once already and then grew in place
     outcome = UploadOutcome(asset_id=asset.id, upload_id=row.id, dedup=DedupKind.NEAR, created=False,
                             promoted=promoted, match=match_info)
     _finish_slot(session, principal, command, outcome)
