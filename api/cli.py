@@ -6,8 +6,9 @@ import json
 import os
 import re
 import sys
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from contextlib import closing
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -21,7 +22,7 @@ from rich.table import Table
 from registry.settings import Settings
 
 if TYPE_CHECKING:
-    from registry.db import Database
+    from sqlalchemy.orm import Session
 
 cli = typer.Typer(help="skupix: shared product-media registry and image CDN.", no_args_is_help=True,
                   add_completion=False)
@@ -119,9 +120,20 @@ def keys_create(
     expires_in_days: Annotated[int | None, typer.Option(help="the key expires after this many days")] = None,
 ) -> None:
     """Create an API key; the key is printed once, as the last line."""
-    from registry.db import Database
-    from registry.errors import InvalidInput
     from registry.tenants.service import create_key
+
+    with _key_session() as session:
+        created, plain = create_key(session, tenant, kind, label=label, expires_at=_expiry(expires_in_days))
+        tenant_name, tenant_kind = created.name, created.kind
+    console.print(f"key for tenant {tenant_name!r} ({tenant_kind}); store it now, it is not shown again:")
+    print(plain)
+
+
+@contextmanager
+def _key_session() -> Iterator[Session]:
+    """A unit of work on the configured database; a registry error ends the command with exit code 2."""
+    from registry.db import Database
+    from registry.errors import RegistryError
 
     settings = _settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -129,25 +141,12 @@ def keys_create(
     database.migrate()
     try:
         with database.unit_of_work() as session:
-            created, plain = create_key(session, tenant, kind, label=label, expires_at=_expiry(expires_in_days))
-            tenant_name, tenant_kind = created.name, created.kind
-    except InvalidInput as exc:
+            yield session
+    except RegistryError as exc:
         console.print(f"[red]{exc.message}[/red]")
         raise typer.Exit(2) from exc
     finally:
         database.dispose()
-    console.print(f"key for tenant {tenant_name!r} ({tenant_kind}); store it now, it is not shown again:")
-    print(plain)
-
-
-def _key_database() -> Database:
-    from registry.db import Database
-
-    settings = _settings()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    database = Database(settings.resolved_database_url)
-    database.migrate()
-    return database
 
 
 def _expiry(days: int | None) -> datetime | None:
@@ -162,16 +161,12 @@ def keys_list(tenant: Annotated[str, typer.Option(help="tenant name")]) -> None:
     from registry.tenants.repository import TenantRepository
     from registry.tenants.service import list_keys
 
-    database = _key_database()
-    try:
-        with database.read_only() as session:
-            found = TenantRepository(session).get_by_name(tenant.strip())
-            if found is None:
-                console.print(f"[red]no tenant {tenant!r}[/red]")
-                raise typer.Exit(2)
-            infos = list_keys(session, found.id)
-    finally:
-        database.dispose()
+    with _key_session() as session:
+        found = TenantRepository(session).get_by_name(tenant.strip())
+        if found is None:
+            console.print(f"[red]no tenant {tenant!r}[/red]")
+            raise typer.Exit(2)
+        infos = list_keys(session, found.id)
     table = Table(title=f"keys of {tenant}")
     for column in ("id", "prefix", "label", "created", "expires", "last used", "state"):
         table.add_column(column, no_wrap=column != "label")
@@ -186,18 +181,10 @@ def keys_list(tenant: Annotated[str, typer.Option(help="tenant name")]) -> None:
 @keys_cli.command("revoke")
 def keys_revoke(key_id: Annotated[str, typer.Argument(help="key id (key_…), from `skupix keys list`")]) -> None:
     """Revoke a key; every API process refuses it from its next request."""
-    from registry.errors import RegistryError
     from registry.tenants.service import revoke_key
 
-    database = _key_database()
-    try:
-        with database.unit_of_work() as session:
-            revoke_key(session, None, key_id)
-    except RegistryError as exc:
-        console.print(f"[red]{exc.message}[/red]")
-        raise typer.Exit(2) from exc
-    finally:
-        database.dispose()
+    with _key_session() as session:
+        revoke_key(session, None, key_id)
     console.print(f"revoked {key_id}")
 
 
@@ -207,18 +194,10 @@ def keys_rotate(
     expires_in_days: Annotated[int | None, typer.Option(help="the new key expires after this many days")] = None,
 ) -> None:
     """Replace a key: prints the new key once (last line); the old one is revoked."""
-    from registry.errors import RegistryError
     from registry.tenants.service import rotate_key
 
-    database = _key_database()
-    try:
-        with database.unit_of_work() as session:
-            info, plain = rotate_key(session, None, key_id, expires_at=_expiry(expires_in_days))
-    except RegistryError as exc:
-        console.print(f"[red]{exc.message}[/red]")
-        raise typer.Exit(2) from exc
-    finally:
-        database.dispose()
+    with _key_session() as session:
+        info, plain = rotate_key(session, None, key_id, expires_at=_expiry(expires_in_days))
     console.print(f"{key_id} revoked; new key {info.id}; store it now, it is not shown again:")
     print(plain)
 
