@@ -22,7 +22,7 @@ from rich.table import Table
 from registry.settings import Settings
 
 if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
+    from registry.db import Database
 
 cli = typer.Typer(help="skupix: shared product-media registry and image CDN.", no_args_is_help=True,
                   add_completion=False)
@@ -73,8 +73,9 @@ def worker(
     if settings.embedded_tasks:
         console.print("[red]SKUPIX_BROKER_URL is empty: embedded mode runs tasks inside `skupix serve`[/red]")
         raise typer.Exit(2)
-    from workers.celery_app import QUEUE, app
+    from workers.celery_app import QUEUE, configure
 
+    app = configure(settings)  # the worker processes' runtimes use these same settings
     argv = ["worker", f"--loglevel={loglevel}", f"--concurrency={concurrency}", "-Q", QUEUE,
             "--without-gossip", "--without-mingle", f"--hostname={name or f'skupix-{os.getpid()}@%h'}"]
     if beat:
@@ -112,26 +113,9 @@ def sweep() -> None:
     console.print(f"republished {count} job(s)")
 
 
-@keys_cli.command("create")
-def keys_create(
-    tenant: Annotated[str, typer.Option(help="tenant name (created if new)")],
-    kind: Annotated[str, typer.Option(help="brand, merchant or platform")] = "merchant",
-    label: Annotated[str, typer.Option(help="what the key is for")] = "",
-    expires_in_days: Annotated[int | None, typer.Option(help="the key expires after this many days")] = None,
-) -> None:
-    """Create an API key; the key is printed once, as the last line."""
-    from registry.tenants.service import create_key
-
-    with _key_session() as session:
-        created, plain = create_key(session, tenant, kind, label=label, expires_at=_expiry(expires_in_days))
-        tenant_name, tenant_kind = created.name, created.kind
-    console.print(f"key for tenant {tenant_name!r} ({tenant_kind}); store it now, it is not shown again:")
-    print(plain)
-
-
 @contextmanager
-def _key_session() -> Iterator[Session]:
-    """A unit of work on the configured database; a registry error ends the command with exit code 2."""
+def _key_database() -> Iterator[Database]:
+    """The configured database, migrated; a registry error ends the command with exit code 2."""
     from registry.db import Database
     from registry.errors import RegistryError
 
@@ -140,8 +124,7 @@ def _key_session() -> Iterator[Session]:
     database = Database(settings.resolved_database_url)
     database.migrate()
     try:
-        with database.unit_of_work() as session:
-            yield session
+        yield database
     except RegistryError as exc:
         console.print(f"[red]{exc.message}[/red]")
         raise typer.Exit(2) from exc
@@ -155,18 +138,29 @@ def _expiry(days: int | None) -> datetime | None:
     return utcnow() + timedelta(days=days) if days else None
 
 
+@keys_cli.command("create")
+def keys_create(
+    tenant: Annotated[str, typer.Option(help="tenant name (created if new)")],
+    kind: Annotated[str, typer.Option(help="brand, merchant or platform")] = "merchant",
+    label: Annotated[str, typer.Option(help="what the key is for")] = "",
+    expires_in_days: Annotated[int | None, typer.Option(help="the key expires after this many days")] = None,
+) -> None:
+    """Create an API key; the key is printed once, as the last line."""
+    from registry.tenants.service import issue_key
+
+    with _key_database() as database:
+        issued = issue_key(database, tenant, kind, label=label, expires_at=_expiry(expires_in_days))
+    console.print(f"key for tenant {issued.tenant_name!r} ({issued.tenant_kind}); store it now, it is not shown again:")
+    print(issued.plain)
+
+
 @keys_cli.command("list")
 def keys_list(tenant: Annotated[str, typer.Option(help="tenant name")]) -> None:
     """List a tenant's keys (id, prefix, label, created, expires, last used, revoked); never the keys."""
-    from registry.tenants.repository import TenantRepository
-    from registry.tenants.service import list_keys
+    from registry.tenants.usecases import keys_of_tenant
 
-    with _key_session() as session:
-        found = TenantRepository(session).get_by_name(tenant.strip())
-        if found is None:
-            console.print(f"[red]no tenant {tenant!r}[/red]")
-            raise typer.Exit(2)
-        infos = list_keys(session, found.id)
+    with _key_database() as database:
+        infos = keys_of_tenant(database, tenant)
     table = Table(title=f"keys of {tenant}")
     for column in ("id", "prefix", "label", "created", "expires", "last used", "state"):
         table.add_column(column, no_wrap=column != "label")
@@ -181,10 +175,10 @@ def keys_list(tenant: Annotated[str, typer.Option(help="tenant name")]) -> None:
 @keys_cli.command("revoke")
 def keys_revoke(key_id: Annotated[str, typer.Argument(help="key id (key_…), from `skupix keys list`")]) -> None:
     """Revoke a key; every API process refuses it from its next request."""
-    from registry.tenants.service import revoke_key
+    from registry.tenants.usecases import revoke_any_key
 
-    with _key_session() as session:
-        revoke_key(session, None, key_id)
+    with _key_database() as database:
+        revoke_any_key(database, key_id)
     console.print(f"revoked {key_id}")
 
 
@@ -194,10 +188,10 @@ def keys_rotate(
     expires_in_days: Annotated[int | None, typer.Option(help="the new key expires after this many days")] = None,
 ) -> None:
     """Replace a key: prints the new key once (last line); the old one is revoked."""
-    from registry.tenants.service import rotate_key
+    from registry.tenants.usecases import rotate_any_key
 
-    with _key_session() as session:
-        info, plain = rotate_key(session, None, key_id, expires_at=_expiry(expires_in_days))
+    with _key_database() as database:
+        info, plain = rotate_any_key(database, key_id, _expiry(expires_in_days))
     console.print(f"{key_id} revoked; new key {info.id}; store it now, it is not shown again:")
     print(plain)
 

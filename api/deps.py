@@ -12,11 +12,11 @@ from starlette.datastructures import UploadFile
 from api.errors import ApiError
 from api.forms import strict_form
 from processing.errors import FileTooLarge
-from registry.errors import Forbidden
+from registry.errors import Forbidden, Unauthenticated
 from registry.media.trust import parse_ai_content
 from registry.runtime import Runtime
 from registry.skus.service import SlotRequest, parse_slot
-from registry.tenants.service import Permission, Principal, authenticate, note_key_use
+from registry.tenants.service import Permission, Principal, authenticate
 
 _FORM_FIELDS = {"file", "sku", "role", "position", "ai"}
 
@@ -30,19 +30,21 @@ def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-def _authenticate(rt: Runtime, header: str | None) -> Principal:
-    # Checked against the database on every request: a revoked key fails at once in every process.
-    with rt.db.read_only() as session:
-        principal = authenticate(session, header)
-    if principal.use_is_stale:
-        with rt.db.unit_of_work() as session:
-            note_key_use(session, principal.key_id)
-    return principal
+def bearer_key(authorization: str | None) -> str:
+    """The key of an `Authorization: Bearer KEY` header; Unauthenticated without one."""
+    if not authorization:
+        raise Unauthenticated("send an API key as 'Authorization: Bearer KEY'")
+    scheme, _, token = authorization.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise Unauthenticated("the Authorization header must be 'Bearer KEY'")
+    return token
 
 
 async def get_principal(request: Request, rt: RuntimeDep) -> Principal:
     """The tenant behind the request's bearer key; 401 without a valid one."""
-    return await run_in_threadpool(_authenticate, rt, request.headers.get("authorization"))
+    key = bearer_key(request.headers.get("authorization"))
+    return await run_in_threadpool(authenticate, rt, key)
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]

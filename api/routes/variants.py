@@ -6,8 +6,10 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from api.delivery import delivery
 from api.deps import RuntimeDep, public_base
 from api.errors import ApiError
+from api.urls import variant_path
 from registry.variants import service as variants
 
 router = APIRouter(tags=["variants"])
@@ -55,7 +57,7 @@ async def immutable_variant(asset_id: str, profile: str, filename: str, request:
     if request.method == "HEAD":
         return Response(status_code=200, headers={**headers, "Content-Length": str(row.size_bytes)},
                         media_type=row.content_type)
-    sent = await run_in_threadpool(variants.delivery, rt, row)
+    sent = await run_in_threadpool(delivery, rt, row)
     if sent.redirect_url:
         return RedirectResponse(sent.redirect_url, status_code=302,
                                 headers={"Cache-Control": f"public, max-age={rt.settings.alias_max_age_seconds}"})
@@ -71,7 +73,7 @@ async def variant_alias(asset_id: str, filename: str, request: Request, rt: Runt
     profile, extension = _split_name(filename)
     ref = await run_in_threadpool(variants.alias_target, rt, asset_id, profile, extension)
     return RedirectResponse(
-        public_base(request, rt) + ref.path,
+        public_base(request, rt) + variant_path(ref),
         status_code=302,
         headers={"Cache-Control": f"public, max-age={rt.settings.alias_max_age_seconds}"},
     )

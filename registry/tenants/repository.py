@@ -46,10 +46,6 @@ class TenantRepository:
         ).one_or_none()
         return (row[0], row[1]) if row else None
 
-    def list_tenants(self) -> list[Tenant]:
-        """Every tenant, oldest first."""
-        return list(self.session.scalars(select(Tenant).order_by(Tenant.created_at)))
-
     def key(self, key_id: str) -> ApiKey | None:
         """The key with this id."""
         return self.session.get(ApiKey, key_id) if is_well_formed(key_id) else None

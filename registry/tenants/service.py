@@ -11,9 +11,11 @@ from enum import StrEnum
 
 from sqlalchemy.orm import Session
 
+from registry.db import Database
 from registry.errors import InvalidInput, NotFound, Unauthenticated
 from registry.ids import new_id
 from registry.models import ApiKey, Tenant, utcnow
+from registry.runtime import Runtime
 from registry.tenants.repository import TenantRepository
 
 KEY_PREFIX = "skx_"
@@ -152,8 +154,8 @@ def list_keys(session: Session, tenant_id: str) -> list[KeyInfo]:
     return [KeyInfo.of(key) for key in TenantRepository(session).keys_of(tenant_id)]
 
 
-def issue_key(session: Session, tenant_id: str, *, label: str = "",
-              expires_at: datetime | None = None) -> tuple[KeyInfo, str]:
+def issue_tenant_key(session: Session, tenant_id: str, *, label: str = "",
+                     expires_at: datetime | None = None) -> tuple[KeyInfo, str]:
     """Another key for an existing tenant; returns the plain key once."""
     key_id, plain = _new_key(session, tenant_id, label, expires_at)
     return KeyInfo.of(_tenant_key(session, tenant_id, key_id)), plain
@@ -185,7 +187,7 @@ def rotate_key(session: Session, tenant_id: str | None, key_id: str, *,
     if old.revoked_at is not None:
         raise InvalidInput("a revoked key cannot be rotated; create a new key", field="key_id")
     revoke_key(session, tenant_id, key_id)
-    return issue_key(session, old.tenant_id, label=old.label, expires_at=expires_at)
+    return issue_tenant_key(session, old.tenant_id, label=old.label, expires_at=expires_at)
 
 
 def note_key_use(session: Session, key_id: str) -> None:
@@ -194,19 +196,39 @@ def note_key_use(session: Session, key_id: str) -> None:
     TenantRepository(session).touch_key(key_id, now, now - KEY_USE_RESOLUTION)
 
 
-def authenticate(session: Session, authorization: str | None) -> Principal:
-    """Resolve an `Authorization: Bearer KEY` header to its principal."""
-    if not authorization:
-        raise Unauthenticated("send an API key as 'Authorization: Bearer KEY'")
-    scheme, _, token = authorization.partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token:
-        raise Unauthenticated("the Authorization header must be 'Bearer KEY'")
-    found = TenantRepository(session).active_key_by_hash(hash_key(token))
-    if found is None:
-        raise Unauthenticated("the API key is not valid")
-    key, tenant = found
-    if key.expires_at is not None and key.expires_at <= utcnow():
-        raise Unauthenticated("the API key has expired")
-    return Principal(tenant_id=tenant.id, tenant_name=tenant.name, kind=TenantKind(tenant.kind), key_id=key.id,
-                     last_used_at=key.last_used_at)
+@dataclass(frozen=True)
+class IssuedKey:
+    """A new API key, shown once, and the tenant it acts as."""
+
+    tenant_name: str
+    tenant_kind: str
+    plain: str
+
+
+def issue_key(db: Database, tenant_name: str, kind: str, *, label: str = "",
+              expires_at: datetime | None = None) -> IssuedKey:
+    """Use case: create the tenant if new and a fresh key for it (its own unit of work)."""
+    with db.unit_of_work() as session:
+        tenant, plain = create_key(session, tenant_name, kind, label=label, expires_at=expires_at)
+        return IssuedKey(tenant_name=tenant.name, tenant_kind=tenant.kind, plain=plain)
+
+
+def authenticate(rt: Runtime, key: str) -> Principal:
+    """Use case: resolve a plain API key to its principal.
+
+    Checked against the database on every request (no cache), so a revoked or expired key fails at
+    once in every process; the key's last use is written at most once per KEY_USE_RESOLUTION.
+    """
+    with rt.db.read_only() as session:
+        found = TenantRepository(session).active_key_by_hash(hash_key(key))
+        if found is None:
+            raise Unauthenticated("the API key is not valid")
+        api_key, tenant = found
+        if api_key.expires_at is not None and api_key.expires_at <= utcnow():
+            raise Unauthenticated("the API key has expired")
+        principal = Principal(tenant_id=tenant.id, tenant_name=tenant.name, kind=TenantKind(tenant.kind),
+                              key_id=api_key.id, last_used_at=api_key.last_used_at)
+    if principal.use_is_stale:
+        with rt.db.unit_of_work() as session:
+            note_key_use(session, principal.key_id)
+    return principal
