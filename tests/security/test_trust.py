@@ -96,17 +96,25 @@ class TestEditedCopyNeverBecomesTheMaster:
         assert _listing(client, merchant, "VICTIM-3") == before
         assert _asset(client, merchant, victim["asset_id"])["master"]["width"] == 1200
 
-    @pytest.mark.parametrize("edit", ["badge", "frame"])
-    def test_a_badge_or_frame_is_not_promoted(self, client: TestClient, merchant: dict[str, str],
-                                              other_merchant: dict[str, str], edit: str) -> None:
+    @pytest.mark.parametrize("edit", ["badge", "frame", "watermark", "logo"])
+    def test_a_badge_frame_watermark_or_logo_is_not_promoted(
+        self, client: TestClient, merchant: dict[str, str], other_merchant: dict[str, str], edit: str
+    ) -> None:
         original = product(212, size=1600)
         victim = upload(client, merchant, jpeg(original.resize((800, 800), Image.Resampling.LANCZOS), 88)).json()
         edited = original.copy()
         draw = ImageDraw.Draw(edited)
         if edit == "badge":
             draw.ellipse([1250, 120, 1500, 370], fill=(220, 30, 30))
-        else:
+        elif edit == "frame":
             draw.rectangle([8, 8, 1591, 1591], outline=(30, 30, 30), width=20)
+        elif edit == "watermark":
+            layer = Image.new("L", edited.size, 0)
+            ImageDraw.Draw(layer).text((350, 760), "fake-shop.example", fill=90, font=_font(110))
+            edited.paste((120, 120, 120), (0, 0), layer)
+        else:
+            draw.rectangle([1300, 1420, 1560, 1540], fill=(20, 60, 160))
+            draw.text((1320, 1450), "SHOP", fill=(255, 255, 255), font=_font(60))
         attack = upload(client, other_merchant, jpeg(edited, 92)).json()
         assert attack["promoted"] is False
         assert _asset(client, merchant, victim["asset_id"])["master"]["width"] == 800
