@@ -9,8 +9,9 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api.errors import RejectNulInUrl, install_error_handlers
+from api.limits import install_limits
 from api.routes import compliance as compliance_routes
-from api.routes import console, health, media, skus, variants
+from api.routes import console, health, keys, media, skus, trust, variants
 from registry.runtime import Runtime
 from registry.settings import Settings
 from workers.bootstrap import close_runtime, create_runtime
@@ -42,10 +43,13 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.state.runtime = runtime
     install_error_handlers(app)
     app.add_middleware(RejectNulInUrl)
+    install_limits(app)
     app.include_router(health.router)
     app.include_router(media.router)
     app.include_router(skus.router)
     app.include_router(variants.router)
     app.include_router(console.router)
+    app.include_router(keys.router)
+    app.include_router(trust.router)
     app.include_router(compliance_routes.router)
     return app
