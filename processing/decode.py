@@ -117,10 +117,6 @@ def probe(data: bytes, limits: DecodeLimits) -> Image.Image:
             warnings.simplefilter("always")
             image = Image.open(io.BytesIO(data), formats=list(limits.formats))
             frames = getattr(image, "n_frames", 1)
-        bomb = next((w.message for w in caught if issubclass(w.category, Image.DecompressionBombWarning)), None)
-        if bomb is not None and not _reducible_within(image, limits):
-            # Pillow's guard stays a second line, except for a JPEG our reduced decode keeps in budget
-            raise ImageTooLarge("the picture's header declares too many pixels") from bomb  # type: ignore[misc]
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageTooLarge("the picture's header declares too many pixels") from exc
     except UnidentifiedImageError as exc:
@@ -135,6 +131,10 @@ def probe(data: bytes, limits: DecodeLimits) -> Image.Image:
         # Plugins raise whatever their parser tripped on (TIFF's n_frames: TypeError "Missing
         # dimensions", KeyError, ZeroDivisionError…): any of them means a damaged header, not our bug.
         raise CorruptImage(f"the image header is damaged: {type(exc).__name__}: {exc}") from exc
+    bomb = next((w.message for w in caught if issubclass(w.category, Image.DecompressionBombWarning)), None)
+    if bomb is not None and not _reducible_within(image, limits):
+        # Pillow's guard stays a second line, except for a JPEG our reduced decode keeps in budget
+        raise ImageTooLarge("the picture's header declares too many pixels") from bomb  # type: ignore[misc]
     width, height = image.size
     if width <= 0 or height <= 0:
         raise CorruptImage("the image has no pixels")
