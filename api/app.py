@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from api.errors import RejectNulInUrl, install_error_handlers
 from api.limits import install_limits
+from api.routes import compliance as compliance_routes
 from api.routes import console, health, keys, media, skus, trust, variants
 from registry.runtime import Runtime
 from registry.settings import Settings
@@ -50,4 +51,5 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(console.router)
     app.include_router(keys.router)
     app.include_router(trust.router)
+    app.include_router(compliance_routes.router)
     return app

@@ -10,6 +10,7 @@ from api.delivery import delivery
 from api.deps import RuntimeDep, public_base
 from api.errors import ApiError
 from api.urls import variant_path
+from registry.errors import RenderPending
 from registry.variants import service as variants
 
 router = APIRouter(tags=["variants"])
@@ -44,7 +45,13 @@ async def immutable_variant(asset_id: str, profile: str, filename: str, request:
                             rt: RuntimeDep) -> Response:
     """An immutable variant: strong ETag, cached for a year, rendered on first request if needed."""
     version, extension = _split_name(filename)
-    row = await run_in_threadpool(variants.locate, rt, asset_id, profile, version, extension)
+    try:
+        row = await run_in_threadpool(variants.locate, rt, asset_id, profile, version, extension)
+    except RenderPending as pending:  # not rendered yet (AVIF): the next-best format, not to be cached
+        fallback = rt.catalog.profile(pending.fallback)
+        ref = await run_in_threadpool(variants.alias_target, rt, asset_id, fallback.name, fallback.extension)
+        return RedirectResponse(public_base(request, rt) + variant_path(ref), status_code=307,
+                                headers={"Cache-Control": "no-store"})
     etag = f'"{row.etag}"'
     headers = {
         "ETag": etag,

@@ -12,10 +12,10 @@ from typing import Protocol
 
 from sqlalchemy.exc import IntegrityError
 
-from processing.decode import decode
+from processing.errors import ImageError
 from processing.profiles import Profile
-from processing.render import RenderedVariant, render
-from registry.errors import NotFound, RenderUnavailable
+from processing.render import RenderedVariant, load_source, render_many, render_source
+from registry.errors import NotFound, RenderPending, RenderUnavailable
 from registry.ids import new_id
 from registry.jobs.repository import JobRepository
 from registry.jobs.service import JobKind, JobStatus
@@ -102,10 +102,16 @@ def render_missing(rt: Runtime, asset_id: str, profiles: list[Profile] | None = 
         ]
     if not missing:
         return []
-    master = decode(rt.store.get(original_key(asset.master_sha256)), rt.limits)
+    # one decode at the largest scale these profiles need; a profile the picture is too small for
+    # (or cannot fit under its byte limit) is left unrendered: the compliance report flags it
+    results = render_many(rt.store.get(original_key(asset.master_sha256)), rt.limits, missing)
     made = []
     for profile in missing:
-        made.append(_store_variant(rt, asset, profile, render(master.image, profile)))
+        result = results[profile.name]
+        if isinstance(result, ImageError):
+            log.info("asset %s not rendered for %s: %s", asset.id, profile.name, result.code)
+            continue
+        made.append(_store_variant(rt, asset, profile, result))
     return made
 
 
@@ -121,8 +127,12 @@ def ensure(rt: Runtime, asset: AssetRecord, profile: Profile) -> VariantRecord:
             # a master that crashed its workers must not get the chance to crash an API process too
             raise RenderUnavailable("this picture could not be rendered; it is quarantined for review",
                                     asset_id=asset.id)
-    master = decode(rt.store.get(original_key(asset.master_sha256)), rt.limits)
-    return _store_variant(rt, asset, profile, render(master.image, profile))
+    if profile.format == "AVIF" and profile.fallback:
+        # AVIF takes 10-100x a JPEG to encode: only background work renders it, never a request
+        raise RenderPending(f"{profile.name} is being rendered; {profile.fallback} serves meanwhile",
+                            fallback=profile.fallback)
+    source = load_source(rt.store.get(original_key(asset.master_sha256)), rt.limits, [profile])
+    return _store_variant(rt, asset, profile, render_source(source, profile))  # too small: an ImageError
 
 
 def _store_variant(rt: Runtime, asset: AssetRecord, profile: Profile, rendered: RenderedVariant) -> VariantRecord:
