@@ -63,6 +63,10 @@ class Settings(BaseSettings):
     sweeper_interval_seconds: float = 10.0
     inprocess_workers: int = 2
     alias_max_age_seconds: int = 60
+    # Brand pack change events (issue 13): attempts per delivery, first retry delay (doubling), request timeout.
+    webhook_max_attempts: int = 8
+    webhook_backoff_seconds: float = 30.0
+    webhook_timeout_seconds: float = 10.0
 
     @field_validator("allowed_formats", mode="before")
     @classmethod

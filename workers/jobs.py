@@ -18,7 +18,7 @@ from registry.jobs.service import JobKind
 from registry.runtime import Runtime
 from registry.variants import service as variants
 from storage.base import ChecksumMismatch
-from workers import faults
+from workers import faults, webhooks
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,8 @@ def run_job(rt: Runtime, job_id: str) -> JobResult:
         faults.apply(rt, job)
         if job.kind == JobKind.RENDER_ASSET:
             variants.render_missing(rt, job.subject)
+        elif job.kind == JobKind.DELIVER_WEBHOOK:
+            webhooks.deliver(rt, job.subject)
         else:
             raise NotFound(f"unknown job kind {job.kind!r}")
     except PERMANENT_ERRORS as exc:

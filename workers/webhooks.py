@@ -1,0 +1,33 @@
+"""Send one webhook delivery: the HTTP half of registry.packs.events (which owns rows and retries)."""
+
+from __future__ import annotations
+
+import logging
+
+import httpx
+
+from registry.packs import events
+from registry.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+def deliver(rt: Runtime, delivery_id: str) -> str:
+    """Make one signed attempt and record it; a failure is scheduled for retry, never raised."""
+    outgoing = events.prepare(rt, delivery_id)
+    if outgoing is None:
+        return "skipped"
+    status_code: int | None = None
+    error = ""
+    try:
+        response = httpx.post(outgoing.url, content=outgoing.body, headers=outgoing.headers,
+                              timeout=rt.settings.webhook_timeout_seconds, follow_redirects=False)
+        status_code = response.status_code
+        if not 200 <= status_code < 300:
+            error = f"HTTP {status_code}: {response.text[:200]}"
+    except httpx.HTTPError as exc:
+        error = f"{type(exc).__name__}: {exc}"
+    status = events.record_attempt(rt, delivery_id, status_code, error)
+    if error:
+        log.warning("webhook delivery %s to %s failed (%s); now %s", delivery_id, outgoing.url, error, status)
+    return status
