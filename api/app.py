@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api.errors import RejectNulInUrl, install_error_handlers
-from api.routes import console, health, media, skus, variants
+from api.routes import catalog, console, health, media, packs, skus, variants
 from registry.runtime import Runtime
 from registry.settings import Settings
 from workers.bootstrap import close_runtime, create_runtime
@@ -46,4 +46,6 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(skus.router)
     app.include_router(variants.router)
     app.include_router(console.router)
+    app.include_router(catalog.router)
+    app.include_router(packs.router)
     return app

@@ -21,6 +21,7 @@ from api.schemas import (
 from registry.ids import ID_PATTERN
 from registry.media import service as media
 from registry.models import Upload
+from registry.packs.terms import check_asset_visible, visible_asset_ids
 from registry.runtime import Runtime
 
 router = APIRouter(prefix="/v1", tags=["media"])
@@ -43,6 +44,7 @@ async def create_media(request: Request, rt: RuntimeDep, principal: PrincipalDep
 @router.get("/media/{asset_id}", response_model=AssetResponse)
 async def get_media(asset_id: str, request: Request, rt: RuntimeDep, _principal: PrincipalDep) -> AssetResponse:
     """An asset's facts and every profile's variant URL."""
+    await run_in_threadpool(check_asset_visible, rt, asset_id, _principal.tenant_id)
     view = await run_in_threadpool(media.describe_asset, rt, asset_id)
     return asset_response(rt, public_base(request, rt), view.asset, view.uploads, view.variants)
 
@@ -53,6 +55,8 @@ async def search_media(
 ) -> SearchResponse:
     """Find canonical assets showing the same picture; nothing is stored."""
     hits, explanation = await run_in_threadpool(media.search, rt, form.data)
+    shown = await run_in_threadpool(visible_asset_ids, rt, [h.asset_id for h in hits], _principal.tenant_id)
+    hits = [h for h in hits if h.asset_id in shown]  # embargoed or expired brand pictures are not found
     base = public_base(request, rt)
     return SearchResponse(
         matches=[SearchHitResponse(asset_id=h.asset_id, score=h.score, hash_distance=h.hash_distance,

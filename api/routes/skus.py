@@ -7,6 +7,10 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import PrincipalDep, RuntimeDep, public_base
 from api.schemas import ListingResponse, ListingSlot, PlatformInfo, ProfileInfo, SkuSummary
+from registry.errors import NotFound
+from registry.packs import service as packs
+from registry.packs.terms import visible_asset_ids
+from registry.runtime import Runtime
 from registry.skus import service as skus
 from registry.variants.service import current_ref
 
@@ -33,7 +37,15 @@ async def sku_listing(sku: str, request: Request, rt: RuntimeDep, principal: Pri
         with rt.db.read_only() as session:
             return skus.listing(session, rt.catalog, principal.tenant_id, sku, platform)
 
-    code, entries = await run_in_threadpool(load)
+    try:
+        code, entries = await run_in_threadpool(load)
+    except NotFound:
+        linked = await run_in_threadpool(packs.link_listing, rt, principal, sku, platform)
+        if linked is None:
+            raise
+        return _linked_listing(request, rt, platform, *linked)
+    shown = await run_in_threadpool(visible_asset_ids, rt, [e.asset.id for e in entries], principal.tenant_id)
+    entries = [e for e in entries if e.asset.id in shown]  # a brand's embargo or expiry hides its pictures
     base = public_base(request, rt)
     slots = []
     for entry in entries:
@@ -44,6 +56,19 @@ async def sku_listing(sku: str, request: Request, rt: RuntimeDep, principal: Pri
             file_name=skus.listing_file_name(code, entry.role, entry.position, entry.profile.extension),
         ))
     return ListingResponse(sku=code, platform=platform, slots=slots)
+
+
+def _linked_listing(request: Request, rt: Runtime, platform: str, code: str,
+                    entries: list[packs.LinkedEntry]) -> ListingResponse:
+    """A SKU that shows a brand product: alias URLs follow the brand's next published version."""
+    base = public_base(request, rt)
+    return ListingResponse(sku=code, platform=platform, slots=[ListingSlot(
+        role=e.role, position=e.position, asset_id=e.asset.id, profile=e.profile.name,
+        url=base + current_ref(e.asset, e.profile).path,
+        alias_url=f"{base}/l/{e.link_id}/{platform}/{e.role}-{e.position}.{e.profile.extension}",
+        content_type=e.profile.content_type,
+        file_name=skus.listing_file_name(code, e.role, e.position, e.profile.extension),
+    ) for e in entries])
 
 
 @router.get("/profiles", response_model=list[ProfileInfo])

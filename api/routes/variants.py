@@ -8,11 +8,25 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import RuntimeDep, public_base
 from api.errors import ApiError
+from api.viewer import viewer_tenant
+from registry.models import utcnow
+from registry.packs.terms import Visibility, check_asset_visible
 from registry.variants import service as variants
 
 router = APIRouter(tags=["variants"])
 
 IMMUTABLE = "public, max-age=31536000, immutable"
+YEAR = 31536000
+
+
+def capped_cache_control(seen: Visibility, max_age: int, *, immutable: bool) -> str:
+    """Cache-Control that never outlives a brand's expiry, and keeps brand-only (embargoed) pictures private."""
+    if seen.restricted:
+        return "private, no-store"
+    if seen.until is not None:
+        left = int((seen.until - utcnow()).total_seconds())
+        return f"public, max-age={max(0, min(max_age, left))}"
+    return IMMUTABLE if immutable else f"public, max-age={max_age}"
 
 
 def _split_name(filename: str) -> tuple[str, str]:
@@ -42,11 +56,12 @@ async def immutable_variant(asset_id: str, profile: str, filename: str, request:
                             rt: RuntimeDep) -> Response:
     """An immutable variant: strong ETag, cached for a year, rendered on first request if needed."""
     version, extension = _split_name(filename)
+    seen = await run_in_threadpool(check_asset_visible, rt, asset_id, await viewer_tenant(request, rt))
     row = await run_in_threadpool(variants.locate, rt, asset_id, profile, version, extension)
     etag = f'"{row.etag}"'
     headers = {
         "ETag": etag,
-        "Cache-Control": IMMUTABLE,
+        "Cache-Control": capped_cache_control(seen, YEAR, immutable=True),
         "X-Content-Type-Options": "nosniff",
         "Access-Control-Allow-Origin": "*",
     }
@@ -57,8 +72,8 @@ async def immutable_variant(asset_id: str, profile: str, filename: str, request:
                         media_type=row.content_type)
     sent = await run_in_threadpool(variants.delivery, rt, row)
     if sent.redirect_url:
-        return RedirectResponse(sent.redirect_url, status_code=302,
-                                headers={"Cache-Control": f"public, max-age={rt.settings.alias_max_age_seconds}"})
+        return RedirectResponse(sent.redirect_url, status_code=302, headers={
+            "Cache-Control": capped_cache_control(seen, rt.settings.alias_max_age_seconds, immutable=False)})
     if sent.chunks is not None:
         return StreamingResponse(sent.chunks, media_type=row.content_type,
                                  headers={**headers, "Content-Length": str(row.size_bytes)})
@@ -69,11 +84,12 @@ async def immutable_variant(asset_id: str, profile: str, filename: str, request:
 async def variant_alias(asset_id: str, filename: str, request: Request, rt: RuntimeDep) -> Response:
     """A stable alias per asset and profile; redirects to the current immutable URL."""
     profile, extension = _split_name(filename)
+    seen = await run_in_threadpool(check_asset_visible, rt, asset_id, await viewer_tenant(request, rt))
     ref = await run_in_threadpool(variants.alias_target, rt, asset_id, profile, extension)
     return RedirectResponse(
         public_base(request, rt) + ref.path,
         status_code=302,
-        headers={"Cache-Control": f"public, max-age={rt.settings.alias_max_age_seconds}"},
+        headers={"Cache-Control": capped_cache_control(seen, rt.settings.alias_max_age_seconds, immutable=False)},
     )
 
 

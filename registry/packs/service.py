@@ -19,7 +19,7 @@ from registry.catalog.repository import CatalogRepository
 from registry.errors import Conflict, Forbidden, InvalidInput, NotFound
 from registry.ids import new_id
 from registry.media.repository import MediaRepository
-from registry.models import ListingLink, Pack, PackAsset, PackSubscription, PackVersion, utcnow
+from registry.models import Asset, ListingLink, Pack, PackAsset, PackSubscription, PackVersion, utcnow
 from registry.packs import events
 from registry.packs.repository import PackRepository
 from registry.packs.terms import asset_visibility
@@ -218,8 +218,8 @@ def clean_terms(rt: Runtime, terms: Terms) -> Terms:
     """Check the terms: known platforms, expiry after embargo, aware times."""
     unknown = [p for p in terms.platforms if p not in rt.catalog.platforms]
     if unknown:
-        raise InvalidInput(f"unknown platform(s) {', '.join(unknown)}; known: {', '.join(sorted(rt.catalog.platforms))}",
-                           field="platforms")
+        known = ", ".join(sorted(rt.catalog.platforms))
+        raise InvalidInput(f"unknown platform(s) {', '.join(unknown)}; known: {known}", field="platforms")
     for moment, name in ((terms.embargo_until, "embargo_until"), (terms.expires_at, "expires_at")):
         if moment is not None and moment.tzinfo is None:
             raise InvalidInput(f"{name} needs a time zone (e.g. 2027-01-01T00:00:00Z)", field=name)
@@ -602,3 +602,71 @@ def redeliver(rt: Runtime, principal: Principal, subscription_id: str, delivery_
             raise NotFound(f"no delivery {delivery_id!r} for this subscription", field="delivery_id")
         events.requeue(rt, session, row)
         return events.delivery_view(row)
+
+
+@dataclass(frozen=True)
+class LinkedEntry:
+    """One slot of a linked SKU's listing: the brand's asset as the followed version names it."""
+
+    link_id: str
+    role: str
+    position: int
+    asset: Asset
+    profile: Profile
+    version: int
+
+
+def link_listing(rt: Runtime, principal: Principal, code: str, platform: str) -> tuple[str, list[LinkedEntry]] | None:
+    """A linked SKU's listing for a platform (None if the SKU is not linked); hidden pictures left out."""
+    if platform not in rt.catalog.platforms:
+        raise InvalidInput(f"unknown platform {platform!r}; known: {', '.join(sorted(rt.catalog.platforms))}",
+                           field="platform")
+    with rt.db.read_only() as session:
+        link = PackRepository(session).link(principal.tenant_id, normalise_sku(code))
+        if link is None:
+            return None
+        found = linked_slots(session, principal, link.sku)
+        entries: list[LinkedEntry] = []
+        for slot in found[2] if found else []:
+            try:
+                profile = rt.catalog.profile_for(platform, slot.role)
+            except KeyError:
+                continue
+            asset = MediaRepository(session).asset(slot.asset_id)
+            if asset is None or not asset_visibility(session, slot.asset_id, principal.tenant_id).allowed:
+                continue
+            session.expunge(asset)
+            entries.append(LinkedEntry(link_id=link.id, role=slot.role, position=slot.position, asset=asset,
+                                       profile=profile, version=found[0].number if found else 0))
+        return link.sku, entries
+
+
+def follow_target(rt: Runtime, link_id: str, platform: str, role: str, position: int,
+                  extension: str) -> variants.VariantRef:
+    """Where a seller's follow alias points now: the slot's asset in the version the link follows."""
+    with rt.db.read_only() as session:
+        repository = PackRepository(session)
+        link = session.get(ListingLink, link_id) if link_id.isascii() and len(link_id) <= 40 else None
+        if link is None:
+            raise NotFound("no such listing link", field="link_id")
+        seller = repository.tenant(link.seller_tenant_id)
+        if seller is None:
+            raise NotFound("no such listing link", field="link_id")
+        principal = Principal(tenant_id=seller.id, tenant_name=seller.name, kind=TenantKind(seller.kind), key_id="")
+        found = linked_slots(session, principal, link.sku)
+        slot = next((s for s in (found[2] if found else []) if s.role == role and s.position == position), None)
+        if slot is None or platform not in rt.catalog.platforms:
+            raise NotFound("this listing has no such slot", field="slot")
+        # Follow aliases are fetched anonymously by marketplaces: only released pictures resolve.
+        if not asset_visibility(session, slot.asset_id, None).allowed:
+            raise NotFound("this listing has no such slot", field="slot")
+        asset = MediaRepository(session).asset(slot.asset_id)
+        if asset is None:
+            raise NotFound("this listing has no such slot", field="slot")
+        try:
+            profile = rt.catalog.profile_for(platform, role)
+        except KeyError as exc:
+            raise NotFound(f"{platform} has no {role} images", field="slot") from exc
+        if extension != profile.extension:
+            raise NotFound(f"this slot serves .{profile.extension}, not .{extension}")
+        return variants.current_ref(asset, profile)
