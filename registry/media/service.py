@@ -318,6 +318,9 @@ def _promote(rt: Runtime, session: Session, asset: Asset, row: Upload) -> None:
     asset.master_version += 1
     session.flush()
     enqueue(rt, session, JobKind.RENDER_ASSET, asset.id)
+    from registry.packs.events import asset_changed  # late: packs build on media
+
+    asset_changed(rt, session, asset.id, "master.promoted")  # pack subscribers get the new immutable URLs
 
 
 def get_asset(rt: Runtime, session: Session, asset_id: str) -> Asset:
