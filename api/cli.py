@@ -509,11 +509,12 @@ def _pull_pack(pack: str, version: str, platform: str, out: Path, server: str, k
                 if target.name != item["file"] or item["file"] in ("manifest.json", "manifest.csv"):
                     failures.append(f"{item['file']}: refused: not a plain file name")
                     continue
+                partial = target.with_name(target.name + ".part")
                 if target.is_file() and target.stat().st_size == item["size"] and _sha256_of(target) == item["sha256"]:
+                    partial.unlink(missing_ok=True)
                     skipped += 1
                     progress.update(task, advance=1, name=target.name)
                     continue
-                partial = target.with_name(target.name + ".part")
                 try:
                     with partial.open("ab") as handle:
                         client.stream_to(item["url"], handle, handle.tell())
