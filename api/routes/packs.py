@@ -6,11 +6,12 @@ import csv
 import io
 from collections.abc import Iterator
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request, Response
-from fastapi.responses import RedirectResponse, StreamingResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from zipstream import ZIP_STORED, ZipStream
@@ -229,6 +230,23 @@ def _zip_response(rt: Runtime, request: Request, manifest: packs.Manifest, name:
     headers = {"Content-Disposition": disposition, "Content-Length": str(len(stream)), "Cache-Control": "no-store"}
     chunks: Iterator[bytes] = iter(stream)
     return StreamingResponse(chunks, media_type="application/zip", headers=headers)
+
+
+BRAND_PAGE = Path(__file__).resolve().parent.parent / "static" / "brands.html"
+# The console's policy plus blob: pictures (previews are fetched with the key, so embargoed ones show).
+BRAND_PAGE_POLICY = (
+    "default-src 'self'; img-src 'self' data: blob: *; style-src 'self' 'unsafe-inline'; "
+    "script-src 'self' 'unsafe-inline'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
+    "form-action 'none'"
+)
+
+
+@router.get("/console/brands", include_in_schema=False)
+def brand_console() -> HTMLResponse:
+    """Brands compose, preview and publish packs; sellers browse, subscribe and download ZIPs."""
+    return HTMLResponse(BRAND_PAGE.read_text(encoding="utf-8"), headers={
+        "Content-Security-Policy": BRAND_PAGE_POLICY, "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "same-origin", "Cache-Control": "no-cache"})
 
 
 @router.put("/v1/packs/{name}", response_model=PackOut)
