@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     webhook_max_attempts: int = 8
     webhook_backoff_seconds: float = 30.0
     webhook_timeout_seconds: float = 10.0
+    # Webhooks to loopback, private or link-local addresses reach the registry's own network (SSRF); off
+    # unless a deployment (or a test) really delivers inside it.
+    webhook_allow_private_hosts: bool = False
 
     @field_validator("allowed_formats", mode="before")
     @classmethod

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
+import socket
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -12,6 +15,20 @@ from registry.runtime import Runtime
 log = logging.getLogger(__name__)
 
 
+def private_address(url: str) -> str | None:
+    """The first loopback, private, link-local or reserved address the URL's host resolves to, if any."""
+    host = urlsplit(url).hostname or ""
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except OSError:
+        return None  # unresolvable: the attempt itself fails and is retried
+    for info in infos:
+        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
+        if not address.is_global:
+            return str(address)
+    return None
+
+
 def deliver(rt: Runtime, delivery_id: str) -> str:
     """Make one signed attempt and record it; a failure is scheduled for retry, never raised."""
     outgoing = events.prepare(rt, delivery_id)
@@ -19,6 +36,11 @@ def deliver(rt: Runtime, delivery_id: str) -> str:
         return "skipped"
     status_code: int | None = None
     error = ""
+    if not rt.settings.webhook_allow_private_hosts:
+        inside = private_address(outgoing.url)
+        if inside is not None:
+            return events.record_attempt(rt, delivery_id, None, f"refused: {inside} is not a public address",
+                                         final=True)
     try:
         response = httpx.post(outgoing.url, content=outgoing.body, headers=outgoing.headers,
                               timeout=rt.settings.webhook_timeout_seconds, follow_redirects=False)

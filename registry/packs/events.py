@@ -167,8 +167,8 @@ def backoff(rt: Runtime, attempts: int) -> timedelta:
     return timedelta(seconds=min(86_400.0, rt.settings.webhook_backoff_seconds * (2 ** max(0, attempts - 1))))
 
 
-def record_attempt(rt: Runtime, delivery_id: str, status_code: int | None, error: str) -> str:
-    """Log an attempt; a failure schedules the next one (or gives up after the last); returns the status."""
+def record_attempt(rt: Runtime, delivery_id: str, status_code: int | None, error: str, *, final: bool = False) -> str:
+    """Log an attempt; a failure schedules the next one (or gives up after the last or a `final` one)."""
     with rt.db.unit_of_work() as session:
         row = PackRepository(session).delivery_for_update(delivery_id)
         if row is None:
@@ -181,7 +181,7 @@ def record_attempt(rt: Runtime, delivery_id: str, status_code: int | None, error
         row.log = [*(row.log or [])[-(MAX_LOG_ENTRIES - 1):], entry]
         if ok:
             row.status, row.delivered_at, row.next_attempt_at = DeliveryStatus.DELIVERED, now, None
-        elif row.attempts >= rt.settings.webhook_max_attempts:
+        elif final or row.attempts >= rt.settings.webhook_max_attempts:
             row.status, row.next_attempt_at = DeliveryStatus.FAILED, None
         else:
             row.next_attempt_at = now + backoff(rt, row.attempts)

@@ -565,8 +565,11 @@ def sku_manifest(rt: Runtime, principal: Principal, code: str, platform: str, na
                      for s in own]
         else:
             slots = found[2]
-    files, not_after = _manifest(rt, principal, slots, platform, naming_for(platform, naming) if naming or found
-                                 else "amazon", "sku")
+    if found is None and naming not in (None, "", "amazon"):
+        raise InvalidInput("GTIN-based names need a SKU linked to a brand product; use naming=amazon",
+                           field="naming")
+    chosen = naming_for(platform, naming) if found is not None else "amazon"  # own slots have no GTIN
+    files, not_after = _manifest(rt, principal, slots, platform, chosen, "sku")
     return Manifest(title=clean, platform=platform, version=version_number, files=tuple(files), not_after=not_after)
 
 

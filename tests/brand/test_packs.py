@@ -226,3 +226,11 @@ def test_a_brand_revocation_stops_serving_to_others(client: TestClient, brand: d
     assert client.post(f"/v1/catalog/assets/{asset_id}/revoke", headers=brand).json()["revoked"] == 1
     assert client.get(f"/v1/media/{asset_id}", headers=merchant).status_code == 404
     assert client.get(f"/v1/media/{asset_id}", headers=brand).status_code == 200
+
+
+def test_an_own_sku_zip_uses_sku_names_and_refuses_gtin_naming(client: TestClient, merchant: dict[str, str]) -> None:
+    upload(client, merchant, picture(71), sku="MINHA-1", role="main")
+    archive = _zip(client, merchant, "/v1/skus/MINHA-1/zip", "walmart")
+    assert set(archive.namelist()) == {"MINHA-1.MAIN.jpg", "manifest.json", "manifest.csv"}
+    refused = client.get("/v1/skus/MINHA-1/zip", headers=merchant, params={"platform": "walmart", "naming": "gs1"})
+    assert refused.status_code == 422

@@ -59,7 +59,8 @@ class Receiver:
 
 
 @pytest.fixture
-def receiver() -> Iterator[Receiver]:
+def receiver(runtime: Runtime) -> Iterator[Receiver]:
+    runtime.settings.webhook_allow_private_hosts = True  # the receiver is on 127.0.0.1
     server = Receiver()
     try:
         yield server
@@ -179,3 +180,19 @@ def test_revoking_and_promoting_notify_subscribers(client: TestClient, brand: di
     assert promoted["asset_id"] == asset_id
     assert "/v/" in promoted["urls"]["walmart"]["main"]
     assert kinds[-1] == "asset.revoked"
+
+
+def test_webhooks_to_private_addresses_are_refused_by_default(client: TestClient, brand: dict[str, str],
+                                                              merchant: dict[str, str], runtime: Runtime) -> None:
+    server = Receiver()
+    try:
+        published_pack(client, brand)
+        subscription = _subscribe(client, merchant, server.url)
+        client.post("/v1/packs/spring/publish", headers=brand, json={"changelog": "v2"})
+        wait_for_jobs(runtime)
+        log = client.get(f"/v1/subscriptions/{subscription['id']}/deliveries", headers=merchant).json()
+        assert (log[0]["status"], log[0]["attempts"]) == ("failed", 1)
+        assert "not a public address" in log[0]["log"][0]["error"]
+        assert server.received == []
+    finally:
+        server.close()
