@@ -187,9 +187,7 @@ def ingest(
     """Upload every picture in a folder, with a progress bar and a dedup summary."""
     from api.client import ApiFailure, SkupixClient
 
-    if not key:
-        console.print("[red]an API key is needed: --key or SKUPIX_API_KEY[/red]")
-        raise typer.Exit(2)
+    require_key(key)
     if gs1 or manifest is not None:
         _official_ingest(folder, server, key, manifest, concurrency)
         return
@@ -245,6 +243,13 @@ def ingest(
         raise typer.Exit(1)
 
 
+def require_key(key: str) -> None:
+    """Stop with exit code 2 when no API key was given."""
+    if not key:
+        console.print("[red]an API key is needed: --key or SKUPIX_API_KEY[/red]")
+        raise typer.Exit(2)
+
+
 def _human(count: int) -> str:
     value = float(count)
     for unit in ("B", "KiB", "MiB", "GiB"):
@@ -269,9 +274,7 @@ def pull(
 
     from api.client import ApiFailure, SkupixClient
 
-    if not key:
-        console.print("[red]an API key is needed: --key or SKUPIX_API_KEY[/red]")
-        raise typer.Exit(2)
+    require_key(key)
     if bool(sku) == bool(pack):
         console.print("[red]give either --sku or --pack BRAND/PACK[/red]")
         raise typer.Exit(2)
@@ -346,9 +349,7 @@ def catalog_import(
 
     from api.client import ApiFailure, SkupixClient
 
-    if not key:
-        console.print("[red]an API key is needed: --key or SKUPIX_API_KEY[/red]")
-        raise typer.Exit(2)
+    require_key(key)
     try:
         text = file.read_bytes().decode("utf-8")
     except UnicodeDecodeError as exc:

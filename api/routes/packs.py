@@ -115,26 +115,6 @@ class LinkOut(BaseModel):
     following_version: int | None
 
 
-class LinkedSlotOut(BaseModel):
-    """One slot of a linked listing: the immutable URL now and the alias that follows new versions."""
-
-    role: str
-    position: int
-    asset_id: str
-    profile: str
-    url: str
-    alias_url: str
-
-
-class LinkedListingOut(BaseModel):
-    """A linked SKU's listing for a platform."""
-
-    sku: str
-    platform: str
-    version: int | None
-    slots: list[LinkedSlotOut]
-
-
 class ManifestFileOut(BaseModel):
     """One file of a pull."""
 
@@ -341,23 +321,6 @@ async def link(body: LinkIn, rt: RuntimeDep, principal: PrincipalDep) -> LinkOut
 def _link_out(view: packs.LinkView) -> LinkOut:
     return LinkOut(sku=view.sku, gtin=view.gtin, brand=view.brand, pack=view.pack, pinned_version=view.pinned_version,
                    following_version=view.following_version)
-
-
-@router.get("/v1/links/{sku:path}/listing", response_model=LinkedListingOut)
-async def linked_listing(sku: str, request: Request, rt: RuntimeDep, principal: PrincipalDep,
-                         platform: str = Query(..., min_length=1, max_length=40)) -> LinkedListingOut:
-    """A linked SKU's listing: immutable URLs of the followed version and alias URLs that follow the next."""
-    found = await run_in_threadpool(packs.link_listing, rt, principal, sku, platform)
-    if found is None:
-        raise ApiError(404, "not_found", f"SKU {sku!r} is not linked to a brand product")
-    code, entries = found
-    base = public_base(request, rt)
-    version = entries[0].version if entries else None
-    return LinkedListingOut(sku=code, platform=platform, version=version, slots=[
-        LinkedSlotOut(role=e.role, position=e.position, asset_id=e.asset.id, profile=e.profile.name,
-                      url=base + packs.variants.current_ref(e.asset, e.profile).path,
-                      alias_url=f"{base}/l/{e.link_id}/{platform}/{e.role}-{e.position}.{e.profile.extension}")
-        for e in entries])
 
 
 @router.get("/v1/links/{sku:path}", response_model=LinkOut)

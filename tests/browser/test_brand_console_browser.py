@@ -10,14 +10,23 @@ import json
 import os
 import shutil
 import subprocess
-import time
 import zipfile
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.browser.test_console_browser import CHROMIUM, DevTools, clean_env, cli, free_port, images, stop
+from tests.browser.test_console_browser import (
+    CHROMIUM,
+    DevTools,
+    clean_env,
+    cli,
+    free_port,
+    images,
+    open_chromium,
+    stop,
+    wait_serving,
+)
 from tests.fixtures.pictures import jpeg, product
 from tests.services import unavailable
 
@@ -36,7 +45,7 @@ def _key(env: dict[str, str], root: Path, tenant: str, kind: str) -> str:
 def _sign_in(page: DevTools, base: str, key: str, view: str) -> None:
     page.goto(base + "/console/brands")
     page.js(f"localStorage.setItem('skupix.apiKey', {json.dumps(key)}); location.reload(); true")
-    page.wait(f"document.body.dataset.view === {json.dumps(view)}", f"the {view} view")
+    page.wait(f"document.body && document.body.dataset.view === {json.dumps(view)}", f"the {view} view")
 
 
 def test_brand_publishes_and_seller_downloads_a_zip(tmp_path: Path) -> None:
@@ -55,15 +64,7 @@ def test_brand_publishes_and_seller_downloads_a_zip(tmp_path: Path) -> None:
     browser: subprocess.Popen[bytes] | None = None
     page: DevTools | None = None
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(base + "/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert server.poll() is None and time.monotonic() < deadline, (tmp_path / "server.log").read_text()
-            time.sleep(0.2)
+        wait_serving(base, server, tmp_path / "server.log")
         auth = {"Authorization": f"Bearer {brand_key}"}
         csv_text = "sku,gtin,title\n茶-绿-250g,4006381333931,Chá verde\nSABONETE,036000291452,Sabonete\n"
         assert httpx.post(base + "/v1/catalog/import", headers=auth, content=csv_text.encode()).status_code == 200
@@ -73,23 +74,7 @@ def test_brand_publishes_and_seller_downloads_a_zip(tmp_path: Path) -> None:
                               timeout=60)
             assert sent.status_code == 201, sent.text
 
-        browser = subprocess.Popen(
-            [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             "--disable-dev-shm-usage", "--hide-scrollbars", "--window-size=1280,900",
-             f"--user-data-dir={profile_dir}", "--remote-debugging-port=0", "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        active = profile_dir / "DevToolsActivePort"
-        deadline = time.monotonic() + 20
-        while not (active.exists() and len(active.read_text().splitlines()) >= 2):
-            assert browser.poll() is None and time.monotonic() < deadline, "Chromium did not open its DevTools port"
-            time.sleep(0.1)
-        devtools = f"http://127.0.0.1:{active.read_text().splitlines()[0].strip()}"
-        target = next(t for t in httpx.get(devtools + "/json/list", timeout=10).json() if t.get("type") == "page")
-        page = DevTools(target["webSocketDebuggerUrl"])
-        for domain in ("Page", "Runtime", "Log"):
-            page.call(f"{domain}.enable")
-        page.call("Emulation.setDeviceMetricsOverride", width=1280, height=900, deviceScaleFactor=1, mobile=False)
+        browser, page = open_chromium(profile_dir)
 
         # the brand composes, previews for Amazon and publishes with terms
         _sign_in(page, base, brand_key, "brand")
