@@ -7,7 +7,6 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import PrincipalDep, RuntimeDep, public_base
 from api.schemas import ListingResponse, ListingSlot, PlatformInfo, ProfileInfo, SkuSummary
-from registry.errors import NotFound
 from registry.packs import service as packs
 from registry.packs.terms import visible_asset_ids
 from registry.runtime import Runtime
@@ -37,13 +36,10 @@ async def sku_listing(sku: str, request: Request, rt: RuntimeDep, principal: Pri
         with rt.db.read_only() as session:
             return skus.listing(session, rt.catalog, principal.tenant_id, sku, platform)
 
-    try:
-        code, entries = await run_in_threadpool(load)
-    except NotFound:
-        linked = await run_in_threadpool(packs.link_listing, rt, principal, sku, platform)
-        if linked is None:
-            raise
+    linked = await run_in_threadpool(packs.link_listing, rt, principal, sku, platform)
+    if linked is not None:  # a SKU linked to a brand product shows the brand's slots, not its own
         return _linked_listing(request, rt, platform, *linked)
+    code, entries = await run_in_threadpool(load)
     shown = await run_in_threadpool(visible_asset_ids, rt, [e.asset.id for e in entries], principal.tenant_id)
     entries = [e for e in entries if e.asset.id in shown]  # a brand's embargo or expiry hides its pictures
     base = public_base(request, rt)

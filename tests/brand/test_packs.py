@@ -234,3 +234,14 @@ def test_an_own_sku_zip_uses_sku_names_and_refuses_gtin_naming(client: TestClien
     assert set(archive.namelist()) == {"MINHA-1.MAIN.jpg", "manifest.json", "manifest.csv"}
     refused = client.get("/v1/skus/MINHA-1/zip", headers=merchant, params={"platform": "walmart", "naming": "gs1"})
     assert refused.status_code == 422
+
+
+def test_a_linked_sku_shows_the_brand_slots_instead_of_its_own(client: TestClient, brand: dict[str, str],
+                                                               merchant: dict[str, str]) -> None:
+    version = published_pack(client, brand)
+    own = upload(client, merchant, picture(72), sku="LOJA-CHÁ", role="main").json()
+    _subscribe_and_link(client, merchant, "LOJA-CHÁ")
+    listing = client.get("/v1/skus/LOJA-CHÁ/listing", headers=merchant, params={"platform": "web"}).json()
+    shown = {s["asset_id"] for s in listing["slots"]}
+    assert own["asset_id"] not in shown
+    assert _asset_of(version, GTIN_TEA_14) in shown
