@@ -21,6 +21,7 @@ from registry.jobs.service import JobKind, JobStatus, enqueue
 from registry.media.repository import MediaRepository
 from registry.models import Job, Pack, PackSubscription, PackVersion, WebhookDelivery, utcnow
 from registry.packs.repository import PackRepository
+from registry.packs.terms import visibility_of_rows
 from registry.runtime import Runtime
 from registry.variants.service import current_ref
 
@@ -81,7 +82,8 @@ def asset_urls(rt: Runtime, session: Session, asset_id: str) -> dict[str, dict[s
 
 
 def _emit(rt: Runtime, session: Session, subscriptions: list[PackSubscription], event: str,
-          payload: dict[str, object]) -> list[str]:
+          payload: dict[str, object], due: datetime | None = None) -> list[str]:
+    """One delivery row per subscription with a URL, sent now or (a scheduled job) once `due` has passed."""
     made = []
     for subscription in subscriptions:
         if not subscription.webhook_url:
@@ -89,33 +91,49 @@ def _emit(rt: Runtime, session: Session, subscriptions: list[PackSubscription], 
         body = json.dumps({"event": event, "subscription_id": subscription.id, "sent_for": new_id("evt"),
                            **payload}, ensure_ascii=False, sort_keys=True, default=str)
         row = WebhookDelivery(id=new_id("dlv"), subscription_id=subscription.id, event=event, body=body,
-                              status=DeliveryStatus.PENDING, attempts=0, log=[])
+                              status=DeliveryStatus.PENDING, attempts=0, log=[], next_attempt_at=due)
         PackRepository(session).add(row)
-        enqueue(rt, session, JobKind.DELIVER_WEBHOOK, row.id)
+        if due is None:
+            enqueue(rt, session, JobKind.DELIVER_WEBHOOK, row.id)
+        else:
+            _schedule(rt, session, row.id, due)
         made.append(row.id)
     return made
 
 
-def pack_published(rt: Runtime, session: Session, pack: Pack, version: PackVersion, brand: str) -> list[str]:
-    """Tell a pack's subscribers about a new version, with its immutable URLs (withheld while embargoed)."""
-    embargoed = version.embargo_until is not None and version.embargo_until > utcnow()
+def _version_payload(rt: Runtime, session: Session, pack: Pack, version: PackVersion, brand: str,
+                     with_urls: bool) -> dict[str, object]:
     products = []
     for item in version.contents:
         raw = item.get("slots", [])
         slots = []
         for slot in raw if isinstance(raw, list) else []:
             entry = {"role": slot["role"], "position": slot["position"], "asset_id": slot["asset_id"]}
-            if not embargoed:
+            if with_urls:
                 entry["urls"] = asset_urls(rt, session, str(slot["asset_id"]))
             slots.append(entry)
         products.append({"gtin": item.get("gtin"), "sku": item.get("sku"), "slots": slots})
-    payload: dict[str, object] = {
+    return {
         "pack": f"{brand}/{pack.name}", "version": version.number, "changelog": version.changelog,
         "embargo_until": version.embargo_until, "expires_at": version.expires_at,
         "platforms": version.platforms, "products": products,
     }
+
+
+def pack_published(rt: Runtime, session: Session, pack: Pack, version: PackVersion, brand: str) -> list[str]:
+    """Tell a pack's subscribers about a new version with its immutable URLs.
+
+    Under embargo the announcement carries no URLs; a `pack.released` delivery with them is
+    scheduled for the moment the embargo ends.
+    """
+    embargoed = version.embargo_until is not None and version.embargo_until > utcnow()
     subscriptions = PackRepository(session).subscriptions_of_packs([pack.id])
-    return _emit(rt, session, subscriptions, "pack.published", payload)
+    made = _emit(rt, session, subscriptions, "pack.published",
+                 _version_payload(rt, session, pack, version, brand, with_urls=not embargoed))
+    if embargoed:
+        made += _emit(rt, session, subscriptions, "pack.released",
+                      _version_payload(rt, session, pack, version, brand, with_urls=True), due=version.embargo_until)
+    return made
 
 
 def asset_changed(rt: Runtime, session: Session, asset_id: str, event: str) -> list[str]:
@@ -125,7 +143,8 @@ def asset_changed(rt: Runtime, session: Session, asset_id: str, event: str) -> l
     ids = list(dict.fromkeys([asset_id] + ([asset.id] if asset is not None else [])))
     subscriptions = repository.subscriptions_of_packs(repository.pack_ids_with_asset(ids))
     payload: dict[str, object] = {"asset_id": ids[-1]}
-    if event != "asset.revoked":
+    public = visibility_of_rows(repository.terms_rows(ids), None, utcnow()).allowed
+    if event != "asset.revoked" and public:  # an embargoed picture's new URLs wait for its release event
         payload["urls"] = asset_urls(rt, session, ids[-1])
     return _emit(rt, session, subscriptions, event, payload)
 

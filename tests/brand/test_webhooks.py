@@ -196,3 +196,36 @@ def test_webhooks_to_private_addresses_are_refused_by_default(client: TestClient
         assert server.received == []
     finally:
         server.close()
+
+
+def test_an_embargoed_version_is_announced_without_urls_and_released_with_them(
+        client: TestClient, brand: dict[str, str], merchant: dict[str, str], runtime: Runtime,
+        receiver: Receiver) -> None:
+    from datetime import UTC, datetime
+
+    from sqlalchemy import update
+
+    from registry.models import Job, PackAsset, PackVersion
+
+    published_pack(client, brand)
+    subscription = _subscribe(client, merchant, receiver.url)
+    embargo = datetime.now(UTC) + timedelta(days=2)
+    client.post("/v1/packs/spring/publish", headers=brand, json={"embargo_until": embargo.isoformat()})
+    wait_for_jobs(runtime)
+    assert jobs.sweep(runtime) == 0  # the release is not due yet
+    announced = [json.loads(body) for _, body in receiver.received]
+    assert [e["event"] for e in announced] == ["pack.published"]
+    assert all("urls" not in slot for product in announced[0]["products"] for slot in product["slots"])
+    with runtime.db.unit_of_work() as session:  # two days pass
+        past = datetime.now(UTC) - timedelta(minutes=1)
+        session.execute(update(PackVersion).values(embargo_until=past))
+        session.execute(update(PackAsset).values(embargo_until=past))
+        session.execute(update(Job).where(Job.status == "pending").values(updated_at=past - timedelta(days=1)))
+    assert jobs.sweep(runtime) == 1
+    wait_for_jobs(runtime)
+    released = json.loads(receiver.received[-1][1])
+    assert released["event"] == "pack.released"
+    url = released["products"][0]["slots"][0]["urls"]["web"]["main"]
+    assert client.get(url).status_code == 200
+    log = client.get(f"/v1/subscriptions/{subscription['id']}/deliveries", headers=merchant).json()
+    assert [d["status"] for d in log] == ["delivered", "delivered"]
