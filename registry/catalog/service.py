@@ -7,11 +7,12 @@ import io
 import unicodedata
 from dataclasses import dataclass, field
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from registry.catalog.gtin import normalise_gtin, parse_gs1_name
 from registry.catalog.repository import CatalogRepository
-from registry.errors import Forbidden, InvalidInput, NotFound
+from registry.errors import Conflict, Forbidden, InvalidInput, NotFound
 from registry.ids import new_id
 from registry.media import service as media
 from registry.media.official import make_official_master
@@ -148,12 +149,15 @@ def register(rt: Runtime, principal: Principal, item: ProductInput) -> ProductVi
     """Create or update one product of the caller's catalogue."""
     require_brand(principal)
     clean = validate(item)
-    with rt.db.unit_of_work() as session:
-        repository = CatalogRepository(session)
-        _upsert(repository, principal.tenant_id, clean)
-        product = repository.by_gtin(principal.tenant_id, clean.gtin)
-        assert product is not None
-        return view(session, product)
+    try:
+        with rt.db.unit_of_work() as session:
+            repository = CatalogRepository(session)
+            _upsert(repository, principal.tenant_id, clean)
+            product = repository.by_gtin(principal.tenant_id, clean.gtin)
+            assert product is not None
+            return view(session, product)
+    except IntegrityError as exc:  # the same GTIN or SKU created by a concurrent request
+        raise Conflict("this product was changed by another request at the same time; try again") from exc
 
 
 def parse_csv(text: str) -> tuple[list[tuple[int, ProductInput]], list[dict[str, object]]]:
@@ -202,6 +206,13 @@ def import_csv(rt: Runtime, principal: Principal, text: str) -> ImportReport:
     if errors:
         errors.sort(key=lambda e: int(str(e["line"])))
         raise ImportRejected(f"{len(errors)} line(s) of the CSV are wrong; nothing was imported", errors=errors)
+    try:
+        return _import_rows(rt, principal, rows)
+    except IntegrityError as exc:
+        raise Conflict("the catalogue was changed by another request at the same time; try again") from exc
+
+
+def _import_rows(rt: Runtime, principal: Principal, rows: list[tuple[int, ProductInput]]) -> ImportReport:
     created = updated = 0
     with rt.db.unit_of_work() as session:
         repository = CatalogRepository(session)

@@ -81,6 +81,11 @@ def asset_urls(rt: Runtime, session: Session, asset_id: str) -> dict[str, dict[s
     return urls
 
 
+def _json_value(value: object) -> str:
+    """Times as ISO 8601 (UTC) in webhook bodies."""
+    return value.isoformat() if isinstance(value, datetime) else str(value)
+
+
 def _emit(rt: Runtime, session: Session, subscriptions: list[PackSubscription], event: str,
           payload: dict[str, object], due: datetime | None = None) -> list[str]:
     """One delivery row per subscription with a URL, sent now or (a scheduled job) once `due` has passed."""
@@ -89,7 +94,7 @@ def _emit(rt: Runtime, session: Session, subscriptions: list[PackSubscription], 
         if not subscription.webhook_url:
             continue
         body = json.dumps({"event": event, "subscription_id": subscription.id, "sent_for": new_id("evt"),
-                           **payload}, ensure_ascii=False, sort_keys=True, default=str)
+                           **payload}, ensure_ascii=False, sort_keys=True, default=_json_value)
         row = WebhookDelivery(id=new_id("dlv"), subscription_id=subscription.id, event=event, body=body,
                               status=DeliveryStatus.PENDING, attempts=0, log=[], next_attempt_at=due)
         PackRepository(session).add(row)

@@ -41,6 +41,12 @@ class PackRepository:
             select(Pack).where(Pack.brand_tenant_id == brand_tenant_id, Pack.name == name)
         ).one_or_none()
 
+    def pack_for_update(self, brand_tenant_id: str, name: str) -> Pack | None:
+        """A brand's pack, locked until the transaction ends (publishes of one pack run one at a time)."""
+        return self.session.scalars(
+            select(Pack).where(Pack.brand_tenant_id == brand_tenant_id, Pack.name == name).with_for_update()
+        ).one_or_none()
+
     def pack_by_id(self, pack_id: str) -> Pack | None:
         """A pack by id."""
         return self.session.get(Pack, pack_id)

@@ -237,7 +237,7 @@ def publish(rt: Runtime, principal: Principal, name: str, changelog: str, terms:
     clean = clean_terms(rt, terms)
     with rt.db.unit_of_work() as session:
         repository = PackRepository(session)
-        pack = repository.pack(principal.tenant_id, clean_pack_name(name))
+        pack = repository.pack_for_update(principal.tenant_id, clean_pack_name(name))
         if pack is None:
             raise NotFound(f"no pack {name!r}", field="pack")
         contents: list[dict[str, object]] = []

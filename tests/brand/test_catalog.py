@@ -147,3 +147,16 @@ def test_the_brand_copy_becomes_the_master_of_a_merchant_asset(client: TestClien
     assert made["asset_id"] == small["asset_id"]
     asset = client.get(f"/v1/media/{made['asset_id']}", headers=merchant).json()
     assert asset["master"]["width"] == 1200
+
+
+def test_a_concurrent_create_of_the_same_gtin_is_a_409_not_a_500(client: TestClient, brand: dict[str, str],
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from registry.catalog.repository import CatalogRepository
+
+    assert register(client, brand, "TEA", GTIN_TEA).status_code == 200
+    # the other request's row is invisible to this one until it tries to insert
+    monkeypatch.setattr(CatalogRepository, "by_gtin", lambda self, brand_tenant_id, gtin: None)
+    monkeypatch.setattr(CatalogRepository, "by_sku", lambda self, brand_tenant_id, sku: None)
+    answer = register(client, brand, "TEA-2", GTIN_TEA)
+    assert answer.status_code == 409
+    assert answer.json()["code"] == "conflict"
