@@ -398,9 +398,11 @@ def plan_gs1(files: list[Path]) -> tuple[list[OfficialFile], list[str]]:
         by_gtin.setdefault(name.gtin, []).append((name, path))
     planned = []
     for gtin, named in sorted(by_gtin.items()):
-        paths = dict(named)
+        paths: dict[Gs1Name, Path] = {}
+        for name, path in named:
+            paths.setdefault(name, path)  # the first file of a name wins; the others are reported
         if len(paths) < len(named):
-            errors.extend(f"{path.name}: another file of {gtin} has the same facet" for name, path in named
+            errors.extend(f"{path.name}: another file of {gtin} has the same facet and suffix" for name, path in named
                           if paths[name] is not path)
         for name, role, position in slots_for(list(paths)):
             planned.append(OfficialFile(paths[name], gtin, role, position, name.facet))

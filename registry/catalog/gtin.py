@@ -36,7 +36,7 @@ def normalise_gtin(raw: str) -> str:
 
 
 # <GTIN-14>_<type><facing><angle><packaging>[_free text].<ext>; the suffix after position 19 is tolerated.
-_GS1_NAME = re.compile(r"^(?P<gtin>\d{8,14})_(?P<facet>[A-Za-z][0-9][A-Za-z][0-9A-Za-z])(?:_.*)?$")
+_GS1_NAME = re.compile(r"^(?P<gtin>\d{8,14})_(?P<facet>[A-Za-z][0-9][A-Za-z][0-9A-Za-z])(?:_(?P<suffix>.*))?$")
 # Facing order on a listing: front, back, left, right, top, bottom, not applicable.
 _FACING_ORDER = {"1": 0, "7": 1, "2": 2, "8": 3, "3": 4, "9": 5, "0": 6}
 _ANGLE_ORDER = {"N": 0, "C": 1, "L": 2, "R": 3}
@@ -50,6 +50,7 @@ class Gs1Name:
 
     gtin: str
     facet: str
+    suffix: str = ""  # free text after position 19, e.g. a sequence `s02`: another picture of the facet
 
     @property
     def facing(self) -> str:
@@ -59,7 +60,7 @@ class Gs1Name:
     def order(self) -> tuple[int, int, int, str]:
         """Sort key putting the picture best suited to be the main image first."""
         return (_FACING_ORDER.get(self.facing, 9), _ANGLE_ORDER.get(self.facet[2], 9),
-                _STATE_ORDER.get(self.facet[3], 9), self.facet)
+                _STATE_ORDER.get(self.facet[3], 9), self.facet + "_" + self.suffix)
 
 
 def parse_gs1_name(stem: str) -> Gs1Name:
@@ -69,7 +70,7 @@ def parse_gs1_name(stem: str) -> Gs1Name:
         raise InvalidInput(f"{stem!r} is not a GS1 image name like 00012345678905_C1N1", field="file")
     if found["facet"][1] not in _FACING_ORDER:
         raise InvalidInput(f"{stem!r}: facing {found['facet'][1]!r} is not a GS1 facing code", field="file")
-    return Gs1Name(gtin=normalise_gtin(found["gtin"]), facet=found["facet"].upper())
+    return Gs1Name(gtin=normalise_gtin(found["gtin"]), facet=found["facet"].upper(), suffix=found["suffix"] or "")
 
 
 def slots_for(names: list[Gs1Name]) -> list[tuple[Gs1Name, str, int]]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
@@ -160,3 +162,18 @@ def test_a_concurrent_create_of_the_same_gtin_is_a_409_not_a_500(client: TestCli
     answer = register(client, brand, "TEA-2", GTIN_TEA)
     assert answer.status_code == 409
     assert answer.json()["code"] == "conflict"
+
+
+def test_gs1_folder_plan_reports_bad_names_and_duplicate_facets(tmp_path: Path) -> None:
+    from api.cli import plan_gs1
+
+    names = ["00012345678905_C1N1.jpg", "00012345678905_C7N1.png", "00012345678905_C1N1_s02.jpg",
+             "00012345678905_C7N1.jpg", "00012345678906_C1N1.jpg", "photo.jpg"]
+    planned, errors = plan_gs1([tmp_path / name for name in names])
+    # a sequence suffix is another picture of the same facet; the same name twice is an error
+    assert [(p.path.name, p.role, p.position) for p in planned] == [
+        ("00012345678905_C1N1.jpg", "main", 0), ("00012345678905_C1N1_s02.jpg", "gallery", 0),
+        ("00012345678905_C7N1.png", "gallery", 1)]
+    assert len(errors) == 3
+    assert any("check digit" in e for e in errors)
+    assert any("same facet" in e for e in errors)

@@ -245,3 +245,25 @@ def test_a_linked_sku_shows_the_brand_slots_instead_of_its_own(client: TestClien
     shown = {s["asset_id"] for s in listing["slots"]}
     assert own["asset_id"] not in shown
     assert _asset_of(version, GTIN_TEA_14) in shown
+
+
+def test_the_zip_is_produced_piece_by_piece_with_its_length_known(runtime: Runtime) -> None:
+    from api.routes.packs import zip_chunks
+    from registry.packs.service import Manifest, ManifestFile
+
+    files = []
+    for index in range(3):
+        data = bytes([index]) * 3_000_000
+        runtime.store.put_if_absent(f"variants/test/{index}.jpg", data, "image/jpeg")
+        files.append(ManifestFile(sku="S", gtin=GTIN_TEA_14, role="gallery", position=index, file=f"{index}.jpg",
+                                  asset_id="ast_x", profile="web_large", path=f"/v/x/{index}.jpg", size=len(data),
+                                  sha256=hashlib.sha256(data).hexdigest(), blob_key=f"variants/test/{index}.jpg",
+                                  content_type="image/jpeg"))
+    stream = zip_chunks(runtime, "", Manifest(title="t", platform="web", version=1, files=tuple(files),
+                                              not_after=None))
+    total, largest, pieces = 0, 0, 0
+    for chunk in stream:
+        total, largest, pieces = total + len(chunk), max(largest, len(chunk)), pieces + 1
+    assert total == len(stream)
+    assert largest < 3_000_000  # never a whole file, let alone the whole archive, in one piece
+    assert pieces > 10
