@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
+from api.deps import bearer_key
 from registry.errors import Unauthenticated
 from registry.runtime import Runtime
 from registry.tenants.service import authenticate
@@ -12,8 +13,7 @@ from registry.tenants.service import authenticate
 
 def _tenant(rt: Runtime, header: str) -> str | None:
     try:
-        with rt.db.read_only() as session:
-            return authenticate(session, header).tenant_id
+        return authenticate(rt, bearer_key(header)).tenant_id
     except Unauthenticated:
         return None  # public URLs work without a key; a bad key only means "anonymous"
 

@@ -3,16 +3,37 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 import logging
 import socket
 from urllib.parse import urlsplit
 
 import httpx
 
+from api.urls import variant_path
+from registry.models import utcnow
 from registry.packs import events
 from registry.runtime import Runtime
+from registry.variants.service import VariantRef
 
 log = logging.getLogger(__name__)
+
+
+def _render(value: object, base: str) -> object:
+    if isinstance(value, dict):
+        if set(value) == {"variant", "profile", "version", "extension"}:
+            ref = VariantRef(str(value["variant"]), str(value["profile"]), str(value["version"]),
+                             str(value["extension"]))
+            return base + variant_path(ref)
+        return {k: _render(v, base) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_render(v, base) for v in value]
+    return value
+
+
+def with_urls(body: str, base: str) -> str:
+    """The stored event body with each variant reference replaced by its absolute immutable URL."""
+    return json.dumps(_render(json.loads(body), base), ensure_ascii=False, sort_keys=True)
 
 
 def private_address(url: str) -> str | None:
@@ -41,8 +62,10 @@ def deliver(rt: Runtime, delivery_id: str) -> str:
         if inside is not None:
             return events.record_attempt(rt, delivery_id, None, f"refused: {inside} is not a public address",
                                          final=True)
+    body = with_urls(outgoing.body, rt.settings.public_url.rstrip("/"))
+    headers = outgoing.signed(body, str(int(utcnow().timestamp())))
     try:
-        response = httpx.post(outgoing.url, content=outgoing.body, headers=outgoing.headers,
+        response = httpx.post(outgoing.url, content=body.encode(), headers=headers,
                               timeout=rt.settings.webhook_timeout_seconds, follow_redirects=False)
         status_code = response.status_code
         if not 200 <= status_code < 300:

@@ -18,6 +18,7 @@ from zipstream import ZIP_STORED, ZipStream
 
 from api.deps import PrincipalDep, RuntimeDep, public_base
 from api.errors import ApiError
+from api.urls import variant_path
 from registry.packs import service as packs
 from registry.packs.events import DeliveryView
 from registry.runtime import Runtime
@@ -184,7 +185,7 @@ def _manifest_out(base: str, manifest: packs.Manifest) -> ManifestOut:
                        not_after=manifest.not_after,
                        files=[ManifestFileOut(sku=f.sku, gtin=f.gtin, slot=slot_label(f.role, f.position), file=f.file,
                                               size=f.size, sha256=f.sha256, asset_id=f.asset_id, profile=f.profile,
-                                              url=base + f.path) for f in manifest.files])
+                                              url=base + variant_path(f.ref)) for f in manifest.files])
 
 
 def zip_chunks(rt: Runtime, base: str, manifest: packs.Manifest) -> ZipStream:
@@ -355,7 +356,7 @@ async def follow_alias(link_id: str, platform: str, filename: str, request: Requ
     if not dot or not dash or not position.isascii() or not position.isdigit() or len(position) > 3:
         raise ApiError(404, "not_found", "follow URLs end in ROLE-POSITION.EXT, e.g. main-0.jpg")
     ref = await run_in_threadpool(packs.follow_target, rt, link_id, platform, role, int(position), extension)
-    return RedirectResponse(public_base(request, rt) + ref.path, status_code=302,
+    return RedirectResponse(public_base(request, rt) + variant_path(ref), status_code=302,
                             headers={"Cache-Control": f"public, max-age={rt.settings.alias_max_age_seconds}"})
 
 

@@ -6,8 +6,10 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from api.delivery import delivery
 from api.deps import RuntimeDep, public_base
 from api.errors import ApiError
+from api.urls import variant_path
 from api.viewer import viewer_tenant
 from registry.models import utcnow
 from registry.packs.terms import Visibility, check_asset_visible
@@ -70,7 +72,7 @@ async def immutable_variant(asset_id: str, profile: str, filename: str, request:
     if request.method == "HEAD":
         return Response(status_code=200, headers={**headers, "Content-Length": str(row.size_bytes)},
                         media_type=row.content_type)
-    sent = await run_in_threadpool(variants.delivery, rt, row)
+    sent = await run_in_threadpool(delivery, rt, row)
     if sent.redirect_url:
         return RedirectResponse(sent.redirect_url, status_code=302, headers={
             "Cache-Control": capped_cache_control(seen, rt.settings.alias_max_age_seconds, immutable=False)})
@@ -87,7 +89,7 @@ async def variant_alias(asset_id: str, filename: str, request: Request, rt: Runt
     seen = await run_in_threadpool(check_asset_visible, rt, asset_id, await viewer_tenant(request, rt))
     ref = await run_in_threadpool(variants.alias_target, rt, asset_id, profile, extension)
     return RedirectResponse(
-        public_base(request, rt) + ref.path,
+        public_base(request, rt) + variant_path(ref),
         status_code=302,
         headers={"Cache-Control": capped_cache_control(seen, rt.settings.alias_max_age_seconds, immutable=False)},
     )

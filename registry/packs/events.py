@@ -66,18 +66,22 @@ def sign(secret: str, timestamp: str, body: str) -> str:
     return "sha256=" + hmac.new(secret.encode(), f"{timestamp}.{body}".encode(), hashlib.sha256).hexdigest()
 
 
-def asset_urls(rt: Runtime, session: Session, asset_id: str) -> dict[str, dict[str, str]]:
-    """The current immutable and alias URL of an asset for every platform role, keyed platform → role."""
+def asset_urls(rt: Runtime, session: Session, asset_id: str) -> dict[str, dict[str, dict[str, str]]]:
+    """The current immutable variant of an asset for every platform role, keyed platform → role.
+
+    Each is a `{"variant": {asset_id, profile, version, extension}}` reference; the sender turns it
+    into the absolute URL (`workers/webhooks.py`), so the registry itself builds no URLs.
+    """
     asset = MediaRepository(session).asset(asset_id)
     if asset is None:
         return {}
-    base = rt.settings.public_url.rstrip("/")
-    urls: dict[str, dict[str, str]] = {}
+    urls: dict[str, dict[str, dict[str, str]]] = {}
     for platform, roles in rt.catalog.platforms.items():
         for role in ("main", "gallery"):
             if role in roles:
                 ref = current_ref(asset, rt.catalog.profile(roles[role]))
-                urls.setdefault(platform, {})[role] = base + ref.path
+                urls.setdefault(platform, {})[role] = {"variant": ref.asset_id, "profile": ref.profile,
+                                                       "version": ref.version, "extension": ref.extension}
     return urls
 
 
@@ -160,12 +164,17 @@ class Outgoing:
 
     delivery_id: str
     url: str
-    body: bytes
+    body: str
     headers: dict[str, str]
+    secret: str
+
+    def signed(self, body: str, timestamp: str) -> dict[str, str]:
+        """Headers for sending `body` at `timestamp`: HMAC-SHA256 over `timestamp.body`."""
+        return {**self.headers, TIMESTAMP_HEADER: timestamp, SIGNATURE_HEADER: sign(self.secret, timestamp, body)}
 
 
 def prepare(rt: Runtime, delivery_id: str) -> Outgoing | None:
-    """The signed request for a pending delivery; None if it is delivered, failed or gone."""
+    """The request for a pending delivery (body as stored, unsigned); None if delivered, failed or gone."""
     with rt.db.read_only() as session:
         repository = PackRepository(session)
         row = repository.delivery(delivery_id)
@@ -174,16 +183,14 @@ def prepare(rt: Runtime, delivery_id: str) -> Outgoing | None:
         subscription = repository.subscription_by_id(row.subscription_id)
         if subscription is None or not subscription.webhook_url:
             return None
-        timestamp = str(int(utcnow().timestamp()))
         headers = {
             "Content-Type": "application/json; charset=utf-8",
             "User-Agent": "skupix-webhooks/1",
             "X-Skupix-Event": row.event,
             "X-Skupix-Delivery": row.id,
-            TIMESTAMP_HEADER: timestamp,
-            SIGNATURE_HEADER: sign(subscription.webhook_secret, timestamp, row.body),
         }
-        return Outgoing(delivery_id=row.id, url=subscription.webhook_url, body=row.body.encode(), headers=headers)
+        return Outgoing(delivery_id=row.id, url=subscription.webhook_url, body=row.body, headers=headers,
+                        secret=subscription.webhook_secret)
 
 
 def backoff(rt: Runtime, attempts: int) -> timedelta:

@@ -23,6 +23,7 @@ from registry.models import Asset, ListingLink, Pack, PackAsset, PackSubscriptio
 from registry.packs import events
 from registry.packs.repository import PackRepository
 from registry.packs.terms import asset_visibility
+from registry.records import asset_record
 from registry.runtime import Runtime
 from registry.skus.service import listing_file_name, normalise_sku
 from registry.tenants.service import Principal, TenantKind
@@ -105,7 +106,7 @@ class ManifestFile:
     file: str
     asset_id: str
     profile: str
-    path: str
+    ref: variants.VariantRef
     size: int
     sha256: str
     blob_key: str
@@ -510,7 +511,7 @@ def _manifest(rt: Runtime, principal: Principal, slots: list[_Slot], platform: s
             continue  # expired or revoked pictures are left out, never served
         if shown.until is not None:
             not_after = shown.until if not_after is None else min(not_after, shown.until)
-        row = variants.ensure(rt, asset, profile)
+        row = variants.ensure(rt, asset_record(asset), profile)
         data = rt.store.get(row.blob_key)
         ref = variants.current_ref(asset, profile)
         code = slot.sku if id_of == "sku" else slot.gtin
@@ -519,7 +520,7 @@ def _manifest(rt: Runtime, principal: Principal, slots: list[_Slot], platform: s
             continue
         seen_names.add(name)
         files.append(ManifestFile(sku=slot.sku, gtin=slot.gtin, role=slot.role, position=slot.position, file=name,
-                                  asset_id=asset.id, profile=profile.name, path=ref.path, size=len(data),
+                                  asset_id=asset.id, profile=profile.name, ref=ref, size=len(data),
                                   sha256=hashlib.sha256(data).hexdigest(), blob_key=row.blob_key,
                                   content_type=row.content_type))
     return files, not_after

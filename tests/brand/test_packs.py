@@ -250,13 +250,15 @@ def test_a_linked_sku_shows_the_brand_slots_instead_of_its_own(client: TestClien
 def test_the_zip_is_produced_piece_by_piece_with_its_length_known(runtime: Runtime) -> None:
     from api.routes.packs import zip_chunks
     from registry.packs.service import Manifest, ManifestFile
+    from registry.variants.service import VariantRef
 
     files = []
     for index in range(3):
         data = bytes([index]) * 3_000_000
         runtime.store.put_if_absent(f"variants/test/{index}.jpg", data, "image/jpeg")
         files.append(ManifestFile(sku="S", gtin=GTIN_TEA_14, role="gallery", position=index, file=f"{index}.jpg",
-                                  asset_id="ast_x", profile="web_large", path=f"/v/x/{index}.jpg", size=len(data),
+                                  asset_id="ast_x", profile="web_large",
+                                  ref=VariantRef("ast_x", "web_large", "v1", "jpg"), size=len(data),
                                   sha256=hashlib.sha256(data).hexdigest(), blob_key=f"variants/test/{index}.jpg",
                                   content_type="image/jpeg"))
     stream = zip_chunks(runtime, "", Manifest(title="t", platform="web", version=1, files=tuple(files),
