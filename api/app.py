@@ -9,7 +9,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api.errors import RejectNulInUrl, install_error_handlers
-from api.routes import catalog, console, health, media, packs, skus, variants
+from api.limits import install_limits
+from api.routes import catalog, console, health, keys, media, packs, skus, trust, variants
 from registry.runtime import Runtime
 from registry.settings import Settings
 from workers.bootstrap import close_runtime, create_runtime
@@ -41,11 +42,14 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.state.runtime = runtime
     install_error_handlers(app)
     app.add_middleware(RejectNulInUrl)
+    install_limits(app)
     app.include_router(health.router)
     app.include_router(media.router)
     app.include_router(skus.router)
     app.include_router(variants.router)
     app.include_router(console.router)
+    app.include_router(keys.router)
+    app.include_router(trust.router)
     app.include_router(catalog.router)
     app.include_router(packs.router)
     return app

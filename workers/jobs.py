@@ -19,6 +19,7 @@ from registry.runtime import Runtime
 from registry.variants import service as variants
 from storage.base import ChecksumMismatch
 from workers import webhooks
+from workers.memory import release_memory
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,10 @@ def run_job(rt: Runtime, job_id: str) -> JobResult:
         for hook in rt.job_hooks:  # empty in production; tests inject faults here
             hook(rt, job)
         if job.kind == JobKind.RENDER_ASSET:
-            variants.render_missing(rt, job.subject)
+            try:
+                variants.render_missing(rt, job.subject)
+            finally:
+                release_memory()  # a render decodes the whole master: give its pages back
         elif job.kind == JobKind.DELIVER_WEBHOOK:
             webhooks.deliver(rt, job.subject)
         else:

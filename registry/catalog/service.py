@@ -15,8 +15,8 @@ from registry.catalog.repository import CatalogRepository
 from registry.errors import Conflict, Forbidden, InvalidInput, NotFound
 from registry.ids import new_id
 from registry.media import service as media
-from registry.media.official import make_official_master
 from registry.media.repository import MediaRepository
+from registry.media.trust import make_official_master
 from registry.models import Product, ProductSlot
 from registry.runtime import Runtime
 from registry.skus.service import MAX_POSITION, SlotRole, normalise_sku
@@ -299,16 +299,11 @@ def add_official_media(rt: Runtime, principal: Principal, gtin: str, data: bytes
                                        upload_id=outcome.upload_id))
         else:
             slot.asset_id, slot.upload_id, slot.facet = outcome.asset_id, outcome.upload_id, facet
-        asset = MediaRepository(session).asset(outcome.asset_id)
-        before = asset.master_sha256 if asset is not None else ""
-        make_official_master(session, rt, asset_id=outcome.asset_id, upload_id=outcome.upload_id,
-                             brand_tenant_id=principal.tenant_id, brand_name=principal.tenant_name)
-        after = MediaRepository(session).asset(outcome.asset_id)
-        changed = after is not None and after.master_sha256 != before
-        if changed:
-            from registry.packs.events import asset_changed
-
-            asset_changed(rt, session, outcome.asset_id, "master.promoted")
+        # the brand's picture of its own product becomes the official master (issue 13 items 1-2); a
+        # master change tells pack subscribers itself (registry.media.trust.change_master)
+        change = make_official_master(session, rt, asset_id=outcome.asset_id, upload_id=outcome.upload_id,
+                                      brand_tenant_id=principal.tenant_id, brand_name=principal.tenant_name)
+        changed = change is not None and change.previous_upload_id != outcome.upload_id
         return OfficialMediaOutcome(gtin=product.gtin, role=slot_role, position=slot_position, facet=facet,
                                     asset_id=outcome.asset_id, upload_id=outcome.upload_id, dedup=outcome.dedup,
                                     master_changed=changed or outcome.promoted)

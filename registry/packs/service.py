@@ -419,10 +419,10 @@ class _Slot:
     asset_id: str
 
 
-def linked_slots(session: Session, principal: Principal, code: str) -> tuple[PackVersion, Pack, list[_Slot]] | None:
+def linked_slots(session: Session, tenant_id: str, code: str) -> tuple[PackVersion, Pack, list[_Slot]] | None:
     """A linked SKU's slots from the version it follows (pinned, or the newest released); None if not linked."""
     repository = PackRepository(session)
-    link = repository.link(principal.tenant_id, normalise_sku(code))
+    link = repository.link(tenant_id, normalise_sku(code))
     if link is None:
         return None
     subscription = repository.subscription_by_id(link.subscription_id)
@@ -430,7 +430,7 @@ def linked_slots(session: Session, principal: Principal, code: str) -> tuple[Pac
     if pack is None:
         return None
     now = utcnow()
-    candidates = [v for v in _visible_versions(repository, pack, principal.tenant_id, now)
+    candidates = [v for v in _visible_versions(repository, pack, tenant_id, now)
                   if _entry(v, link.gtin) is not None]
     if link.pinned_version is not None:
         candidates = [v for v in candidates if v.number == link.pinned_version]
@@ -452,7 +452,7 @@ def describe_link(rt: Runtime, principal: Principal, code: str) -> LinkView:
         link = repository.link(principal.tenant_id, normalise_sku(code))
         if link is None:
             raise NotFound(f"SKU {code!r} is not linked to a brand product", field="sku")
-        found = linked_slots(session, principal, code)
+        found = linked_slots(session, principal.tenant_id, code)
         subscription = repository.subscription_by_id(link.subscription_id)
         pack = repository.pack_by_id(subscription.pack_id) if subscription else None
         tenant = repository.tenant(pack.brand_tenant_id) if pack else None
@@ -554,7 +554,7 @@ def sku_manifest(rt: Runtime, principal: Principal, code: str, platform: str, na
     """A seller SKU's pictures for a platform: its linked brand product's, else its own slots."""
     clean = normalise_sku(code)
     with rt.db.read_only() as session:
-        found = linked_slots(session, principal, clean)
+        found = linked_slots(session, principal.tenant_id, clean)
         version_number = found[0].number if found else None
         if found is not None and found[0].platforms and platform not in found[0].platforms:
             raise Forbidden(f"the brand's licence allows only {', '.join(found[0].platforms)}", field="platform")
@@ -620,16 +620,16 @@ class LinkedEntry:
     version: int
 
 
-def link_listing(rt: Runtime, principal: Principal, code: str, platform: str) -> tuple[str, list[LinkedEntry]] | None:
+def link_listing(rt: Runtime, tenant_id: str, code: str, platform: str) -> tuple[str, list[LinkedEntry]] | None:
     """A linked SKU's listing for a platform (None if the SKU is not linked); hidden pictures left out."""
     if platform not in rt.catalog.platforms:
         raise InvalidInput(f"unknown platform {platform!r}; known: {', '.join(sorted(rt.catalog.platforms))}",
                            field="platform")
     with rt.db.read_only() as session:
-        link = PackRepository(session).link(principal.tenant_id, normalise_sku(code))
+        link = PackRepository(session).link(tenant_id, normalise_sku(code))
         if link is None:
             return None
-        found = linked_slots(session, principal, link.sku)
+        found = linked_slots(session, tenant_id, link.sku)
         entries: list[LinkedEntry] = []
         for slot in found[2] if found else []:
             try:
@@ -637,7 +637,7 @@ def link_listing(rt: Runtime, principal: Principal, code: str, platform: str) ->
             except KeyError:
                 continue
             asset = MediaRepository(session).asset(slot.asset_id)
-            if asset is None or not asset_visibility(session, slot.asset_id, principal.tenant_id).allowed:
+            if asset is None or not asset_visibility(session, slot.asset_id, tenant_id).allowed:
                 continue
             session.expunge(asset)
             entries.append(LinkedEntry(link_id=link.id, role=slot.role, position=slot.position, asset=asset,
@@ -656,8 +656,7 @@ def follow_target(rt: Runtime, link_id: str, platform: str, role: str, position:
         seller = repository.tenant(link.seller_tenant_id)
         if seller is None:
             raise NotFound("no such listing link", field="link_id")
-        principal = Principal(tenant_id=seller.id, tenant_name=seller.name, kind=TenantKind(seller.kind), key_id="")
-        found = linked_slots(session, principal, link.sku)
+        found = linked_slots(session, seller.id, link.sku)
         slot = next((s for s in (found[2] if found else []) if s.role == role and s.position == position), None)
         if slot is None or platform not in rt.catalog.platforms:
             raise NotFound("this listing has no such slot", field="slot")

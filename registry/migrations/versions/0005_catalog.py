@@ -1,7 +1,7 @@
 """brand catalogue, packs, subscriptions, listing links and webhook deliveries (issue 13)
 
 Revision ID: 0005_catalog
-Revises: 0003
+Revises: 0004_trust
 Create Date: 2026-12-03 10:00:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0005_catalog"
-down_revision = "0003"
+down_revision = "0004_trust"
 branch_labels = None
 depends_on = None
 
