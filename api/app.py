@@ -10,8 +10,8 @@ from fastapi import FastAPI
 
 from api.errors import RejectNulInUrl, install_error_handlers
 from api.limits import install_limits
+from api.routes import catalog, console, health, keys, media, packs, skus, trust, variants
 from api.routes import compliance as compliance_routes
-from api.routes import console, health, keys, media, skus, trust, variants
 from registry.runtime import Runtime
 from registry.settings import Settings
 from workers.bootstrap import close_runtime, create_runtime
@@ -52,4 +52,6 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(keys.router)
     app.include_router(trust.router)
     app.include_router(compliance_routes.router)
+    app.include_router(catalog.router)
+    app.include_router(packs.router)
     return app

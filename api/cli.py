@@ -241,13 +241,18 @@ def ingest(
                                                   "(MAIN, PTnn, SWCH) or role/position")] = DEFAULT_PATTERN,
     no_sku: Annotated[bool, typer.Option("--no-sku", help="upload without SKU slots")] = False,
     concurrency: Annotated[int, typer.Option(help="parallel uploads")] = 4,
+    gs1: Annotated[bool, typer.Option("--gs1", help="brand import: GS1 names <GTIN>_<type><facing><angle><state>"
+                                                    " map pictures to catalogue products and slots")] = False,
+    manifest: Annotated[Path | None, typer.Option(help="brand import: CSV with columns file, gtin and "
+                                                       "role/position or facet")] = None,
 ) -> None:
     """Upload every picture in a folder, with a progress bar and a dedup summary."""
     from api.client import ApiFailure, SkupixClient
 
-    if not key:
-        console.print("[red]an API key is needed: --key or SKUPIX_API_KEY[/red]")
-        raise typer.Exit(2)
+    require_key(key)
+    if gs1 or manifest is not None:
+        _official_ingest(folder, server, key, manifest, concurrency)
+        return
     try:
         compiled = re.compile(pattern, re.IGNORECASE)
     except re.error as exc:
@@ -300,6 +305,13 @@ def ingest(
         raise typer.Exit(1)
 
 
+def require_key(key: str) -> None:
+    """Stop with exit code 2 when no API key was given."""
+    if not key:
+        console.print("[red]an API key is needed: --key or SKUPIX_API_KEY[/red]")
+        raise typer.Exit(2)
+
+
 def _human(count: int) -> str:
     value = float(count)
     for unit in ("B", "KiB", "MiB", "GiB"):
@@ -311,20 +323,26 @@ def _human(count: int) -> str:
 
 @cli.command()
 def pull(
-    sku: Annotated[str, typer.Option(help="the SKU")],
     platform: Annotated[str, typer.Option(help="amazon, taobao, shopify, web, …")],
     out: Annotated[Path, typer.Option(help="folder to write into")],
+    sku: Annotated[str, typer.Option(help="the SKU")] = "",
+    pack: Annotated[str, typer.Option(help="a brand pack as BRAND/PACK (instead of --sku)")] = "",
+    version: Annotated[str, typer.Option(help="pack version number, or latest")] = "latest",
     server: ServerOption = "http://127.0.0.1:8000",
     key: KeyOption = "",
 ) -> None:
-    """Download a SKU's listing images for a platform, with a progress bar and a manifest."""
+    """Download a SKU's listing images, or a brand pack, for a platform, with a progress bar and a manifest."""
     import httpx
 
     from api.client import ApiFailure, SkupixClient
 
-    if not key:
-        console.print("[red]an API key is needed: --key or SKUPIX_API_KEY[/red]")
+    require_key(key)
+    if bool(sku) == bool(pack):
+        console.print("[red]give either --sku or --pack BRAND/PACK[/red]")
         raise typer.Exit(2)
+    if pack:
+        _pull_pack(pack, version, platform, out, server, key)
+        return
     with closing(SkupixClient(server, key)) as client:
         try:
             listing = client.listing(sku, platform)
@@ -376,6 +394,222 @@ def _write_whole(target: Path, data: bytes) -> None:
         os.replace(partial, target)
     finally:
         partial.unlink(missing_ok=True)
+
+
+catalog_cli = typer.Typer(help="A brand's product catalogue.", no_args_is_help=True)
+cli.add_typer(catalog_cli, name="catalog")
+
+
+@catalog_cli.command("import")
+def catalog_import(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="UTF-8 CSV: sku, gtin, title, attributes")],
+    server: ServerOption = "http://127.0.0.1:8000",
+    key: KeyOption = "",
+) -> None:
+    """Import products from a CSV: every line or none; errors are listed by line."""
+    import httpx
+
+    from api.client import ApiFailure, SkupixClient
+
+    require_key(key)
+    try:
+        text = file.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        console.print(f"[red]{file} is not UTF-8 (byte {exc.start}); save it as UTF-8[/red]")
+        raise typer.Exit(2) from exc
+    with closing(SkupixClient(server, key)) as client:
+        try:
+            report = client.import_catalog(text)
+        except ApiFailure as exc:
+            console.print(f"[red]{exc.code}: {exc.message}[/red]")
+            for error in exc.details.get("errors", [])[:200]:
+                where = f"line {error.get('line')}: {error.get('field') or '-'}"
+                console.print(f"[red]{where}: {error.get('message')}[/red]")
+            raise typer.Exit(1) from exc
+        except httpx.HTTPError as exc:
+            console.print(f"[red]cannot reach {server}: {exc}[/red]")
+            raise typer.Exit(1) from exc
+    console.print(f"imported {report['created']} new and {report['updated']} updated product(s)")
+    print(json.dumps(report))
+
+
+@dataclass(frozen=True)
+class OfficialFile:
+    """A picture of a brand folder mapped to a product slot."""
+
+    path: Path
+    gtin: str
+    role: str | None
+    position: int | None
+    facet: str | None
+
+
+def plan_gs1(files: list[Path]) -> tuple[list[OfficialFile], list[str]]:
+    """Map GS1-named files to slots per product; names that are not GS1 or fail the check digit are errors."""
+    from registry.catalog.gtin import Gs1Name, parse_gs1_name, slots_for
+    from registry.errors import InvalidInput
+
+    by_gtin: dict[str, list[tuple[Gs1Name, Path]]] = {}
+    errors = []
+    for path in files:
+        try:
+            name = parse_gs1_name(path.stem)
+        except InvalidInput as exc:
+            errors.append(f"{path.name}: {exc.message}")
+            continue
+        by_gtin.setdefault(name.gtin, []).append((name, path))
+    planned = []
+    for gtin, named in sorted(by_gtin.items()):
+        paths: dict[Gs1Name, Path] = {}
+        for name, path in named:
+            paths.setdefault(name, path)  # the first file of a name wins; the others are reported
+        if len(paths) < len(named):
+            errors.extend(f"{path.name}: another file of {gtin} has the same facet and suffix" for name, path in named
+                          if paths[name] is not path)
+        for name, role, position in slots_for(list(paths)):
+            planned.append(OfficialFile(paths[name], gtin, role, position, name.facet))
+    return planned, errors
+
+
+def plan_manifest(folder: Path, manifest: Path) -> tuple[list[OfficialFile], list[str]]:
+    """Map files to products and slots from a CSV (file, gtin, and role/position or facet)."""
+    import csv
+
+    errors = []
+    planned = []
+    with manifest.open(encoding="utf-8-sig", newline="") as handle:
+        for record in csv.DictReader(handle):
+            line = record.get("file") or ""
+            path = (folder / line).resolve()
+            if not line or folder.resolve() not in path.parents or not path.is_file():
+                errors.append(f"{manifest.name}: file {line!r} is not a picture in {folder}")
+                continue
+            position = (record.get("position") or "").strip()
+            planned.append(OfficialFile(path, (record.get("gtin") or "").strip(), (record.get("role") or None),
+                                        int(position) if position.isdigit() else None, record.get("facet") or None))
+    return planned, errors
+
+
+def _official_ingest(folder: Path, server: str, key: str, manifest: Path | None, concurrency: int) -> None:
+    """Upload a brand's official pictures into catalogue product slots (GS1 names or a CSV manifest)."""
+    from api.client import ApiFailure, SkupixClient
+
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    planned, errors = plan_manifest(folder, manifest) if manifest else plan_gs1(files)
+    done = 0
+    with closing(SkupixClient(server, key)) as client:
+        def send(item: OfficialFile) -> str | None:
+            try:
+                client.official_upload(item.path, item.gtin, item.role, item.position, item.facet)
+                return None
+            except ApiFailure as exc:
+                return f"{item.path.name}: {exc.code}: {exc.message}"
+            except Exception as exc:  # a vanished file, a refused connection: reported per file
+                return f"{item.path.name}: {type(exc).__name__}: {exc}"
+
+        columns = (TextColumn("[bold]ingest"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                   TextColumn("{task.fields[name]}"))
+        with Progress(*columns, console=console) as progress:
+            task = progress.add_task("ingest", total=len(planned), name="")
+            # every file names its slot (role and position) itself, so the order of uploads does not matter
+            with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+                futures = {pool.submit(send, item): item for item in planned}
+                for future in as_completed(futures):
+                    error = future.result()
+                    if error:
+                        errors.append(error)
+                    else:
+                        done += 1
+                    progress.update(task, advance=1, name=futures[future].path.name[:40])
+    for line in errors[:50]:
+        console.print(f"[red]{line}[/red]")
+    print(json.dumps({"uploaded": done, "failed": len(errors)}))
+    if errors:
+        raise typer.Exit(1)
+
+
+def _sha256_of(path: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1024 * 1024), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _pull_pack(pack: str, version: str, platform: str, out: Path, server: str, key: str) -> None:
+    """Download a pack version for a platform: resumable, checksummed, a second run downloads nothing."""
+    import csv
+    import io
+
+    import httpx
+
+    from api.client import ApiFailure, SkupixClient
+
+    brand, slash, name = pack.rpartition("/")
+    if not slash or not brand or not name:
+        console.print("[red]--pack is BRAND/PACK[/red]")
+        raise typer.Exit(2)
+    downloaded, skipped, failures = 0, 0, []
+    with closing(SkupixClient(server, key)) as client:
+        try:
+            manifest = client.pack_manifest(brand, name, version, platform)
+            out.mkdir(parents=True, exist_ok=True)
+        except ApiFailure as exc:
+            console.print(f"[red]{exc.code}: {exc.message}[/red]")
+            raise typer.Exit(1) from exc
+        except httpx.HTTPError as exc:
+            console.print(f"[red]cannot reach {server}: {exc}[/red]")
+            raise typer.Exit(1) from exc
+        except OSError as exc:
+            console.print(f"[red]cannot write into {out}: {exc.strerror or exc}[/red]")
+            raise typer.Exit(1) from exc
+        files = manifest["files"]
+        with Progress(TextColumn("[bold]pull"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[name]}"),
+                      console=console) as progress:
+            task = progress.add_task("pull", total=len(files), name="")
+            for item in files:
+                target = out / item["file"]
+                if target.name != item["file"] or item["file"] in ("manifest.json", "manifest.csv"):
+                    failures.append(f"{item['file']}: refused: not a plain file name")
+                    continue
+                partial = target.with_name(target.name + ".part")
+                if target.is_file() and target.stat().st_size == item["size"] and _sha256_of(target) == item["sha256"]:
+                    partial.unlink(missing_ok=True)
+                    skipped += 1
+                    progress.update(task, advance=1, name=target.name)
+                    continue
+                try:
+                    with partial.open("ab") as handle:
+                        client.stream_to(item["url"], handle, handle.tell())
+                    if _sha256_of(partial) != item["sha256"]:
+                        partial.unlink(missing_ok=True)  # a bad resume: the next run starts this file over
+                        raise ValueError("checksum mismatch")
+                    os.replace(partial, target)
+                    downloaded += 1
+                except ApiFailure as exc:
+                    failures.append(f"{target.name}: {exc.code}: {exc.message}")
+                except (httpx.HTTPError, OSError, ValueError) as exc:
+                    failures.append(f"{target.name}: {type(exc).__name__}: {exc}")
+                progress.update(task, advance=1, name=target.name)
+    table = io.StringIO()
+    writer = csv.writer(table, lineterminator="\n")
+    writer.writerow(["sku", "gtin", "slot", "file", "size", "sha256"])
+    for item in files:
+        writer.writerow([item["sku"], item["gtin"], item["slot"], item["file"], item["size"], item["sha256"]])
+    try:
+        _write_whole(out / "manifest.json", json.dumps(manifest, ensure_ascii=False, indent=2).encode())
+        _write_whole(out / "manifest.csv", table.getvalue().encode())
+    except OSError as exc:
+        failures.append(f"manifest: {exc.strerror or exc}")
+    console.print(f"{pack} v{manifest.get('version')} for {platform}: {downloaded} downloaded, {skipped} already "
+                  f"there, {len(failures)} failed")
+    for line in failures:
+        console.print(f"[red]{line}[/red]")
+    print(json.dumps({"downloaded": downloaded, "skipped": skipped, "failed": len(failures)}))
+    if failures:
+        raise typer.Exit(1)
 
 
 def main() -> None:

@@ -15,6 +15,7 @@ class ApiFailure(Exception):
     def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(f"{status} {code}: {message}")
         self.status, self.code, self.message = status, code, message
+        self.details: dict[str, Any] = {}
 
 
 class SkupixClient:
@@ -83,3 +84,57 @@ class SkupixClient:
         if response.status_code >= 400:
             self._check(response)
         return response.content
+
+    def import_catalog(self, text: str) -> dict[str, Any]:
+        """POST a catalogue CSV (UTF-8)."""
+        response = self.http.post("/v1/catalog/import", content=text.encode("utf-8"),
+                                  headers={"Content-Type": "text/csv; charset=utf-8"})
+        return self._check_detailed(response)
+
+    @staticmethod
+    def _check_detailed(response: httpx.Response) -> dict[str, Any]:
+        """Like _check, but an error keeps its details (per-line import errors)."""
+        if response.status_code >= 400:
+            try:
+                body = response.json()
+            except ValueError:
+                raise ApiFailure(response.status_code, "http_error", response.text[:200]) from None
+            failure = ApiFailure(response.status_code, str(body.get("code")), str(body.get("message")))
+            failure.details = body.get("details") or {}
+            raise failure
+        data: dict[str, Any] = response.json()
+        return data
+
+    def official_upload(self, path: Path, gtin: str, role: str | None, position: int | None,
+                        facet: str | None) -> dict[str, Any]:
+        """POST an official picture of a catalogue product."""
+        fields = {k: str(v) for k, v in (("role", role), ("position", position), ("facet", facet)) if v is not None}
+        content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        with path.open("rb") as handle:
+            response = self.http.post(f"/v1/catalog/products/{gtin}/media", data=fields,
+                                      files={"file": (path.name, handle, content_type)})
+        return self._check(response)
+
+    def pack_manifest(self, brand: str, pack: str, version: str, platform: str) -> dict[str, Any]:
+        """GET the file list of a pack version for a platform."""
+        from urllib.parse import quote
+
+        response = self.http.get(f"/v1/packs/{quote(brand, safe='')}/{quote(pack, safe='')}/versions/"
+                                 f"{quote(version, safe='')}/manifest", params={"platform": platform})
+        return self._check(response)
+
+    def stream_to(self, url: str, handle: Any, offset: int = 0) -> int:
+        """Append a URL's bytes from `offset` to an open file (Range when resuming); returns the new offset."""
+        headers = {"Range": f"bytes={offset}-"} if offset else {}
+        with self.http.stream("GET", url, headers=headers, follow_redirects=True) as response:
+            if response.status_code >= 400:
+                response.read()
+                self._check(response)
+            if offset and response.status_code != 206:  # no range support: start over
+                handle.seek(0)
+                handle.truncate()
+                offset = 0
+            for chunk in response.iter_bytes():
+                handle.write(chunk)
+                offset += len(chunk)
+        return offset

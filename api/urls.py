@@ -19,3 +19,8 @@ def alias_path(asset_id: str, profile: Profile) -> str:
 def asset_url(base: str, asset_id: str) -> str:
     """The API URL of an asset."""
     return f"{base}/v1/media/{asset_id}"
+
+
+def follow_path(link_id: str, platform: str, role: str, position: int, extension: str) -> str:
+    """A seller listing's stable picture path: it follows the brand version the listing follows."""
+    return f"/l/{link_id}/{platform}/{role}-{position}.{extension}"

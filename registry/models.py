@@ -281,3 +281,130 @@ class MasterChange(Base):
     previous_official_brand: Mapped[str | None] = mapped_column(String(200), nullable=True)
     new_upload_id: Mapped[str] = mapped_column(String(40))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Product(Base):
+    """A brand's catalogue entry: its SKU, its GTIN (always 14 digits), title and free attributes."""
+
+    __tablename__ = "products"
+    __table_args__ = (UniqueConstraint("brand_tenant_id", "gtin"), UniqueConstraint("brand_tenant_id", "sku"))
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    brand_tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), index=True)
+    sku: Mapped[str] = mapped_column(String(200))
+    gtin: Mapped[str] = mapped_column(String(14), index=True)
+    title: Mapped[str] = mapped_column(String(500), default="")
+    attributes: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class ProductSlot(Base):
+    """One official picture of a product: role and position, plus the GS1 facet it came with."""
+
+    __tablename__ = "product_slots"
+    __table_args__ = (UniqueConstraint("product_id", "role", "position"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    product_id: Mapped[str] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(String(20))
+    position: Mapped[int] = mapped_column(Integer)
+    facet: Mapped[str] = mapped_column(String(8), default="")
+    asset_id: Mapped[str] = mapped_column(ForeignKey("assets.id"), index=True)
+    upload_id: Mapped[str] = mapped_column(String(40))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class Pack(Base):
+    """A brand's named set of products that sellers subscribe to; its draft lists the products."""
+
+    __tablename__ = "packs"
+    __table_args__ = (UniqueConstraint("brand_tenant_id", "name"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    brand_tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    title: Mapped[str] = mapped_column(String(300), default="")
+    draft_product_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class PackVersion(Base):
+    """A published, immutable version of a pack: a snapshot of its products and slots with its terms."""
+
+    __tablename__ = "pack_versions"
+    __table_args__ = (UniqueConstraint("pack_id", "number"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    pack_id: Mapped[str] = mapped_column(ForeignKey("packs.id", ondelete="CASCADE"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    changelog: Mapped[str] = mapped_column(Text, default="")
+    licence: Mapped[str] = mapped_column(Text, default="")
+    platforms: Mapped[list[str]] = mapped_column(JSON, default=list)
+    embargo_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    contents: Mapped[list[dict[str, object]]] = mapped_column(JSON, default=list)
+    published_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class PackAsset(Base):
+    """Which assets a pack version holds, with its terms copied: the serving check reads only this."""
+
+    __tablename__ = "pack_assets"
+    __table_args__ = (UniqueConstraint("version_id", "asset_id"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    version_id: Mapped[str] = mapped_column(ForeignKey("pack_versions.id", ondelete="CASCADE"), index=True)
+    asset_id: Mapped[str] = mapped_column(String(40), index=True)
+    brand_tenant_id: Mapped[str] = mapped_column(String(40))
+    embargo_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class PackSubscription(Base):
+    """A seller following a brand's pack, with the webhook it wants change events on."""
+
+    __tablename__ = "pack_subscriptions"
+    __table_args__ = (UniqueConstraint("pack_id", "seller_tenant_id"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    pack_id: Mapped[str] = mapped_column(ForeignKey("packs.id", ondelete="CASCADE"), index=True)
+    seller_tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), index=True)
+    webhook_url: Mapped[str] = mapped_column(String(2000), default="")
+    webhook_secret: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ListingLink(Base):
+    """A seller's SKU that shows a brand product's slots from a subscribed pack (latest or pinned)."""
+
+    __tablename__ = "listing_links"
+    __table_args__ = (UniqueConstraint("seller_tenant_id", "sku"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    seller_tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), index=True)
+    sku: Mapped[str] = mapped_column(String(200))
+    subscription_id: Mapped[str] = mapped_column(ForeignKey("pack_subscriptions.id", ondelete="CASCADE"),
+                                                 index=True)
+    gtin: Mapped[str] = mapped_column(String(14))
+    pinned_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class WebhookDelivery(Base):
+    """One change event for one subscription; sent and retried by a job, logged attempt by attempt."""
+
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    subscription_id: Mapped[str] = mapped_column(ForeignKey("pack_subscriptions.id", ondelete="CASCADE"),
+                                                 index=True)
+    event: Mapped[str] = mapped_column(String(40))
+    body: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    log: Mapped[list[dict[str, object]]] = mapped_column(JSON, default=list)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

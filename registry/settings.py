@@ -67,6 +67,13 @@ class Settings(BaseSettings):
     sweeper_interval_seconds: float = 10.0
     inprocess_workers: int = 2
     alias_max_age_seconds: int = 60
+    # Brand pack change events (issue 13): attempts per delivery, first retry delay (doubling), request timeout.
+    webhook_max_attempts: int = 8
+    webhook_backoff_seconds: float = 30.0
+    webhook_timeout_seconds: float = 10.0
+    # Webhooks to loopback, private or link-local addresses reach the registry's own network (SSRF); off
+    # unless a deployment (or a test) really delivers inside it.
+    webhook_allow_private_hosts: bool = False
 
     # Hostile-request bounds (api/limits.py): JSON bodies are small; uploads get max_upload_bytes.
     max_json_body_bytes: int = Field(default=64 * 1024, ge=1024)

@@ -18,6 +18,7 @@ from registry.jobs.service import JobKind
 from registry.runtime import Runtime
 from registry.variants import service as variants
 from storage.base import ChecksumMismatch
+from workers import webhooks
 from workers.memory import release_memory
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,8 @@ def run_job(rt: Runtime, job_id: str) -> JobResult:
                 variants.render_missing(rt, job.subject)
             finally:
                 release_memory()  # a render decodes the whole master: give its pages back
+        elif job.kind == JobKind.DELIVER_WEBHOOK:
+            webhooks.deliver(rt, job.subject)
         else:
             raise NotFound(f"unknown job kind {job.kind!r}")
     except PERMANENT_ERRORS as exc:

@@ -22,6 +22,7 @@ from api.schemas import (
 from api.urls import asset_url
 from registry.ids import ID_PATTERN
 from registry.media import service as media
+from registry.packs.terms import check_asset_visible, visible_asset_ids
 from registry.records import UploadRecord
 from registry.runtime import Runtime
 from registry.tenants.service import ROLE_PERMISSIONS
@@ -49,6 +50,7 @@ async def create_media(request: Request, rt: RuntimeDep, principal: PrincipalDep
 @router.get("/media/{asset_id}", response_model=AssetResponse)
 async def get_media(asset_id: str, request: Request, rt: RuntimeDep, principal: PrincipalDep) -> AssetResponse:
     """An asset's public facts and every profile's variant URL."""
+    await run_in_threadpool(check_asset_visible, rt, asset_id, principal.tenant_id)
     view = await run_in_threadpool(media.describe_asset, rt, asset_id)
     reports = await run_in_threadpool(asset_verdicts, rt, view.asset, view.variants)
     return asset_response(rt, public_base(request, rt), view.asset, view.uploads, view.variants, principal.tenant_id,
@@ -62,6 +64,8 @@ async def search_media(
     """Find canonical assets showing the same picture; nothing is stored."""
     async with decode_gate(request).slot(len(form.data)):
         hits, explanation = await run_in_threadpool(media.search, rt, form.data, principal)
+    shown = await run_in_threadpool(visible_asset_ids, rt, [h.asset_id for h in hits], principal.tenant_id)
+    hits = [h for h in hits if h.asset_id in shown]  # embargoed or expired brand pictures are not found
     base = public_base(request, rt)
     return SearchResponse(
         matches=[SearchHitResponse(asset_id=h.asset_id, score=h.score, hash_distance=h.hash_distance,

@@ -7,7 +7,10 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import PrincipalDep, RuntimeDep, public_base
 from api.schemas import ListingResponse, ListingSlot, PlatformInfo, ProfileInfo, SkuSummary
-from api.urls import alias_path, variant_path
+from api.urls import alias_path, follow_path, variant_path
+from registry.packs import service as packs
+from registry.packs.terms import visible_asset_ids
+from registry.runtime import Runtime
 from registry.skus import service as skus
 from registry.tenants import usecases
 from registry.variants.compliance import listing_reports
@@ -33,7 +36,12 @@ async def sku_listing(sku: str, request: Request, rt: RuntimeDep, principal: Pri
                       seller: str | None = Query(None, max_length=200)) -> ListingResponse:
     """A SKU's images with the platform's variant URLs, in listing order; platform keys name a `seller`."""
     owner = await run_in_threadpool(usecases.listing_owner, rt, principal, seller)
+    linked = await run_in_threadpool(packs.link_listing, rt, owner, sku, platform)
+    if linked is not None:  # a SKU linked to a brand product shows the brand's slots, not its own
+        return _linked_listing(request, rt, platform, *linked)
     code, entries = await run_in_threadpool(skus.tenant_listing, rt, owner, sku, platform)
+    shown = await run_in_threadpool(visible_asset_ids, rt, [e.asset.id for e in entries], owner)
+    entries = [e for e in entries if e.asset.id in shown]  # a brand's embargo or expiry hides its pictures
     reports = await run_in_threadpool(listing_reports, rt, [(entry.asset, entry.profile) for entry in entries])
     base = public_base(request, rt)
     slots = []
@@ -48,6 +56,19 @@ async def sku_listing(sku: str, request: Request, rt: RuntimeDep, principal: Pri
             rejected=report is not None and report.rejected,
         ))
     return ListingResponse(sku=code, platform=platform, slots=slots)
+
+
+def _linked_listing(request: Request, rt: Runtime, platform: str, code: str,
+                    entries: list[packs.LinkedEntry]) -> ListingResponse:
+    """A SKU that shows a brand product: alias URLs follow the brand's next published version."""
+    base = public_base(request, rt)
+    return ListingResponse(sku=code, platform=platform, slots=[ListingSlot(
+        role=e.role, position=e.position, asset_id=e.asset.id, profile=e.profile.name,
+        url=base + variant_path(current_ref(e.asset, e.profile)),
+        alias_url=base + follow_path(e.link_id, platform, e.role, e.position, e.profile.extension),
+        content_type=e.profile.content_type,
+        file_name=skus.listing_file_name(code, e.role, e.position, e.profile.extension),
+    ) for e in entries])
 
 
 @router.get("/profiles", response_model=list[ProfileInfo])

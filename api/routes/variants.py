@@ -10,12 +10,26 @@ from api.delivery import delivery
 from api.deps import RuntimeDep, public_base
 from api.errors import ApiError
 from api.urls import variant_path
+from api.viewer import viewer_tenant
 from registry.errors import RenderPending
+from registry.models import utcnow
+from registry.packs.terms import Visibility, check_asset_visible
 from registry.variants import service as variants
 
 router = APIRouter(tags=["variants"])
 
 IMMUTABLE = "public, max-age=31536000, immutable"
+YEAR = 31536000
+
+
+def capped_cache_control(seen: Visibility, max_age: int, *, immutable: bool) -> str:
+    """Cache-Control that never outlives a brand's expiry, and keeps brand-only (embargoed) pictures private."""
+    if seen.restricted:
+        return "private, no-store"
+    if seen.until is not None:
+        left = int((seen.until - utcnow()).total_seconds())
+        return f"public, max-age={max(0, min(max_age, left))}"
+    return IMMUTABLE if immutable else f"public, max-age={max_age}"
 
 
 def _split_name(filename: str) -> tuple[str, str]:
@@ -45,6 +59,7 @@ async def immutable_variant(asset_id: str, profile: str, filename: str, request:
                             rt: RuntimeDep) -> Response:
     """An immutable variant: strong ETag, cached for a year, rendered on first request if needed."""
     version, extension = _split_name(filename)
+    seen = await run_in_threadpool(check_asset_visible, rt, asset_id, await viewer_tenant(request, rt))
     try:
         row = await run_in_threadpool(variants.locate, rt, asset_id, profile, version, extension)
     except RenderPending as pending:  # not rendered yet (AVIF): the next-best format, not to be cached
@@ -55,7 +70,7 @@ async def immutable_variant(asset_id: str, profile: str, filename: str, request:
     etag = f'"{row.etag}"'
     headers = {
         "ETag": etag,
-        "Cache-Control": IMMUTABLE,
+        "Cache-Control": capped_cache_control(seen, YEAR, immutable=True),
         "X-Content-Type-Options": "nosniff",
         "Access-Control-Allow-Origin": "*",
     }
@@ -66,8 +81,8 @@ async def immutable_variant(asset_id: str, profile: str, filename: str, request:
                         media_type=row.content_type)
     sent = await run_in_threadpool(delivery, rt, row)
     if sent.redirect_url:
-        return RedirectResponse(sent.redirect_url, status_code=302,
-                                headers={"Cache-Control": f"public, max-age={rt.settings.alias_max_age_seconds}"})
+        return RedirectResponse(sent.redirect_url, status_code=302, headers={
+            "Cache-Control": capped_cache_control(seen, rt.settings.alias_max_age_seconds, immutable=False)})
     if sent.chunks is not None:
         return StreamingResponse(sent.chunks, media_type=row.content_type,
                                  headers={**headers, "Content-Length": str(row.size_bytes)})
@@ -78,11 +93,12 @@ async def immutable_variant(asset_id: str, profile: str, filename: str, request:
 async def variant_alias(asset_id: str, filename: str, request: Request, rt: RuntimeDep) -> Response:
     """A stable alias per asset and profile; redirects to the current immutable URL."""
     profile, extension = _split_name(filename)
+    seen = await run_in_threadpool(check_asset_visible, rt, asset_id, await viewer_tenant(request, rt))
     ref = await run_in_threadpool(variants.alias_target, rt, asset_id, profile, extension)
     return RedirectResponse(
         public_base(request, rt) + variant_path(ref),
         status_code=302,
-        headers={"Cache-Control": f"public, max-age={rt.settings.alias_max_age_seconds}"},
+        headers={"Cache-Control": capped_cache_control(seen, rt.settings.alias_max_age_seconds, immutable=False)},
     )
 
 

@@ -20,6 +20,7 @@ class JobKind(StrEnum):
     """Background work the registry knows how to run."""
 
     RENDER_ASSET = "render_asset"
+    DELIVER_WEBHOOK = "deliver_webhook"
 
 
 class JobStatus(StrEnum):

@@ -98,6 +98,7 @@ def change_master(rt: Runtime, session: Session, asset: Asset, row: Upload, *, b
         previous_supplier_kind=asset.supplier_kind, previous_official_brand=asset.official_brand,
         new_upload_id=row.id,
     )
+    moved = asset.master_sha256 != row.sha256
     asset.master_upload_id = row.id
     asset.master_sha256 = row.sha256
     asset.master_format = row.format
@@ -106,6 +107,10 @@ def change_master(rt: Runtime, session: Session, asset: Asset, row: Upload, *, b
     set_provenance(asset, row, supplier_kind, official_brand)
     TrustRepository(session).add(record)
     enqueue(rt, session, JobKind.RENDER_ASSET, asset.id)
+    if moved:  # new bytes, new immutable URLs: pack subscribers are told (issue 13)
+        from registry.packs.events import asset_changed  # late: packs build on media
+
+        asset_changed(rt, session, asset.id, "master.promoted")
     return _info(record)
 
 

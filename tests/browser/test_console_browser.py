@@ -155,6 +155,47 @@ class DevTools:
         self.stack.close()
 
 
+def wait_serving(base: str, server: subprocess.Popen[bytes], log: Path) -> None:
+    """Wait until `skupix serve` answers /healthz; fail with its log if it exits or takes too long."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(base + "/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if server.poll() is not None or time.monotonic() > deadline:
+            raise AssertionError("skupix serve did not start:\n" + log.read_text()[-3000:])
+        time.sleep(0.2)
+
+
+def open_chromium(profile_dir: Path) -> tuple[subprocess.Popen[bytes], DevTools]:
+    """A headless Chromium and a DevTools client on its page (1280×900, page/runtime/log events on)."""
+    browser = subprocess.Popen(
+        [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--disable-dev-shm-usage", "--hide-scrollbars", "--window-size=1280,900",
+         f"--user-data-dir={profile_dir}", "--remote-debugging-port=0", "about:blank"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    active = profile_dir / "DevToolsActivePort"
+    deadline = time.monotonic() + 20
+    while not (active.exists() and len(active.read_text().splitlines()) >= 2):
+        if browser.poll() is not None or time.monotonic() > deadline:
+            stop(browser)
+            raise AssertionError("Chromium did not open its DevTools port")
+        time.sleep(0.1)
+    devtools = f"http://127.0.0.1:{active.read_text().splitlines()[0].strip()}"
+    targets = httpx.get(devtools + "/json/list", timeout=10).json()
+    target = next(t for t in targets if t.get("type") == "page")
+    page = DevTools(target["webSocketDebuggerUrl"])
+    page.call("Page.enable")
+    page.call("Runtime.enable")
+    page.call("Log.enable")
+    page.call("Emulation.setDeviceMetricsOverride", width=1280, height=900, deviceScaleFactor=1, mobile=False)
+    return browser, page
+
+
 @dataclass
 class Session:
     base: str
@@ -190,16 +231,7 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
     browser: subprocess.Popen[bytes] | None = None
     page: DevTools | None = None
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(base + "/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError("skupix serve did not start:\n" + (root / "server.log").read_text()[-3000:])
-            time.sleep(0.2)
+        wait_serving(base, server, root / "server.log")
 
         auth = {"Authorization": f"Bearer {key}"}
         picture = first_picture()
@@ -217,27 +249,7 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
         served = httpx.get(base + "/console", timeout=10)
         assert served.status_code == 200, f"/console answered {served.status_code}: {served.text[:500]}"
 
-        browser = subprocess.Popen(
-            [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             "--disable-dev-shm-usage", "--hide-scrollbars", "--window-size=1280,900",
-             f"--user-data-dir={profile_dir}", "--remote-debugging-port=0", "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        active = profile_dir / "DevToolsActivePort"
-        deadline = time.monotonic() + 20
-        while not (active.exists() and len(active.read_text().splitlines()) >= 2):
-            if browser.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError("Chromium did not open its DevTools port")
-            time.sleep(0.1)
-        devtools = f"http://127.0.0.1:{active.read_text().splitlines()[0].strip()}"
-        targets = httpx.get(devtools + "/json/list", timeout=10).json()
-        target = next(t for t in targets if t.get("type") == "page")
-        page = DevTools(target["webSocketDebuggerUrl"])
-        page.call("Page.enable")
-        page.call("Runtime.enable")
-        page.call("Log.enable")
-        page.call("Emulation.setDeviceMetricsOverride", width=1280, height=900, deviceScaleFactor=1, mobile=False)
+        browser, page = open_chromium(profile_dir)
 
         # sign in through the key form, as a user would
         page.goto(base + "/console")

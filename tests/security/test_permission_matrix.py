@@ -113,6 +113,36 @@ def _variant(world: World, alias: bool) -> str:
 
 Build = Callable[[World], Req]
 
+# Brand packs (issue 13): the world's brand keeps product GTIN_PM in pack "p", published once.
+BRAND_NAME, GTIN_PM = "Marca Oficial", "04006381333931"
+
+
+def _brand_only(codes: set[int]) -> Expect:
+    return {**dict.fromkeys(CALLERS, {403}), "none": {401}, "brand": codes}
+
+
+def _brand_pack(world: World) -> None:
+    brand = world.keys["brand"]
+    if world.client.get(f"/v1/packs/{BRAND_NAME}/p", headers=brand).status_code == 200:
+        return
+    world.client.post("/v1/catalog/products", headers=brand, json={"sku": "PM", "gtin": GTIN_PM})
+    sent = world.client.post(f"/v1/catalog/products/{GTIN_PM}/media", headers=brand, data={"facet": "C1N1"},
+                             files={"file": ("f.jpg", jpeg(product(91, size=240)), "image/jpeg")})
+    assert sent.status_code == 201, sent.text
+    world.client.put("/v1/packs/p", headers=brand, json={"gtins": [GTIN_PM]})
+    assert world.client.post("/v1/packs/p/publish", headers=brand, json={}).status_code == 201
+
+
+def _in_pack(build: Callable[[World], Req]) -> Build:
+    def prepared(world: World) -> Req:
+        _brand_pack(world)
+        return build(world)
+    return prepared
+
+
+PACK = f"/v1/packs/{BRAND_NAME}/p"
+OWN_SKU: Expect = {**_keys({404}), "owner": OK_READ}
+
 # (method, path) → how to build the request in a world, and what each caller must get.
 ROUTES: dict[tuple[str, str], tuple[Build, Expect]] = {
     ("GET", "/healthz"): (lambda w: Req("GET", "/healthz"), _anyone(OK_READ)),
@@ -144,6 +174,8 @@ ROUTES: dict[tuple[str, str], tuple[Build, Expect]] = {
     ("POST", "/v1/media/{asset_id}/restore-master"): (
         lambda w: Req("POST", f"/v1/media/{w.asset_id}/restore-master"),
         _owner_only({409})),  # let through; a master that never changed has nothing to restore
+    ("GET", "/v1/media/{asset_id}/compliance"): (
+        lambda w: Req("GET", f"/v1/media/{w.asset_id}/compliance?platform=amazon"), _keys(OK_READ)),
     ("GET", "/v1/uploads"): (lambda w: Req("GET", "/v1/uploads"), _keys(OK_READ)),
     ("GET", "/v1/uploads/{upload_id}"): (lambda w: Req("GET", f"/v1/uploads/{w.upload_id}"), _owner_only(OK_READ)),
     ("GET", "/v1/me"): (lambda w: Req("GET", "/v1/me"), _keys(OK_READ)),
@@ -157,6 +189,46 @@ ROUTES: dict[tuple[str, str], tuple[Build, Expect]] = {
     ("GET", "/v1/grants"): (lambda w: Req("GET", "/v1/grants"), _keys(OK_READ)),
     ("POST", "/v1/grants"): (lambda w: Req("POST", "/v1/grants", json={"platform": STRANGER}), _sellers({201})),
     ("DELETE", "/v1/grants/{grant_id}"): (_grant_to_withdraw, _owner_only({204})),
+    ("GET", "/console/brands"): (lambda w: Req("GET", "/console/brands"), _anyone(OK_READ)),
+    ("GET", "/l/{link_id}/{platform}/{filename}"): (
+        lambda w: Req("GET", "/l/lnk_0/amazon/main-0.jpg"), _anyone({404})),
+    ("GET", "/v1/catalog/products"): (lambda w: Req("GET", "/v1/catalog/products"), _brand_only(OK_READ)),
+    ("GET", "/v1/catalog/products/{gtin}"): (
+        _in_pack(lambda w: Req("GET", f"/v1/catalog/products/{GTIN_PM}")), _brand_only(OK_READ)),
+    ("POST", "/v1/catalog/import"): (lambda w: Req("POST", "/v1/catalog/import"), _brand_only({422})),
+    ("POST", "/v1/catalog/products"): (
+        lambda w: Req("POST", "/v1/catalog/products", json={"sku": "PM-2", "gtin": "96385074"}),
+        _brand_only(OK_READ)),
+    ("POST", "/v1/catalog/products/{gtin}/media"): (
+        _in_pack(lambda w: Req("POST", f"/v1/catalog/products/{GTIN_PM}/media", files=_picture(w))),
+        _brand_only({201})),
+    ("POST", "/v1/catalog/assets/{asset_id}/revoke"): (
+        lambda w: Req("POST", f"/v1/catalog/assets/{w.asset_id}/revoke"), _brand_only({404})),
+    ("PUT", "/v1/packs/{name}"): (lambda w: Req("PUT", "/v1/packs/pm", json={"gtins": []}), _brand_only(OK_READ)),
+    ("POST", "/v1/packs/{name}/publish"): (
+        _in_pack(lambda w: Req("POST", "/v1/packs/p/publish", json={})), _brand_only({201})),
+    ("GET", "/v1/packs"): (lambda w: Req("GET", "/v1/packs"), _keys(OK_READ)),
+    ("GET", "/v1/packs/{brand}/{name}"): (_in_pack(lambda w: Req("GET", PACK)), _keys(OK_READ)),
+    ("GET", "/v1/packs/{brand}/{name}/versions/{version}"): (
+        _in_pack(lambda w: Req("GET", f"{PACK}/versions/latest")), _keys(OK_READ)),
+    ("GET", "/v1/packs/{brand}/{name}/versions/{version}/manifest"): (
+        _in_pack(lambda w: Req("GET", f"{PACK}/versions/1/manifest?platform=web")), _keys(OK_READ)),
+    ("GET", "/v1/packs/{brand}/{name}/versions/{version}/zip"): (
+        _in_pack(lambda w: Req("GET", f"{PACK}/versions/1/zip?platform=web")), _keys(OK_READ)),
+    ("POST", "/v1/packs/{brand}/{name}/subscribe"): (
+        _in_pack(lambda w: Req("POST", f"{PACK}/subscribe", json={})), _sellers(OK_READ)),
+    ("GET", "/v1/subscriptions"): (lambda w: Req("GET", "/v1/subscriptions"), _keys(OK_READ)),
+    ("GET", "/v1/subscriptions/{subscription_id}/deliveries"): (
+        lambda w: Req("GET", "/v1/subscriptions/sub_0/deliveries"), _keys({404})),
+    ("POST", "/v1/subscriptions/{subscription_id}/deliveries/{delivery_id}/redeliver"): (
+        lambda w: Req("POST", "/v1/subscriptions/sub_0/deliveries/dlv_0/redeliver"), _keys({404})),
+    ("POST", "/v1/links"): (  # a seller must subscribe first (409), whichever row ran before
+        _in_pack(lambda w: Req("POST", "/v1/links", json={"sku": "L-1", "gtin": GTIN_PM, "brand": BRAND_NAME,
+                                                          "pack": "p"})), _sellers({200, 409})),
+    ("GET", "/v1/links/{sku:path}"): (lambda w: Req("GET", "/v1/links/NONE"), _keys({404})),
+    ("GET", "/v1/skus/{sku:path}/manifest"): (
+        lambda w: Req("GET", "/v1/skus/S-1/manifest?platform=web"), OWN_SKU),
+    ("GET", "/v1/skus/{sku:path}/zip"): (lambda w: Req("GET", "/v1/skus/S-1/zip?platform=web"), OWN_SKU),
 }
 
 

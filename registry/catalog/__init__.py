@@ -1,0 +1,1 @@
+"""Brand product catalogue: products by SKU and GTIN, and their official pictures."""

@@ -1,0 +1,1 @@
+"""Tests of issue 13: brand catalogue, packs, terms, follow, pull, webhooks, console."""
