@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api.errors import RejectNulInUrl, install_error_handlers
+from api.hotlink import Hotlink
 from api.routes import console, health, media, skus, variants
 from registry.runtime import Runtime
 from registry.settings import Settings
@@ -40,6 +41,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     )
     app.state.runtime = runtime
     install_error_handlers(app)
+    # /v/ hotlinks are answered before FastAPI's routing (inside the NUL-byte guard).
+    app.add_middleware(Hotlink)
     app.add_middleware(RejectNulInUrl)
     app.include_router(health.router)
     app.include_router(media.router)

@@ -1,0 +1,453 @@
+"""Hotlink serving: a lean raw-ASGI handler for /v/... in front of FastAPI.
+
+Platforms embed variant URLs in their pages, so this path carries most of the traffic. It skips
+FastAPI's routing, dependency injection and validation; an immutable variant's row never changes,
+so once seen it is answered from memory (a bounded LRU) without a database round trip, and its
+bytes are sent from memory (small hot files, under a byte budget), by the server's zero-copy
+`http.response.pathsend` extension, or in chunks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import itertools
+import json
+import logging
+import os
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from email.utils import format_datetime, parsedate_to_datetime
+from pathlib import Path
+from typing import Any
+
+import anyio.to_thread
+
+from api.errors import status_for
+from registry import errors as registry_errors
+from registry.runtime import Runtime
+from registry.variants import service as variants
+from storage import StorageError
+from storage.local import LocalBlobStore
+
+log = logging.getLogger(__name__)
+access_log = logging.getLogger("skupix.access")
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+IMMUTABLE = b"public, max-age=31536000, immutable"
+_CHUNK = 256 * 1024
+_NEGATIVE_TTL = 10.0
+_COMMON = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"access-control-allow-origin", b"*"),
+    (b"access-control-expose-headers", b"ETag, Content-Length, Content-Range, X-Request-ID"),
+]
+
+
+@dataclass(frozen=True)
+class HotlinkLimits:
+    """How much the hot path may keep in memory."""
+
+    rows: int = 20_000
+    body_budget: int = 64 * 1024 * 1024
+    body_max: int = 512 * 1024
+    negatives: int = 10_000
+
+
+@dataclass
+class Entry:
+    """What an immutable variant URL answers, prepared once: headers, and where its bytes are."""
+
+    etag: bytes
+    last_modified: datetime
+    size: int
+    content_type: bytes
+    blob_key: str
+    path: str | None  # the file, when the store is a local folder
+    headers: list[tuple[bytes, bytes]]  # shared by 200, 206 and 304
+    body: bytes | None = None
+    redirect: bytes | None = None  # a CDN copy: stable, so cached with the row
+    verified: bool = False
+
+
+@dataclass
+class _Bodies:
+    """Bytes of small hot files, least recently used evicted first, under a byte budget."""
+
+    budget: int
+    used: int = 0
+    order: OrderedDict[str, Entry] = field(default_factory=OrderedDict)
+
+    def keep(self, key: str, entry: Entry, data: bytes) -> None:
+        """Hold `data` for `entry` if it fits the budget, evicting older bodies."""
+        if len(data) > self.budget:
+            return
+        while self.used + len(data) > self.budget and self.order:
+            _, old = self.order.popitem(last=False)
+            self.used -= len(old.body or b"")
+            old.body = None
+        entry.body = data
+        self.order[key] = entry
+        self.used += len(data)
+
+    def touch(self, key: str) -> None:
+        """Mark a body as recently used."""
+        if key in self.order:
+            self.order.move_to_end(key)
+
+
+class _NotFound(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def _error_body(status: int, code: str, message: str) -> bytes:
+    return json.dumps({"code": code, "message": message, "status": status}).encode()
+
+
+def http_date(moment: datetime) -> bytes:
+    """An IMF-fixdate (RFC 9110 5.6.7) for a UTC-aware time."""
+    return format_datetime(moment, usegmt=True).encode()
+
+
+def etag_matches(header: bytes, etag: bytes) -> bool:
+    """RFC 9110 weak comparison for If-None-Match: any listed tag (or *) equal to ours."""
+    for candidate in header.split(b","):
+        tag = candidate.strip()
+        if tag == b"*":
+            return True
+        if tag.startswith(b"W/"):
+            tag = tag[2:]
+        if tag == etag:
+            return True
+    return False
+
+
+def _not_modified_since(header: bytes, last_modified: datetime) -> bool:
+    try:
+        since = parsedate_to_datetime(header.decode("latin-1"))
+    except (TypeError, ValueError, IndexError):
+        return False  # an invalid date is ignored (RFC 9110 13.1.3)
+    if since.tzinfo is None:
+        return False
+    return last_modified.replace(microsecond=0) <= since
+
+
+def parse_range(header: bytes, size: int) -> tuple[int, int] | None | bool:
+    """One byte range (start, end inclusive); None to ignore the header; False when unsatisfiable."""
+    unit, _, spec = header.partition(b"=")
+    if unit.strip().lower() != b"bytes" or b"," in spec:
+        return None  # other units and multiple ranges: the full representation (RFC 9110 14.2)
+    first, dash, last = spec.strip().partition(b"-")
+    if not dash:
+        return None
+    try:
+        if first:
+            start = int(first)
+            end = int(last) if last else size - 1
+            if start < 0 or end < start:
+                return None
+            if start >= size:
+                return False
+            return start, min(end, size - 1)
+        suffix = int(last)
+    except ValueError:
+        return None
+    if suffix <= 0 or size == 0:
+        return False
+    return max(0, size - suffix), size - 1
+
+
+class Hotlink:
+    """The /v/ handler; everything else goes to the wrapped app."""
+
+    def __init__(self, app: ASGIApp, limits: HotlinkLimits | None = None) -> None:
+        self.app = app
+        self.limits = limits or HotlinkLimits()
+        self.rows: OrderedDict[str, Entry] = OrderedDict()
+        self.bodies = _Bodies(self.limits.body_budget)
+        self.negatives: OrderedDict[str, tuple[float, int, bytes]] = OrderedDict()
+        self.inflight: dict[str, asyncio.Future[Entry]] = {}
+        self._ids = itertools.count(1)
+        self._id_prefix = f"{os.getpid():x}-{os.urandom(3).hex()}-"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve /v/ URLs; pass everything else on."""
+        path: str = scope.get("path", "")
+        if scope["type"] != "http" or not path.startswith("/v/"):
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        headers = _Headers(scope["headers"])
+        rid = headers.request_id or (self._id_prefix + str(next(self._ids))).encode()
+        status, sent = await self._serve(scope, path, headers, rid, send)
+        if access_log.isEnabledFor(logging.INFO):
+            access_log.info(json.dumps({
+                "rid": rid.decode("latin-1"), "method": scope["method"], "path": path, "status": status,
+                "bytes": sent, "ms": round((time.perf_counter() - started) * 1000, 3),
+            }))
+
+    async def _serve(self, scope: Scope, path: str, headers: _Headers, rid: bytes, send: Send) -> tuple[int, int]:
+        method = scope["method"]
+        if method not in ("GET", "HEAD"):
+            if method == "OPTIONS":
+                return await _send(send, 204, [*_COMMON, (b"access-control-allow-methods", b"GET, HEAD"),
+                                               (b"access-control-allow-headers", b"Range, If-None-Match, If-Range"),
+                                               (b"access-control-max-age", b"86400"), (b"x-request-id", rid)], b"")
+            return await self._error(send, rid, method, 405, "method_not_allowed",
+                                     "variant URLs answer GET and HEAD", [(b"allow", b"GET, HEAD")])
+        parts = path[3:].split("/")
+        try:
+            if len(parts) == 3:
+                return await self._immutable(scope, path, parts, headers, rid, send)
+            if len(parts) == 2:
+                return await self._alias(scope, parts, headers, rid, send)
+            raise _NotFound(404, "not_found", "not a variant URL: /v/{asset}/{profile}.{ext} or "
+                                              "/v/{asset}/{profile}/{version}.{ext}")
+        except _NotFound as exc:
+            return await self._error(send, rid, method, exc.status, exc.code, exc.message)
+        except registry_errors.RegistryError as exc:
+            return await self._error(send, rid, method, status_for(exc), exc.code, exc.message)
+        except StorageError as exc:
+            log.error("blob store error on %s: %s", path, exc)
+            return await self._error(send, rid, method, 503, "storage_unavailable",
+                                     "the blob store is unavailable; try again shortly")
+
+    async def _error(self, send: Send, rid: bytes, method: str, status: int, code: str, message: str,
+                     extra: list[tuple[bytes, bytes]] | None = None) -> tuple[int, int]:
+        body = _error_body(status, code, message)
+        # A missing blob answers HEAD and GET alike: same status and headers, HEAD without the body.
+        head = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                *_COMMON, (b"x-request-id", rid), *(extra or [])]
+        return await _send(send, status, head, b"" if method == "HEAD" else body)
+
+    # ---------------------------------------------------------------- aliases
+
+    async def _alias(self, scope: Scope, parts: list[str], headers: _Headers, rid: bytes,
+                     send: Send) -> tuple[int, int]:
+        """A stable alias per asset and profile: a short-lived redirect to the current immutable URL."""
+        rt: Runtime = scope["app"].state.runtime
+        asset_id, filename = parts
+        profile, dot, extension = filename.rpartition(".")
+        if not dot or not profile or not extension:
+            raise _NotFound(404, "not_found", "variant URLs end in an image extension, e.g. .jpg")
+        if profile not in rt.catalog.profiles:
+            raise _NotFound(404, "not_found", f"no profile {profile!r}")
+        ref = await anyio.to_thread.run_sync(variants.alias_target, rt, asset_id, profile, extension)
+        location = (_public_base(scope, rt, headers) + ref.path).encode()
+        return await _send(send, 302, [(b"location", location), (b"cache-control", _alias_cache(rt)),
+                                       (b"content-length", b"0"), *_COMMON, (b"x-request-id", rid)], b"")
+
+    # ---------------------------------------------------------------- immutable URLs
+
+    async def _immutable(self, scope: Scope, path: str, parts: list[str], headers: _Headers, rid: bytes,
+                         send: Send) -> tuple[int, int]:
+        entry = self.rows.get(path)
+        if entry is None:
+            entry = await self._entry(scope, path, parts)
+        else:
+            self.rows.move_to_end(path)
+        rt: Runtime = scope["app"].state.runtime
+        reply = [*entry.headers, (b"x-request-id", rid)]
+        if entry.redirect is None and not entry.path and (redirect := await self._store_redirect(rt, entry)):
+            return await _send(send, 302, [(b"location", redirect), (b"cache-control", _alias_cache(rt)),
+                                           (b"content-length", b"0"), *_COMMON, (b"x-request-id", rid)], b"")
+        if entry.redirect is not None:
+            return await _send(send, 302, [(b"location", entry.redirect), (b"cache-control", _alias_cache(rt)),
+                                           (b"content-length", b"0"), *_COMMON, (b"x-request-id", rid)], b"")
+        if headers.if_none_match is not None:
+            if etag_matches(headers.if_none_match, entry.etag):
+                return await _send(send, 304, reply, b"")
+        elif headers.if_modified_since is not None and _not_modified_since(headers.if_modified_since,
+                                                                             entry.last_modified):
+            return await _send(send, 304, reply, b"")
+        start, end, status = 0, entry.size - 1, 200
+        if headers.range is not None and self._if_range_holds(headers.if_range, entry):
+            wanted = parse_range(headers.range, entry.size)
+            if wanted is False:
+                return await _send(send, 416, [*reply, (b"content-range", f"bytes */{entry.size}".encode()),
+                                               (b"content-length", b"0")], b"")
+            if isinstance(wanted, tuple):
+                start, end = wanted
+                status = 206
+                reply.append((b"content-range", f"bytes {start}-{end}/{entry.size}".encode()))
+        length = end - start + 1
+        reply.append((b"content-type", entry.content_type))
+        reply.append((b"content-length", str(length).encode()))
+        if scope["method"] == "HEAD":
+            return await _send(send, status, reply, b"")
+        if entry.body is not None:
+            self.bodies.touch(path)
+            body = entry.body if status == 200 else entry.body[start:end + 1]
+            return await _send(send, status, reply, body)
+        if entry.path is not None and status == 200 and "http.response.pathsend" in scope.get("extensions", {}):
+            await send({"type": "http.response.start", "status": 200, "headers": reply})
+            await send({"type": "http.response.pathsend", "path": entry.path})
+            return 200, length
+        await send({"type": "http.response.start", "status": status, "headers": reply})
+        await self._stream(rt, entry, start, end, send)
+        return status, length
+
+    @staticmethod
+    def _if_range_holds(if_range: bytes | None, entry: Entry) -> bool:
+        """If-Range: the range applies only to the representation the client already has."""
+        if if_range is None:
+            return True
+        tag = if_range.strip()
+        if tag.startswith(b'"'):
+            return tag == entry.etag  # strong comparison (RFC 9110 13.1.5)
+        try:
+            return parsedate_to_datetime(tag.decode("latin-1")) == entry.last_modified.replace(microsecond=0)
+        except (TypeError, ValueError, IndexError):
+            return False
+
+    async def _stream(self, rt: Runtime, entry: Entry, start: int, end: int, send: Send) -> None:
+        if entry.path is not None:
+            with open(entry.path, "rb") as handle:
+                handle.seek(start)
+                left = end - start + 1
+                while left > 0:
+                    chunk = await anyio.to_thread.run_sync(handle.read, min(_CHUNK, left))
+                    if not chunk:
+                        break
+                    left -= len(chunk)
+                    await send({"type": "http.response.body", "body": chunk, "more_body": left > 0})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            return
+        if start == 0 and end == entry.size - 1:
+            data = await anyio.to_thread.run_sync(rt.store.get, entry.blob_key)
+        else:
+            data = await anyio.to_thread.run_sync(rt.store.get_range, entry.blob_key, start, end)
+        await send({"type": "http.response.body", "body": data, "more_body": False})
+
+    async def _store_redirect(self, rt: Runtime, entry: Entry) -> bytes | None:
+        """A presigned URL when the settings ask for redirects and the store makes them (never cached)."""
+        if rt.settings.variant_delivery != "redirect":
+            return None
+        url = await anyio.to_thread.run_sync(rt.store.presigned_url, entry.blob_key, rt.settings.presign_ttl_seconds)
+        return url.encode() if url else None
+
+    async def _entry(self, scope: Scope, path: str, parts: list[str]) -> Entry:
+        """The entry for an immutable URL: looked up (or rendered) once, by one caller per process."""
+        negative = self.negatives.get(path)
+        if negative is not None:
+            if negative[0] > time.monotonic():
+                raise _NotFound(negative[1], "not_found", negative[2].decode())
+            del self.negatives[path]
+        rt: Runtime = scope["app"].state.runtime
+        asset_id, profile, filename = parts
+        version, dot, extension = filename.rpartition(".")
+        if not dot or not version or not extension:
+            raise _NotFound(404, "not_found", "variant URLs end in an image extension, e.g. .jpg")
+        if profile not in rt.catalog.profiles:  # answered from memory: nothing is decoded or queried
+            raise _NotFound(404, "not_found", f"no profile {profile!r}")
+        task = self.inflight.get(path)
+        if task is None:
+            # The load belongs to no single request: a client that hangs up does not cancel it for the others.
+            task = asyncio.ensure_future(self._fill(rt, path, asset_id, profile, version, extension))
+            self.inflight[path] = task
+        return await asyncio.shield(task)
+
+    async def _fill(self, rt: Runtime, path: str, asset_id: str, profile: str, version: str,
+                    extension: str) -> Entry:
+        try:
+            entry = await anyio.to_thread.run_sync(self._load, rt, path, asset_id, profile, version, extension)
+        except registry_errors.NotFound as exc:
+            self._remember_missing(path, exc.message)
+            raise _NotFound(404, "not_found", exc.message) from exc
+        finally:
+            del self.inflight[path]
+        self.rows[path] = entry
+        while len(self.rows) > self.limits.rows:
+            old_path, _ = self.rows.popitem(last=False)
+            old = self.bodies.order.pop(old_path, None)
+            if old is not None:
+                self.bodies.used -= len(old.body or b"")
+        return entry
+
+    def _remember_missing(self, path: str, message: str) -> None:
+        self.negatives[path] = (time.monotonic() + _NEGATIVE_TTL, 404, message.encode())
+        while len(self.negatives) > self.limits.negatives:
+            self.negatives.popitem(last=False)
+
+    def _load(self, rt: Runtime, path: str, asset_id: str, profile: str, version: str, extension: str) -> Entry:
+        """Blocking part of a first request: the row (rendered now if needed) and, if small, the bytes."""
+        row = variants.locate(rt, asset_id, profile, version, extension)
+        etag = f'"{row.etag}"'.encode()
+        last_modified = row.created_at
+        entry = Entry(
+            etag=etag, last_modified=last_modified, size=row.size_bytes, content_type=row.content_type.encode(),
+            blob_key=row.blob_key, path=None,
+            headers=[(b"etag", etag), (b"last-modified", http_date(last_modified)), (b"cache-control", IMMUTABLE),
+                     (b"accept-ranges", b"bytes"), *_COMMON],
+        )
+        if rt.settings.cdn_url:
+            entry.redirect = (rt.settings.cdn_url.rstrip("/") + "/" + row.blob_key).encode()
+            return entry
+        if isinstance(rt.store, LocalBlobStore) and rt.settings.variant_delivery != "redirect":
+            file = Path(rt.store.root) / row.blob_key
+            # Verified once against the content hash the ETag carries; later requests trust the row.
+            data = rt.store.get(row.blob_key)
+            if hashlib.sha256(data).hexdigest()[:32] != row.etag:
+                raise StorageError(f"{row.blob_key}: stored bytes do not match the variant's hash")
+            entry.path = str(file)
+            if len(data) <= self.limits.body_max:
+                self.bodies.keep(path, entry, data)
+        return entry
+
+
+def _public_base(scope: Scope, rt: Runtime, headers: _Headers) -> str:
+    """The absolute origin for links, as Starlette's request.base_url would build it."""
+    if rt.settings.public_url:
+        return str(rt.settings.public_url).rstrip("/")
+    host = headers.host.decode("latin-1") if headers.host else "{}:{}".format(*scope.get("server") or ("localhost", 80))
+    return f"{scope.get('scheme', 'http')}://{host}{scope.get('root_path', '')}".rstrip("/")
+
+
+def _alias_cache(rt: Runtime) -> bytes:
+    return f"public, max-age={rt.settings.alias_max_age_seconds}".encode()
+
+
+class _Headers:
+    """The request headers the hot path reads, found in one pass."""
+
+    __slots__ = ("host", "if_modified_since", "if_none_match", "if_range", "proto", "range", "request_id")
+
+    def __init__(self, raw: list[tuple[bytes, bytes]]) -> None:
+        self.if_none_match: bytes | None = None
+        self.if_modified_since: bytes | None = None
+        self.range: bytes | None = None
+        self.if_range: bytes | None = None
+        self.request_id: bytes | None = None
+        self.host: bytes | None = None
+        self.proto: bytes | None = None
+        for name, value in raw:
+            if name == b"if-none-match":
+                self.if_none_match = value
+            elif name == b"range":
+                self.range = value
+            elif name == b"if-modified-since":
+                self.if_modified_since = value
+            elif name == b"if-range":
+                self.if_range = value
+            elif name == b"host":
+                self.host = value
+            elif name == b"x-request-id":
+                if 0 < len(value) <= 128 and value.isascii() and value.replace(b"-", b"").isalnum():
+                    self.request_id = value
+            elif name == b"x-forwarded-proto":
+                self.proto = value
+
+
+async def _send(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> tuple[int, int]:
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+    return status, len(body)
