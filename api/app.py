@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api.errors import RejectNulInUrl, install_error_handlers
-from api.hotlink import Hotlink
+from api.hotlink import Hotlink, enable_access_log
 from api.routes import console, health, media, skus, variants
 from registry.runtime import Runtime
 from registry.settings import Settings
@@ -26,6 +26,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if app.state.runtime is None:
             app.state.runtime = create_runtime(settings or Settings())
+        if app.state.runtime.settings.access_log:
+            enable_access_log()
         try:
             yield
         finally:
@@ -50,3 +52,10 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(variants.router)
     app.include_router(console.router)
     return app
+
+
+def create_served_app() -> object:
+    """The app as `skupix serve --server granian` runs it: X-Forwarded-For/-Proto trusted, as uvicorn does."""
+    from granian.utils.proxies import wrap_asgi_with_proxy_headers
+
+    return wrap_asgi_with_proxy_headers(create_app(), "*")

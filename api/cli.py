@@ -42,17 +42,31 @@ def serve(
     host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
     workers: Annotated[int, typer.Option(help="API processes (needs PostgreSQL when > 1)")] = 1,
+    server: Annotated[str, typer.Option(help="HTTP server: granian (faster, sendfile) or uvicorn")] = "granian",
+    access_log: Annotated[bool, typer.Option(help="one JSON line per request on stderr")] = True,
 ) -> None:
     """Run the API (embedded default: SQLite + local folder + in-process tasks)."""
-    import uvicorn
-
     settings = _settings()
     if workers > 1 and settings.resolved_database_url.startswith("sqlite") and settings.embedded_tasks:
         console.print("[yellow]several API processes on SQLite with in-process tasks: using 1[/yellow]")
         workers = 1
+    if server not in ("granian", "uvicorn"):
+        console.print(f"[red]--server is granian or uvicorn, not {server!r}[/red]")
+        raise typer.Exit(2)
+    # Worker processes build their own Settings: the environment carries the choice to them.
+    os.environ["SKUPIX_ACCESS_LOG"] = "true" if access_log else "false"
     console.print(f"skupix serving on http://{host}:{port}  data: {settings.data_dir.resolve()}")
+    if server == "granian":
+        from granian.constants import Interfaces
+        from granian.server import Server
+
+        Server("api.app:create_served_app", address=host, port=port, interface=Interfaces.ASGI, workers=workers,
+               factory=True, log_access=False, websockets=False).serve()
+        return
+    import uvicorn
+
     uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers,
-                log_level="info", proxy_headers=True, forwarded_allow_ips="*")
+                log_level="info", proxy_headers=True, forwarded_allow_ips="*", access_log=False)
 
 
 @cli.command()

@@ -103,6 +103,48 @@ class _Bodies:
             self.order.move_to_end(key)
 
 
+class AccessLog:
+    """Structured access lines (JSON), written in batches so logging costs less than the response."""
+
+    def __init__(self, batch: int = 256, interval: float = 1.0) -> None:
+        self.lines: list[str] = []
+        self.batch, self.interval = batch, interval
+        self._flush_at = time.monotonic() + interval
+        self._timer: asyncio.TimerHandle | None = None
+
+    def add(self, rid: bytes, method: str, path: str, status: int, sent: int, seconds: float) -> None:
+        """Queue one line; flush when the batch is full or the interval has passed."""
+        self.lines.append(
+            f'{{"ts":{time.time():.3f},"rid":"{rid.decode("latin-1")}","method":"{method}",'
+            f'"path":{json.dumps(path, ensure_ascii=False)},"status":{status},"bytes":{sent},'
+            f'"ms":{seconds * 1000:.3f}}}')
+        if len(self.lines) >= self.batch or time.monotonic() >= self._flush_at:
+            self.flush()
+        elif self._timer is None:
+            # a quiet spell must not hold the last lines back
+            self._timer = asyncio.get_running_loop().call_later(self.interval, self.flush)
+
+    def flush(self) -> None:
+        """Write the queued lines as one log record (one JSON object per line)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._flush_at = time.monotonic() + self.interval
+        if self.lines:
+            lines, self.lines = self.lines, []
+            access_log.info("\n".join(lines))
+
+
+def enable_access_log() -> None:
+    """Send access lines to stderr unless logging is already configured for them."""
+    if not access_log.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        access_log.addHandler(handler)
+        access_log.setLevel(logging.INFO)
+        access_log.propagate = False
+
+
 class _NotFound(Exception):
     def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(message)
@@ -178,22 +220,38 @@ class Hotlink:
         self.inflight: dict[str, asyncio.Future[Entry]] = {}
         self._ids = itertools.count(1)
         self._id_prefix = f"{os.getpid():x}-{os.urandom(3).hex()}-"
+        self.log = AccessLog()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Serve /v/ URLs; pass everything else on."""
-        path: str = scope.get("path", "")
-        if scope["type"] != "http" or not path.startswith("/v/"):
+        """Serve /v/ URLs; pass everything else on; one access-log line per request either way."""
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
+        path: str = scope["path"]
         headers = _Headers(scope["headers"])
         rid = headers.request_id or (self._id_prefix + str(next(self._ids))).encode()
-        status, sent = await self._serve(scope, path, headers, rid, send)
+        if path.startswith("/v/"):
+            status, sent = await self._serve(scope, path, headers, rid, send)
+        else:
+            status, sent = await self._pass(scope, receive, send, rid)
         if access_log.isEnabledFor(logging.INFO):
-            access_log.info(json.dumps({
-                "rid": rid.decode("latin-1"), "method": scope["method"], "path": path, "status": status,
-                "bytes": sent, "ms": round((time.perf_counter() - started) * 1000, 3),
-            }))
+            self.log.add(rid, scope["method"], path, status, sent, time.perf_counter() - started)
+
+    async def _pass(self, scope: Scope, receive: Receive, send: Send, rid: bytes) -> tuple[int, int]:
+        """The rest of the API, with the request id added to its answers."""
+        seen = [500, 0]
+
+        async def tagged(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                seen[0] = message["status"]
+                message["headers"] = [*message.get("headers", ()), (b"x-request-id", rid)]
+            elif message["type"] == "http.response.body":
+                seen[1] += len(message.get("body", b""))
+            await send(message)
+
+        await self.app(scope, receive, tagged)
+        return seen[0], seen[1]
 
     async def _serve(self, scope: Scope, path: str, headers: _Headers, rid: bytes, send: Send) -> tuple[int, int]:
         method = scope["method"]

@@ -63,6 +63,8 @@ class Settings(BaseSettings):
     sweeper_interval_seconds: float = 10.0
     inprocess_workers: int = 2
     alias_max_age_seconds: int = 60
+    # One JSON line per request on stderr (logger skupix.access); `skupix serve` turns it on.
+    access_log: bool = False
 
     @field_validator("allowed_formats", mode="before")
     @classmethod
