@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
+from starlette.types import Receive, Scope, Send
 
 from api.errors import RejectNulInUrl, install_error_handlers
 from api.hotlink import Hotlink, enable_access_log
@@ -16,6 +18,19 @@ from registry.settings import Settings
 from workers.bootstrap import close_runtime, create_runtime
 
 log = logging.getLogger(__name__)
+
+
+class SkupixApp(FastAPI):
+    """FastAPI with /v/ hotlinks answered ahead of its per-request machinery (telemetry, middleware, routing)."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.hotlink = Hotlink(super().__call__)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Hotlinks here; everything else through FastAPI, with a request id and an access-log line."""
+        scope["app"] = self
+        await self.hotlink(scope, receive, send)
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
@@ -35,7 +50,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
                 close_runtime(app.state.runtime)
                 app.state.runtime = None
 
-    app = FastAPI(
+    app = SkupixApp(
         title="skupix",
         version="0.1.0",
         description="Shared product-media registry and image CDN: upload once, reuse by reference.",
@@ -43,8 +58,6 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     )
     app.state.runtime = runtime
     install_error_handlers(app)
-    # /v/ hotlinks are answered before FastAPI's routing (inside the NUL-byte guard).
-    app.add_middleware(Hotlink)
     app.add_middleware(RejectNulInUrl)
     app.include_router(health.router)
     app.include_router(media.router)

@@ -17,14 +17,13 @@ import logging
 import os
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from pathlib import Path
-from typing import Any
 
 import anyio.to_thread
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import status_for
 from registry import errors as registry_errors
@@ -36,14 +35,11 @@ from storage.local import LocalBlobStore
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("skupix.access")
 
-Scope = dict[str, Any]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 IMMUTABLE = b"public, max-age=31536000, immutable"
 _CHUNK = 256 * 1024
 _NEGATIVE_TTL = 10.0
+_PATHSEND = os.environ.get("HOTLINK_PATHSEND", "1") == "1"
 _COMMON = [
     (b"x-content-type-options", b"nosniff"),
     (b"access-control-allow-origin", b"*"),
@@ -242,7 +238,7 @@ class Hotlink:
         """The rest of the API, with the request id added to its answers."""
         seen = [500, 0]
 
-        async def tagged(message: dict[str, Any]) -> None:
+        async def tagged(message: Message) -> None:
             if message["type"] == "http.response.start":
                 seen[0] = message["status"]
                 message["headers"] = [*message.get("headers", ()), (b"x-request-id", rid)]
@@ -278,6 +274,10 @@ class Hotlink:
             log.error("blob store error on %s: %s", path, exc)
             return await self._error(send, rid, method, 503, "storage_unavailable",
                                      "the blob store is unavailable; try again shortly")
+        except Exception:
+            log.exception("unhandled error on %s", path)
+            return await self._error(send, rid, method, 500, "internal_error",
+                                     "something went wrong on our side; it has been logged")
 
     async def _error(self, send: Send, rid: bytes, method: str, status: int, code: str, message: str,
                      extra: list[tuple[bytes, bytes]] | None = None) -> tuple[int, int]:
@@ -342,11 +342,12 @@ class Hotlink:
         reply.append((b"content-length", str(length).encode()))
         if scope["method"] == "HEAD":
             return await _send(send, status, reply, b"")
-        if entry.body is not None:
+        if entry.body is not None and not (_PATHSEND and "http.response.pathsend" in scope.get("extensions", {})):
             self.bodies.touch(path)
             body = entry.body if status == 200 else entry.body[start:end + 1]
             return await _send(send, status, reply, body)
-        if entry.path is not None and status == 200 and "http.response.pathsend" in scope.get("extensions", {}):
+        if entry.path is not None and status == 200 and _PATHSEND and "http.response.pathsend" in scope.get(
+                "extensions", {}):
             await send({"type": "http.response.start", "status": 200, "headers": reply})
             await send({"type": "http.response.pathsend", "path": entry.path})
             return 200, length

@@ -7,7 +7,7 @@ one nginx worker), and the app behind the nginx edge of infra/ (warm cache). Als
 404s for an unknown asset and an unknown profile. Prints req/s and p50/p99 with the targets:
 app >= 60% of nginx static with p99 < 4x nginx's; edge >= 90%; 304 >= full; 404 >= hit.
 
-Usage: python benchmarks/hotlink.py [--seconds 5] [--connections 32]
+Usage: python benchmarks/hotlink.py [--seconds 5] [--connections 32] [--rounds 3]
 Needs wrk (apt-get install -y wrk) and nginx.
 """
 
@@ -20,6 +20,7 @@ import os
 import re
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -191,18 +192,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is missing: apt-get install -y wrk")
     secs, conns = args.seconds, args.connections
     runs: dict[str, Run] = {}
-
-    def measure(key: str, url: str, **headers: str) -> None:
-        wrk(key, url, 1, conns, headers)  # warm-up: first loads, page cache, keep-alive pools
-        runs[key] = wrk(key, url, secs, conns, headers)
-        run = runs[key]
-        print(f"  {key:<28} {run.rps:>9.0f} req/s  p50 {run.p50_ms:7.2f} ms  p99 {run.p99_ms:7.2f} ms  {run.errors}",
-              flush=True)
+    scenarios: list[tuple[str, str, dict[str, str]]] = []
 
     with tempfile.TemporaryDirectory(prefix="skupix-hotlink-") as tmp, ExitStack() as stack:
         root = Path(tmp)
@@ -222,37 +218,50 @@ def main() -> None:
     }}""")
         static = f"http://127.0.0.1:{static_port}"
         wait_ready(static)
-        print(f"nginx static on {static}")
         for label, (_path, blob_key, _etag) in made.items():
-            measure(f"nginx static {label}", f"{static}/{blob_key}")
+            scenarios.append((f"nginx static {label}", f"{static}/{blob_key}", {}))
 
+        ports = {}
         for server in ("granian", "uvicorn"):
-            port = free_port()
-            with ExitStack() as app_stack:
-                start(app_stack, [SKUPIX, "serve", "--server", server, "--port", str(port)], env,
-                      root / f"{server}.log")
-                base = f"http://127.0.0.1:{port}"
-                wait_ready(base + "/healthz")
-                print(f"app alone, {server}, 1 worker, access log on")
-                for label, (path, _key, etag) in made.items():
-                    measure(f"{server} {label}", base + path)
-                path, _key, etag = made["50k"]
-                measure(f"{server} 304 (50k)", base + path, **{"If-None-Match": etag})
-                measure(f"{server} 404 unknown asset", base + path.replace(asset_id, "ast_" + "0" * 26))
-                measure(f"{server} 404 unknown profile", base + path.replace(PROFILE, "no_such_profile"))
-                if server == "granian":
-                    edge_port = free_port()
-                    edge_root = root / "edge"
-                    edge_root.mkdir()
-                    config = render_edge_config(f"127.0.0.1:{edge_port}", f"127.0.0.1:{port}", edge_root / "cache")
-                    nginx(app_stack, edge_root, config)
-                    edge = f"http://127.0.0.1:{edge_port}"
-                    wait_ready(edge + "/healthz")
-                    print("through the nginx edge (warm cache) in front of granian")
-                    for label, (path, _key, _etag) in made.items():
-                        httpx.get(edge + path)
-                        assert httpx.get(edge + path).headers.get("x-cache-status") == "HIT"
-                        measure(f"edge {label}", edge + path)
+            port = ports[server] = free_port()
+            start(stack, [SKUPIX, "serve", "--server", server, "--port", str(port)], env, root / f"{server}.log")
+            base = f"http://127.0.0.1:{port}"
+            wait_ready(base + "/healthz")
+            for label, (path, _key, _etag) in made.items():
+                scenarios.append((f"{server} {label}", base + path, {}))
+            path, _key, etag = made["50k"]
+            scenarios.append((f"{server} 304 (50k)", base + path, {"If-None-Match": etag}))
+            scenarios.append((f"{server} 404 unknown asset", base + path.replace(asset_id, "ast_" + "0" * 26), {}))
+            scenarios.append((f"{server} 404 unknown profile", base + path.replace(PROFILE, "no_such_profile"), {}))
+
+        edge_port = free_port()
+        edge_root = root / "edge"
+        edge_root.mkdir()
+        nginx(stack, edge_root, render_edge_config(f"127.0.0.1:{edge_port}", f"127.0.0.1:{ports['granian']}",
+                                                   edge_root / "cache"))
+        edge = f"http://127.0.0.1:{edge_port}"
+        wait_ready(edge + "/healthz")
+        for label, (path, _key, _etag) in made.items():
+            httpx.get(edge + path)
+            assert httpx.get(edge + path).headers.get("x-cache-status") == "HIT"
+            scenarios.append((f"edge {label}", edge + path, {}))
+
+        # Rounds interleave the servers, so a busy spell of the (shared) machine hits them all alike;
+        # each figure is the median over the rounds.
+        for name, url, headers in scenarios:
+            wrk(name, url, 1, conns, headers)  # warm-up: first loads, page cache, keep-alive pools
+        samples: dict[str, list[Run]] = {name: [] for name, _url, _headers in scenarios}
+        for round_no in range(args.rounds):
+            print(f"round {round_no + 1}/{args.rounds}", flush=True)
+            for name, url, headers in scenarios:
+                samples[name].append(wrk(name, url, secs, conns, headers))
+        print(f"\none worker process each (nginx: worker_processes 1), wrk -t1 -c{conns}, {secs} s x {args.rounds} "
+              f"rounds, median; app access log on")
+        for name, got in samples.items():
+            rps = statistics.median(r.rps for r in got)
+            run = runs[name] = Run(name, rps, statistics.median(r.p50_ms for r in got),
+                                   statistics.median(r.p99_ms for r in got), got[-1].errors)
+            print(f"  {name:<28} {run.rps:>9.0f} req/s  p50 {run.p50_ms:7.2f} ms  p99 {run.p99_ms:7.2f} ms")
 
     print("\ntargets (the faster app server):")
     for label in ("50k", "200k"):
