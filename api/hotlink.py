@@ -191,10 +191,10 @@ def parse_range(header: bytes, size: int) -> tuple[int, int] | None | bool:
         if first:
             start = int(first)
             end = int(last) if last else size - 1
-            if start < 0 or end < start:
-                return None
             if start >= size:
                 return False
+            if start < 0 or end < start:
+                return None
             return start, min(end, size - 1)
         suffix = int(last)
     except ValueError:
@@ -328,7 +328,8 @@ class Hotlink:
                                                                              entry.last_modified):
             return await _send(send, 304, reply, b"")
         start, end, status = 0, entry.size - 1, 200
-        if headers.range is not None and self._if_range_holds(headers.if_range, entry):
+        # Range is defined for GET only (RFC 9110 14.2): a HEAD describes the whole representation.
+        if headers.range is not None and scope["method"] == "GET" and self._if_range_holds(headers.if_range, entry):
             wanted = parse_range(headers.range, entry.size)
             if wanted is False:
                 return await _send(send, 416, [*reply, (b"content-range", f"bytes */{entry.size}".encode()),
