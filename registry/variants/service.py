@@ -21,6 +21,7 @@ from registry.media.repository import MediaRepository
 from registry.models import Asset, Variant
 from registry.runtime import Runtime
 from registry.settings import VariantDelivery
+from registry.variants.claims import render_claim
 from registry.variants.repository import VariantRepository
 
 log = logging.getLogger(__name__)
@@ -106,7 +107,10 @@ def render_missing(rt: Runtime, asset_id: str, profiles: list[Profile] | None = 
     master = decode(rt.store.get(original_key(asset.master_sha256)), rt.limits)
     made = []
     for profile in missing:
-        made.append(_store_variant(rt, asset, profile, render(master.image, profile)))
+        ref = current_ref(asset, profile)
+        with render_claim(rt, variant_blob_key(ref)):
+            if find(rt, asset.id, profile.name, ref.version) is None:  # a first request may have beaten us to it
+                made.append(_store_variant(rt, asset, profile, render(master.image, profile)))
     return made
 
 
@@ -122,8 +126,13 @@ def ensure(rt: Runtime, asset: Asset, profile: Profile) -> Variant:
             # a master that crashed its workers must not get the chance to crash an API process too
             raise RenderUnavailable("this picture could not be rendered; it is quarantined for review",
                                     asset_id=asset.id)
-    master = decode(rt.store.get(original_key(asset.master_sha256)), rt.limits)
-    return _store_variant(rt, asset, profile, render(master.image, profile))
+    with render_claim(rt, variant_blob_key(ref)):
+        # whoever rendered while this one waited has stored the row by now
+        existing = find(rt, asset.id, profile.name, ref.version)
+        if existing is not None:
+            return existing
+        master = decode(rt.store.get(original_key(asset.master_sha256)), rt.limits)
+        return _store_variant(rt, asset, profile, render(master.image, profile))
 
 
 def _store_variant(rt: Runtime, asset: Asset, profile: Profile, rendered: RenderedVariant) -> Variant:
