@@ -16,7 +16,7 @@ import json
 import logging
 import os
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import format_datetime, parsedate_to_datetime
@@ -25,6 +25,7 @@ from pathlib import Path
 import anyio.to_thread
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api import ops
 from api.errors import status_for
 from registry import errors as registry_errors
 from registry.runtime import Runtime
@@ -39,6 +40,7 @@ access_log = logging.getLogger("skupix.access")
 IMMUTABLE = b"public, max-age=31536000, immutable"
 _CHUNK = 256 * 1024
 _NEGATIVE_TTL = 10.0
+_OPS = frozenset({"/healthz", "/readyz", "/metrics"})
 _PATHSEND = os.environ.get("HOTLINK_PATHSEND", "1") == "1"
 _COMMON = [
     (b"x-content-type-options", b"nosniff"),
@@ -217,6 +219,8 @@ class Hotlink:
         self._ids = itertools.count(1)
         self._id_prefix = f"{os.getpid():x}-{os.urandom(3).hex()}-"
         self.log = AccessLog()
+        self.stats = ops.HttpStats()
+        self.cache_results: Counter[str] = Counter()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve /v/ URLs; pass everything else on; one access-log line per request either way."""
@@ -229,10 +233,16 @@ class Hotlink:
         rid = headers.request_id or (self._id_prefix + str(next(self._ids))).encode()
         if path.startswith("/v/"):
             status, sent = await self._serve(scope, path, headers, rid, send)
+            route = "/v/{asset}/{profile}/{version}.{ext}" if path.count("/") == 4 else "/v/{asset}/{profile}.{ext}"
+        elif path in _OPS:
+            (status, sent), route = await ops.answer(self, path, scope, send, rid), path
         else:
             status, sent = await self._pass(scope, receive, send, rid)
+            route = getattr(scope.get("route"), "path", None) or "unmatched"
+        elapsed = time.perf_counter() - started
+        self.stats.observe(route, scope["method"], status, elapsed)
         if access_log.isEnabledFor(logging.INFO):
-            self.log.add(rid, scope["method"], path, status, sent, time.perf_counter() - started)
+            self.log.add(rid, scope["method"], path, status, sent, elapsed)
 
     async def _pass(self, scope: Scope, receive: Receive, send: Send, rid: bytes) -> tuple[int, int]:
         """The rest of the API, with the request id added to its answers."""
@@ -282,6 +292,7 @@ class Hotlink:
     async def _error(self, send: Send, rid: bytes, method: str, status: int, code: str, message: str,
                      extra: list[tuple[bytes, bytes]] | None = None) -> tuple[int, int]:
         body = _error_body(status, code, message)
+        ops.errors[code] += 1
         # A missing blob answers HEAD and GET alike: same status and headers, HEAD without the body.
         head = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                 *_COMMON, (b"x-request-id", rid), *(extra or [])]
@@ -312,6 +323,7 @@ class Hotlink:
         if entry is None:
             entry = await self._entry(scope, path, parts)
         else:
+            self.cache_results["hit"] += 1
             self.rows.move_to_end(path)
         rt: Runtime = scope["app"].state.runtime
         reply = [*entry.headers, (b"x-request-id", rid)]
@@ -400,6 +412,7 @@ class Hotlink:
         negative = self.negatives.get(path)
         if negative is not None:
             if negative[0] > time.monotonic():
+                self.cache_results["negative"] += 1
                 raise _NotFound(negative[1], "not_found", negative[2].decode())
             del self.negatives[path]
         rt: Runtime = scope["app"].state.runtime
@@ -410,6 +423,7 @@ class Hotlink:
         if profile not in rt.catalog.profiles:  # answered from memory: nothing is decoded or queried
             raise _NotFound(404, "not_found", f"no profile {profile!r}")
         task = self.inflight.get(path)
+        self.cache_results["miss" if task is None else "joined"] += 1
         if task is None:
             # The load belongs to no single request: a client that hangs up does not cancel it for the others.
             task = asyncio.ensure_future(self._fill(rt, path, asset_id, profile, version, extension))

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from processing.decode import decode
 from processing.profiles import Profile
 from processing.render import RenderedVariant, render
+from registry import telemetry
 from registry.errors import NotFound, RenderUnavailable
 from registry.ids import new_id
 from registry.jobs.repository import JobRepository
@@ -21,6 +22,7 @@ from registry.media.repository import MediaRepository
 from registry.models import Asset, Variant
 from registry.runtime import Runtime
 from registry.settings import VariantDelivery
+from registry.telemetry import timed
 from registry.variants.claims import render_claim
 from registry.variants.repository import VariantRepository
 
@@ -110,7 +112,9 @@ def render_missing(rt: Runtime, asset_id: str, profiles: list[Profile] | None = 
         ref = current_ref(asset, profile)
         with render_claim(rt, variant_blob_key(ref)):
             if find(rt, asset.id, profile.name, ref.version) is None:  # a first request may have beaten us to it
-                made.append(_store_variant(rt, asset, profile, render(master.image, profile)))
+                with timed(telemetry.renders, profile.name):
+                    rendered = render(master.image, profile)
+                made.append(_store_variant(rt, asset, profile, rendered))
     return made
 
 
@@ -132,7 +136,9 @@ def ensure(rt: Runtime, asset: Asset, profile: Profile) -> Variant:
         if existing is not None:
             return existing
         master = decode(rt.store.get(original_key(asset.master_sha256)), rt.limits)
-        return _store_variant(rt, asset, profile, render(master.image, profile))
+        with timed(telemetry.renders, profile.name):
+            rendered = render(master.image, profile)
+        return _store_variant(rt, asset, profile, rendered)
 
 
 def _store_variant(rt: Runtime, asset: Asset, profile: Profile, rendered: RenderedVariant) -> Variant:
