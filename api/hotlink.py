@@ -355,6 +355,11 @@ class Hotlink:
         reply.append((b"content-length", str(length).encode()))
         if scope["method"] == "HEAD":
             return await _send(send, status, reply, b"")
+        accel = rt.settings.accel_redirect_prefix
+        if accel and entry.path is not None and status == 200:
+            # nginx sends the file from the blob folder; the answer's headers are ours (see infra/nginx)
+            reply.append((b"x-accel-redirect", (accel.rstrip("/") + "/" + entry.blob_key).encode()))
+            return await _send(send, 200, reply, b"")
         if entry.body is not None and not (_PATHSEND and "http.response.pathsend" in scope.get("extensions", {})):
             self.bodies.touch(path)
             body = entry.body if status == 200 else entry.body[start:end + 1]

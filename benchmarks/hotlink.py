@@ -193,6 +193,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--only", default="", help="comma-separated name fragments: run just those scenarios")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is missing: apt-get install -y wrk")
@@ -246,6 +247,8 @@ def main() -> None:
             assert httpx.get(edge + path).headers.get("x-cache-status") == "HIT"
             scenarios.append((f"edge {label}", edge + path, {}))
 
+        if args.only:
+            scenarios = [s for s in scenarios if any(part in s[0] for part in args.only.split(","))]
         # Rounds interleave the servers, so a busy spell of the (shared) machine hits them all alike;
         # each figure is the median over the rounds.
         for name, url, headers in scenarios:
@@ -263,6 +266,8 @@ def main() -> None:
                                    statistics.median(r.p99_ms for r in got), got[-1].errors)
             print(f"  {name:<28} {run.rps:>9.0f} req/s  p50 {run.p50_ms:7.2f} ms  p99 {run.p99_ms:7.2f} ms")
 
+    if args.only:
+        return
     print("\ntargets (the faster app server):")
     for label in ("50k", "200k"):
         ref = runs[f"nginx static {label}"]

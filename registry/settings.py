@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     alias_max_age_seconds: int = 60
     # One JSON line per request on stderr (logger skupix.access); `skupix serve` turns it on.
     access_log: bool = False
+    # With local storage behind nginx: answer variant GETs with X-Accel-Redirect to this internal
+    # location (e.g. /_skupix_blobs/) and let nginx send the file; see infra/nginx. Empty: send it here.
+    accel_redirect_prefix: str = ""
 
     @field_validator("allowed_formats", mode="before")
     @classmethod

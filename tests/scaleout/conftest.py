@@ -508,7 +508,7 @@ def create_api_key(stack: Stack, tenant: str, kind: str = "merchant") -> str:
 
 
 def render_edge_config(listen: str, upstream: str, cache_dir: Path, max_body: str = "48m",
-                       cache_size: str = "256m") -> str:
+                       cache_size: str = "256m", blob_root: Path | None = None) -> str:
     """infra/nginx/skupix-edge.conf.template with its variables filled in, as the nginx image does."""
     text = NGINX_TEMPLATE.read_text(encoding="utf-8")
     values = {
@@ -517,6 +517,7 @@ def render_edge_config(listen: str, upstream: str, cache_dir: Path, max_body: st
         "SKUPIX_EDGE_CACHE_DIR": str(cache_dir),
         "SKUPIX_EDGE_CACHE_SIZE": cache_size,
         "SKUPIX_EDGE_MAX_BODY": max_body,
+        "SKUPIX_EDGE_BLOB_ROOT": str(blob_root or cache_dir / "no-blobs"),
     }
     for name, value in values.items():
         text = text.replace("${" + name + "}", value)
@@ -542,7 +543,7 @@ def nginx_binary() -> str:
     return binary
 
 
-def start_edge(processes: ProcessSet, root: Path, upstream: str) -> Edge:
+def start_edge(processes: ProcessSet, root: Path, upstream: str, blob_root: Path | None = None) -> Edge:
     """Run the real nginx with the edge config on a free port, its files all under `root`."""
     binary = nginx_binary()
     port = free_port()
@@ -550,7 +551,7 @@ def start_edge(processes: ProcessSet, root: Path, upstream: str) -> Edge:
     for folder in ("cache", "client_body", "proxy", "fastcgi", "uwsgi", "scgi", "logs"):
         (root / folder).mkdir(exist_ok=True)
     (root / "skupix-edge.conf").write_text(
-        render_edge_config(f"127.0.0.1:{port}", upstream, root / "cache"), encoding="utf-8")
+        render_edge_config(f"127.0.0.1:{port}", upstream, root / "cache", blob_root=blob_root), encoding="utf-8")
     user = "user root;\n" if os.geteuid() == 0 else ""  # workers must reach the root-owned temp folders
     mime_types = "include /etc/nginx/mime.types;" if Path("/etc/nginx/mime.types").exists() else ""
     (root / "nginx.conf").write_text(f"""{user}worker_processes 1;
