@@ -14,6 +14,7 @@ import hashlib
 import itertools
 import json
 import logging
+import math
 import os
 import time
 from collections import Counter, OrderedDict
@@ -143,6 +144,26 @@ def enable_access_log() -> None:
         access_log.propagate = False
 
 
+class RateLimiter:
+    """Token buckets per client address, the least recently seen forgotten first."""
+
+    def __init__(self, clients: int = 100_000) -> None:
+        self.buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # tokens, when counted
+        self.clients = clients
+
+    def take(self, client: tuple[str, int] | None, rate: float, burst: int) -> int:
+        """Spend one token; 0 when allowed, else the whole seconds until one is there (Retry-After)."""
+        key = client[0] if client else "-"
+        now = time.monotonic()
+        tokens, then = self.buckets.pop(key, (float(burst), now))
+        tokens = min(float(burst), tokens + (now - then) * rate)
+        allowed = tokens >= 1.0
+        self.buckets[key] = (tokens - 1.0 if allowed else tokens, now)
+        if len(self.buckets) > self.clients:
+            self.buckets.popitem(last=False)
+        return 0 if allowed else max(1, math.ceil((1.0 - tokens) / rate))
+
+
 class _NotFound(Exception):
     def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(message)
@@ -221,6 +242,7 @@ class Hotlink:
         self.log = AccessLog()
         self.stats = ops.HttpStats()
         self.cache_results: Counter[str] = Counter()
+        self.limiter = RateLimiter()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve /v/ URLs; pass everything else on; one access-log line per request either way."""
@@ -268,6 +290,14 @@ class Hotlink:
                                                (b"access-control-max-age", b"86400"), (b"x-request-id", rid)], b"")
             return await self._error(send, rid, method, 405, "method_not_allowed",
                                      "variant URLs answer GET and HEAD", [(b"allow", b"GET, HEAD")])
+        rt: Runtime = scope["app"].state.runtime
+        if rt.settings.hotlink_rate_per_client > 0:
+            wait = self.limiter.take(scope.get("client"), rt.settings.hotlink_rate_per_client,
+                                     rt.settings.hotlink_burst_per_client)
+            if wait:
+                return await self._error(send, rid, method, 429, "too_many_requests",
+                                         "too many requests from this address; slow down",
+                                         [(b"retry-after", str(wait).encode())])
         parts = path[3:].split("/")
         try:
             if len(parts) == 3:

@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     # With local storage behind nginx: answer variant GETs with X-Accel-Redirect to this internal
     # location (e.g. /_skupix_blobs/) and let nginx send the file; see infra/nginx. Empty: send it here.
     accel_redirect_prefix: str = ""
+    # Hotlink requests one client address may make per second, with bursts up to the burst size; 0: no limit.
+    hotlink_rate_per_client: float = 0.0
+    hotlink_burst_per_client: int = 100
 
     @field_validator("allowed_formats", mode="before")
     @classmethod

@@ -8,6 +8,7 @@ from email.utils import format_datetime, parsedate_to_datetime
 from pathlib import Path
 
 import httpx
+import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
@@ -169,3 +170,19 @@ def test_a_missing_blob_answers_head_and_get_alike(client: TestClient, merchant:
     assert head.content == b""
     for name in ("content-type", "content-length", "cache-control"):
         assert head.headers.get(name) == get.headers.get(name), name
+
+
+def test_hotlinks_are_rate_limited_per_client_address(client: TestClient, runtime: Runtime,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(runtime.settings, "hotlink_rate_per_client", 0.5)
+    monkeypatch.setattr(runtime.settings, "hotlink_burst_per_client", 3)
+    path = "/v/ast_00000000000000000000000000/swatch.jpg"  # limits come before any lookup
+    assert [client.get(path).status_code for _ in range(3)] == [404, 404, 404]
+    limited = client.get(path)
+    assert limited.status_code == 429
+    assert limited.json()["code"] == "too_many_requests"
+    assert int(limited.headers["retry-after"]) == 2
+    assert "cache-control" not in limited.headers  # an edge must not keep it
+    # Another address has its own allowance.
+    other = TestClient(client.app, client=("203.0.113.9", 5000))
+    assert other.get(path).status_code == 404
