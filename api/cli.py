@@ -336,3 +336,41 @@ def main() -> None:
         cli()
     except KeyboardInterrupt:
         sys.exit(130)
+
+
+@cli.command()
+def stats(
+    days: Annotated[int, typer.Option(help="the last N days")] = 30,
+    server: ServerOption = "http://127.0.0.1:8000",
+    key: KeyOption = "",
+) -> None:
+    """Your usage: hotlink hits per day and per asset, referring sites, what deduplication saved."""
+    import httpx
+
+    from api.client import ApiFailure, SkupixClient
+
+    if not key:
+        console.print("[red]an API key is needed: --key or SKUPIX_API_KEY[/red]")
+        raise typer.Exit(2)
+    with closing(SkupixClient(server, key)) as client:
+        try:
+            found = client.stats(days)
+        except ApiFailure as exc:
+            console.print(f"[red]{exc.code}: {exc.message}[/red]")
+            raise typer.Exit(1) from exc
+        except httpx.HTTPError as exc:
+            console.print(f"[red]cannot reach {server}: {exc}[/red]")
+            raise typer.Exit(1) from exc
+    out = Console()
+    out.print(f"since {found['since']}: {found['hits']:,} hotlink hits from {found['sites']} sites; "
+              f"{found['uploads_deduplicated']} of {found['uploads']} uploads deduplicated, "
+              f"{found['storage_saved_bytes'] / 1e6:.1f} MB saved, about "
+              f"{found['design_minutes_avoided'] / 60:.1f} h of design work avoided", soft_wrap=True)
+    peak = max((day["hits"] for day in found["by_day"]), default=0)
+    for day in found["by_day"]:
+        bar = "█" * (round(40 * day["hits"] / peak) if peak else 0)
+        out.print(f"{day['day']}  {bar} {day['hits']:,}")
+    table = Table("asset", "hits", "sites", "SKUs")
+    for asset in found["assets"]:
+        table.add_row(asset["asset_id"], f"{asset['hits']:,}", ", ".join(asset["sites"]), ", ".join(asset["skus"]))
+    out.print(table)

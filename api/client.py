@@ -68,3 +68,7 @@ class SkupixClient:
         if response.status_code >= 400:
             self._check(response)
         return response.content
+
+    def stats(self, days: int = 30) -> dict[str, Any]:
+        """GET /v1/stats: the caller's usage analytics."""
+        return self._check(self.http.get("/v1/stats", params={"days": days}))

@@ -19,9 +19,10 @@ import os
 import time
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import anyio.to_thread
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -30,6 +31,7 @@ from api import ops
 from api.errors import status_for
 from registry import errors as registry_errors
 from registry.runtime import Runtime
+from registry.usage import service as usage
 from registry.variants import service as variants
 from storage import StorageError
 from storage.local import LocalBlobStore
@@ -64,6 +66,8 @@ class HotlinkLimits:
 class Entry:
     """What an immutable variant URL answers, prepared once: headers, and where its bytes are."""
 
+    asset_id: str
+    profile: str
     etag: bytes
     last_modified: datetime
     size: int
@@ -142,6 +146,60 @@ def enable_access_log() -> None:
         access_log.addHandler(handler)
         access_log.setLevel(logging.INFO)
         access_log.propagate = False
+
+
+class UsageCounter:
+    """Hotlink hits added up in memory and written in one transaction now and then, never per request."""
+
+    def __init__(self, keys: int = 50_000) -> None:
+        self.hits: Counter[tuple[str, str]] = Counter()
+        self.referrers: Counter[tuple[str, bytes]] = Counter()
+        self.keys = keys
+        self._timer: asyncio.TimerHandle | None = None
+        self._runtime: Runtime | None = None
+
+    def count(self, asset_id: str, profile: str, referer: bytes | None) -> None:
+        """One hit of an asset's variant, from a page of `referer` if sent."""
+        self.hits[(asset_id, profile)] += 1
+        if referer:
+            self.referrers[(asset_id, referer)] += 1
+
+    def schedule(self, rt: Runtime) -> None:
+        """Make sure a flush is due within the configured interval."""
+        self._runtime = rt
+        if self._timer is None:
+            loop = asyncio.get_running_loop()
+            self._timer = loop.call_later(rt.settings.usage_flush_seconds, lambda: loop.create_task(self.flush()))
+        if len(self.hits) + len(self.referrers) > self.keys:
+            self._timer.cancel()
+            self._timer = None
+            asyncio.get_running_loop().create_task(self.flush())
+
+    def take(self) -> tuple[dict[tuple[str, str], int], dict[tuple[str, str], int]]:
+        """The counts so far, emptied: hits by (asset, profile) and by (asset, referring host)."""
+        hits, raw = dict(self.hits), self.referrers
+        self.hits, self.referrers = Counter(), Counter()
+        sites: Counter[tuple[str, str]] = Counter()
+        for (asset_id, referer), count in raw.items():
+            host = urlsplit(referer.decode("latin-1")).hostname
+            if host:
+                sites[(asset_id, host[:255])] += count
+        return hits, dict(sites)
+
+    async def flush(self) -> None:
+        """Write the counts so far (in a thread); on failure they are put back for the next flush."""
+        self._timer = None
+        if self._runtime is not None:
+            await anyio.to_thread.run_sync(self.flush_now, self._runtime)
+
+    def flush_now(self, rt: Runtime) -> None:
+        """Write the counts so far, blocking."""
+        hits, sites = self.take()
+        try:
+            usage.record_hits(rt, datetime.now(UTC).date(), hits, sites)
+        except Exception:
+            log.exception("hotlink usage not written; kept for the next flush")
+            self.hits.update(hits)
 
 
 class RateLimiter:
@@ -243,9 +301,13 @@ class Hotlink:
         self.stats = ops.HttpStats()
         self.cache_results: Counter[str] = Counter()
         self.limiter = RateLimiter()
+        self.usage = UsageCounter()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve /v/ URLs; pass everything else on; one access-log line per request either way."""
+        if scope["type"] == "lifespan":
+            await self.app(scope, self._flush_at_shutdown(scope, receive), send)
+            return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -265,6 +327,19 @@ class Hotlink:
         self.stats.observe(route, scope["method"], status, elapsed)
         if access_log.isEnabledFor(logging.INFO):
             self.log.add(rid, scope["method"], path, status, sent, elapsed)
+
+    def _flush_at_shutdown(self, scope: Scope, receive: Receive) -> Receive:
+        """Write the hits counted so far before the app closes its runtime."""
+
+        async def receiving() -> Message:
+            message = await receive()
+            if message["type"] == "lifespan.shutdown":
+                rt: Runtime | None = scope["app"].state.runtime
+                if rt is not None:
+                    await anyio.to_thread.run_sync(self.usage.flush_now, rt)
+            return message
+
+        return receiving
 
     async def _pass(self, scope: Scope, receive: Receive, send: Send, rid: bytes) -> tuple[int, int]:
         """The rest of the API, with the request id added to its answers."""
@@ -356,6 +431,8 @@ class Hotlink:
             self.cache_results["hit"] += 1
             self.rows.move_to_end(path)
         rt: Runtime = scope["app"].state.runtime
+        self.usage.count(entry.asset_id, entry.profile, headers.referer)
+        self.usage.schedule(rt)
         reply = [*entry.headers, (b"x-request-id", rid)]
         if entry.redirect is None and not entry.path and (redirect := await self._store_redirect(rt, entry)):
             return await _send(send, 302, [(b"location", redirect), (b"cache-control", _alias_cache(rt)),
@@ -493,7 +570,8 @@ class Hotlink:
         etag = f'"{row.etag}"'.encode()
         last_modified = row.created_at
         entry = Entry(
-            etag=etag, last_modified=last_modified, size=row.size_bytes, content_type=row.content_type.encode(),
+            asset_id=asset_id, profile=profile, etag=etag, last_modified=last_modified, size=row.size_bytes,
+            content_type=row.content_type.encode(),
             blob_key=row.blob_key, path=None,
             headers=[(b"etag", etag), (b"last-modified", http_date(last_modified)), (b"cache-control", IMMUTABLE),
                      (b"accept-ranges", b"bytes"), *_COMMON],
@@ -528,7 +606,7 @@ def _alias_cache(rt: Runtime) -> bytes:
 class _Headers:
     """The request headers the hot path reads, found in one pass."""
 
-    __slots__ = ("host", "if_modified_since", "if_none_match", "if_range", "proto", "range", "request_id")
+    __slots__ = ("host", "if_modified_since", "if_none_match", "if_range", "proto", "range", "referer", "request_id")
 
     def __init__(self, raw: list[tuple[bytes, bytes]]) -> None:
         self.if_none_match: bytes | None = None
@@ -538,6 +616,7 @@ class _Headers:
         self.request_id: bytes | None = None
         self.host: bytes | None = None
         self.proto: bytes | None = None
+        self.referer: bytes | None = None
         for name, value in raw:
             if name == b"if-none-match":
                 self.if_none_match = value
@@ -554,6 +633,8 @@ class _Headers:
                     self.request_id = value
             elif name == b"x-forwarded-proto":
                 self.proto = value
+            elif name == b"referer":
+                self.referer = value
 
 
 async def _send(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> tuple[int, int]:
