@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -91,3 +92,18 @@ def test_stats_command_prints_the_summary_and_a_chart(monkeypatch: pytest.Monkey
     assert "2026-12-03  " + "█" * 40 + " 1,000" in result.output
     assert "2026-12-02  " + "█" * 20 + " 500" in result.output
     assert "shop.example" in result.output
+
+
+def test_counts_are_flushed_on_their_own_every_interval(client: TestClient, merchant: dict[str, str],
+                                                        runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    runtime.publisher = _DroppedJobs()
+    monkeypatch.setattr(runtime.settings, "usage_flush_seconds", 0.2)
+    asset_id = upload(client, merchant, jpeg(product(87, size=600))).json()["asset_id"]
+    variant = next(v for v in client.get(f"/v1/media/{asset_id}", headers=merchant).json()["variants"]
+                   if v["profile"] == "swatch")
+    client.get(httpx.URL(variant["url"]).path)
+    client.get(httpx.URL(variant["url"]).path)
+    deadline = time.monotonic() + 30
+    while _rows(runtime) == 0 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert client.get("/v1/stats", headers=merchant).json()["hits"] == 2
