@@ -65,6 +65,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(variants.router)
     app.include_router(console.router)
     app.include_router(stats.router)
+    app.include_router(stats.pages)
     return app
 
 

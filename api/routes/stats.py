@@ -6,12 +6,24 @@ from dataclasses import asdict
 from typing import Any
 
 from fastapi import APIRouter, Query
+from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import PrincipalDep, RuntimeDep
+from api.routes.console import CONTENT_SECURITY_POLICY, PAGE
 from registry.usage import service as usage
 
 router = APIRouter(prefix="/v1", tags=["stats"])
+pages = APIRouter(include_in_schema=False)
+DASHBOARD = PAGE.with_name("usage.html")
+
+
+@pages.get("/console/usage")
+def usage_page() -> HTMLResponse:
+    """The usage dashboard: a chart of hotlink hits per day and the most hotlinked pictures."""
+    return HTMLResponse(DASHBOARD.read_text(encoding="utf-8"), headers={
+        "Content-Security-Policy": CONTENT_SECURITY_POLICY, "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "same-origin", "Cache-Control": "no-cache"})
 
 
 @router.get("/stats")
