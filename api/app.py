@@ -12,7 +12,7 @@ from starlette.types import Receive, Scope, Send
 
 from api.errors import RejectNulInUrl, install_error_handlers
 from api.hotlink import Hotlink, enable_access_log
-from api.routes import console, health, media, skus, stats, variants
+from api.routes import console, health, hotlinks, media, skus, stats, variants
 from registry.runtime import Runtime
 from registry.settings import Settings
 from workers.bootstrap import close_runtime, create_runtime
@@ -66,6 +66,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(console.router)
     app.include_router(stats.router)
     app.include_router(stats.pages)
+    app.include_router(hotlinks.router)
     return app
 
 

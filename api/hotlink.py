@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import anyio.to_thread
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -30,6 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api import ops
 from api.errors import status_for
 from registry import errors as registry_errors
+from registry.hotlink import service as hotlink_rules
 from registry.runtime import Runtime
 from registry.usage import service as usage
 from registry.variants import service as variants
@@ -43,6 +44,7 @@ access_log = logging.getLogger("skupix.access")
 IMMUTABLE = b"public, max-age=31536000, immutable"
 _CHUNK = 256 * 1024
 _NEGATIVE_TTL = 10.0
+_RULES_TTL = 5.0  # how long a process trusts what it read of an owner's rules and revocations
 _OPS = frozenset({"/healthz", "/readyz", "/metrics"})
 _PATHSEND = os.environ.get("HOTLINK_PATHSEND", "1") == "1"
 _COMMON = [
@@ -223,9 +225,11 @@ class RateLimiter:
 
 
 class _NotFound(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
+    """An error answer of the hot path (not only 404s)."""
+
+    def __init__(self, status: int, code: str, message: str, extra: list[tuple[bytes, bytes]] | None = None) -> None:
         super().__init__(message)
-        self.status, self.code, self.message = status, code, message
+        self.status, self.code, self.message, self.extra = status, code, message, extra
 
 
 def _error_body(status: int, code: str, message: str) -> bytes:
@@ -302,6 +306,7 @@ class Hotlink:
         self.cache_results: Counter[str] = Counter()
         self.limiter = RateLimiter()
         self.usage = UsageCounter()
+        self.rules: OrderedDict[str, tuple[float, hotlink_rules.Policy, bool]] = OrderedDict()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve /v/ URLs; pass everything else on; one access-log line per request either way."""
@@ -382,7 +387,7 @@ class Hotlink:
             raise _NotFound(404, "not_found", "not a variant URL: /v/{asset}/{profile}.{ext} or "
                                               "/v/{asset}/{profile}/{version}.{ext}")
         except _NotFound as exc:
-            return await self._error(send, rid, method, exc.status, exc.code, exc.message)
+            return await self._error(send, rid, method, exc.status, exc.code, exc.message, exc.extra)
         except registry_errors.RegistryError as exc:
             return await self._error(send, rid, method, status_for(exc), exc.code, exc.message)
         except StorageError as exc:
@@ -403,6 +408,40 @@ class Hotlink:
                 *_COMMON, (b"x-request-id", rid), *(extra or [])]
         return await _send(send, status, head, b"" if method == "HEAD" else body)
 
+    # ---------------------------------------------------------------- tenant rules
+
+    async def _guard(self, rt: Runtime, scope: Scope, path: str, asset_id: str,
+                     headers: _Headers) -> tuple[hotlink_rules.Policy, bytes | None]:
+        """Apply the owner's rules (revocation, signature, referrers); a narrower Cache-Control when they bind."""
+        found = self.rules.get(asset_id)
+        now = time.monotonic()
+        if found is None or found[0] < now:
+            policy, revoked = await anyio.to_thread.run_sync(hotlink_rules.rules_for_asset, rt, asset_id)
+            found = self.rules[asset_id] = (now + _RULES_TTL, policy, revoked)
+            while len(self.rules) > self.limits.rows:
+                self.rules.popitem(last=False)
+        _fresh, policy, revoked = found
+        if revoked:
+            # cacheable on purpose: a purge request through the edge replaces its copy with this answer
+            raise _NotFound(410, "revoked", "its owner withdrew this picture",
+                            [(b"cache-control", b"public, max-age=31536000")])
+        cache: bytes | None = None
+        if policy.signed:
+            query = _query(scope)
+            exp = query.get("exp")
+            if not policy.signature_valid(path, exp, query.get("sig"), datetime.now(UTC)):
+                raise _NotFound(403, "signature_invalid",
+                                "this picture needs a signed URL (sig, and exp if given, unexpired)")
+            if exp is not None:
+                left = max(0, int(exp) - int(datetime.now(UTC).timestamp()))
+                cache = f"public, max-age={min(left, 31536000)}".encode()
+        if policy.referrers:
+            host = urlsplit(headers.referer.decode("latin-1")).hostname if headers.referer else None
+            if not policy.referrer_allowed(host):
+                raise _NotFound(403, "referrer_not_allowed", "this site may not show this picture")
+            cache = b"private, max-age=86400"  # shared caches would serve it to any site
+        return policy, cache
+
     # ---------------------------------------------------------------- aliases
 
     async def _alias(self, scope: Scope, parts: list[str], headers: _Headers, rid: bytes,
@@ -415,9 +454,17 @@ class Hotlink:
             raise _NotFound(404, "not_found", "variant URLs end in an image extension, e.g. .jpg")
         if profile not in rt.catalog.profiles:
             raise _NotFound(404, "not_found", f"no profile {profile!r}")
+        policy, cache = await self._guard(rt, scope, f"/v/{asset_id}/{filename}", asset_id, headers)
         ref = await anyio.to_thread.run_sync(variants.alias_target, rt, asset_id, profile, extension)
-        location = (_public_base(scope, rt, headers) + ref.path).encode()
-        return await _send(send, 302, [(b"location", location), (b"cache-control", _alias_cache(rt)),
+        if ref.asset_id != asset_id:
+            await self._guard(rt, scope, f"/v/{asset_id}/{filename}", ref.asset_id, headers)
+        target = ref.path
+        if policy.signed:  # the immutable URL it points at needs a signature of its own, with the same expiry
+            exp = _query(scope).get("exp")
+            signature = hotlink_rules.sign(policy.secrets[0], target, exp)
+            target += ("?" if exp is None else f"?exp={exp}&") + f"sig={signature}"
+        location = (_public_base(scope, rt, headers) + target).encode()
+        return await _send(send, 302, [(b"location", location), (b"cache-control", cache or _alias_cache(rt)),
                                        (b"content-length", b"0"), *_COMMON, (b"x-request-id", rid)], b"")
 
     # ---------------------------------------------------------------- immutable URLs
@@ -431,9 +478,12 @@ class Hotlink:
             self.cache_results["hit"] += 1
             self.rows.move_to_end(path)
         rt: Runtime = scope["app"].state.runtime
+        _policy, cache = await self._guard(rt, scope, path, entry.asset_id, headers)
         self.usage.count(entry.asset_id, entry.profile, headers.referer)
         self.usage.schedule(rt)
         reply = [*entry.headers, (b"x-request-id", rid)]
+        if cache is not None:
+            reply = [(name, cache if name == b"cache-control" else value) for name, value in reply]
         if entry.redirect is None and not entry.path and (redirect := await self._store_redirect(rt, entry)):
             return await _send(send, 302, [(b"location", redirect), (b"cache-control", _alias_cache(rt)),
                                            (b"content-length", b"0"), *_COMMON, (b"x-request-id", rid)], b"")
@@ -589,6 +639,12 @@ class Hotlink:
             if len(data) <= self.limits.body_max:
                 self.bodies.keep(path, entry, data)
         return entry
+
+
+def _query(scope: Scope) -> dict[str, str]:
+    """The query parameters (first of each name)."""
+    raw = scope.get("query_string", b"")
+    return dict(reversed(parse_qsl(raw.decode("latin-1")))) if raw else {}
 
 
 def _public_base(scope: Scope, rt: Runtime, headers: _Headers) -> str:

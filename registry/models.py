@@ -265,3 +265,27 @@ class AssetReferrer(Base):
     asset_id: Mapped[str] = mapped_column(String(40), primary_key=True)
     host: Mapped[str] = mapped_column(String(255), primary_key=True)
     hits: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class HotlinkPolicy(Base):
+    """How a tenant's pictures may be hotlinked: public or signed URLs, and which sites may show them."""
+
+    __tablename__ = "hotlink_policies"
+
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True)
+    signed: Mapped[bool] = mapped_column(Boolean, default=False)
+    referrers: Mapped[list[str]] = mapped_column(JSON, default=list)
+    secret: Mapped[str] = mapped_column(String(64), default="")
+    previous_secret: Mapped[str] = mapped_column(String(64), default="")
+    previous_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class RevokedAsset(Base):
+    """An asset its owner withdrew: none of its URLs answers any more."""
+
+    __tablename__ = "revoked_assets"
+
+    asset_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
+    revoked_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)

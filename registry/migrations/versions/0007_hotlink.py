@@ -1,4 +1,4 @@
-"""hotlink usage: variant hits and referring sites per day, flushed from memory
+"""hotlink: usage (variant hits and referring sites per day), tenant policies (signing, referrers), revocations
 
 Revision ID: 0007_hotlink
 Revises: 0003
@@ -33,9 +33,29 @@ def upgrade() -> None:
         sa.Column("hits", sa.BigInteger(), nullable=False),
     )
     op.create_index("ix_asset_referrers_asset_day", "asset_referrers", ["asset_id", "day"])
+    op.create_table(
+        "hotlink_policies",
+        sa.Column("tenant_id", sa.String(40), sa.ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True),
+        sa.Column("signed", sa.Boolean(), nullable=False),
+        sa.Column("referrers", sa.JSON(), nullable=False),
+        sa.Column("secret", sa.String(64), nullable=False),
+        sa.Column("previous_secret", sa.String(64), nullable=False),
+        sa.Column("previous_until", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    )
+    op.create_table(
+        "revoked_assets",
+        sa.Column("asset_id", sa.String(40), primary_key=True),
+        sa.Column("tenant_id", sa.String(40), sa.ForeignKey("tenants.id"), nullable=False),
+        sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=False),
+    )
+    op.create_index("ix_revoked_assets_revoked_at", "revoked_assets", ["revoked_at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_revoked_assets_revoked_at", table_name="revoked_assets")
+    op.drop_table("revoked_assets")
+    op.drop_table("hotlink_policies")
     op.drop_index("ix_asset_referrers_asset_day", table_name="asset_referrers")
     op.drop_table("asset_referrers")
     op.drop_index("ix_variant_hits_asset_day", table_name="variant_hits")
