@@ -305,6 +305,7 @@ class Hotlink:
         self.stats = ops.HttpStats()
         self.cache_results: Counter[str] = Counter()
         self.limiter = RateLimiter()
+        self.tenant_limiter = RateLimiter()
         self.usage = UsageCounter()
         self.rules: OrderedDict[str, tuple[float, hotlink_rules.Policy, bool]] = OrderedDict()
 
@@ -421,6 +422,12 @@ class Hotlink:
             while len(self.rules) > self.limits.rows:
                 self.rules.popitem(last=False)
         _fresh, policy, revoked = found
+        if rt.settings.hotlink_rate_per_tenant > 0 and policy.owner:
+            wait = self.tenant_limiter.take(("tenant:" + policy.owner, 0), rt.settings.hotlink_rate_per_tenant,
+                                            rt.settings.hotlink_burst_per_tenant)
+            if wait:
+                raise _NotFound(429, "too_many_requests", "this picture's owner is over its hotlink rate; slow down",
+                                [(b"retry-after", str(wait).encode())])
         if revoked:
             # cacheable on purpose: a purge request through the edge replaces its copy with this answer
             raise _NotFound(410, "revoked", "its owner withdrew this picture",

@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     # Hotlink requests one client address may make per second, with bursts up to the burst size; 0: no limit.
     hotlink_rate_per_client: float = 0.0
     hotlink_burst_per_client: int = 100
+    # The same for all hotlinks of the assets one tenant owns, per API process; 0: no limit.
+    hotlink_rate_per_tenant: float = 0.0
+    hotlink_burst_per_tenant: int = 2000
     # How often each API process writes the hotlink hits it has added up (one transaction per flush).
     usage_flush_seconds: float = 30.0
 

@@ -31,6 +31,7 @@ class Policy:
     signed: bool = False
     referrers: tuple[str, ...] = ()
     secrets: tuple[str, ...] = ()  # the current secret first, then one still in its grace period
+    owner: str = ""  # the tenant whose rules these are (per-tenant rate limits count against it)
 
     def referrer_allowed(self, host: str | None) -> bool:
         """An empty list allows every site; a request without a Referer is allowed (many apps send none)."""
@@ -146,11 +147,11 @@ def rules_for_asset(rt: Runtime, asset_id: str) -> tuple[Policy, bool]:
         owner = session.scalar(select(Asset.owner_tenant_id).where(Asset.id == asset_id))
         row = session.get(HotlinkPolicy, owner) if owner else None
         if row is None:
-            return Policy(), revoked
+            return Policy(owner=owner or ""), revoked
         live = [row.secret] if row.secret else []
         if row.previous_secret and row.previous_until and row.previous_until > now:
             live.append(row.previous_secret)
-        return Policy(row.signed, tuple(row.referrers), tuple(live)), revoked
+        return Policy(row.signed, tuple(row.referrers), tuple(live), owner or ""), revoked
 
 
 def revoke_asset(rt: Runtime, tenant_id: str, asset_id: str) -> None:

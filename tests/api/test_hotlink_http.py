@@ -186,3 +186,21 @@ def test_hotlinks_are_rate_limited_per_client_address(client: TestClient, runtim
     # Another address has its own allowance.
     other = TestClient(client.app, client=("203.0.113.9", 5000))
     assert other.get(path).status_code == 404
+
+
+def test_hotlinks_are_rate_limited_per_owning_tenant(client: TestClient, merchant: dict[str, str],
+                                                     other_merchant: dict[str, str], runtime: Runtime,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    runtime.publisher = _DroppedJobs()
+    paths = []
+    for headers, seed in ((merchant, 92), (other_merchant, 93)):
+        asset_id = upload(client, headers, jpeg(product(seed, size=600))).json()["asset_id"]
+        paths.append(f"/v/{asset_id}/swatch.jpg")
+    monkeypatch.setattr(runtime.settings, "hotlink_rate_per_tenant", 1.0)
+    monkeypatch.setattr(runtime.settings, "hotlink_burst_per_tenant", 2)
+    mine, theirs = paths
+    assert [client.get(mine, follow_redirects=False).status_code for _ in range(2)] == [302, 302]
+    limited = client.get(mine, follow_redirects=False)
+    assert limited.status_code == 429 and limited.headers["retry-after"] == "1"
+    # One tenant's popularity does not use up another's allowance, whoever the client is.
+    assert client.get(theirs, follow_redirects=False).status_code == 302
