@@ -5,9 +5,10 @@ from __future__ import annotations
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class VariantDelivery(StrEnum):
@@ -74,8 +75,20 @@ class Settings(BaseSettings):
     # The same for all hotlinks of the assets one tenant owns, per API process; 0: no limit.
     hotlink_rate_per_tenant: float = 0.0
     hotlink_burst_per_tenant: int = 2000
+    # Revoking an asset refreshes its URLs on these edges (nginx base URLs, comma-separated) with this token,
+    # and POSTs {"asset_id", "paths"} to the webhook (a CDN's purge-by-URL, through a small adapter).
+    purge_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    purge_token: SecretStr | None = None
+    purge_webhook_url: str = ""
     # How often each API process writes the hotlink hits it has added up (one transaction per flush).
     usage_flush_seconds: float = 30.0
+
+    @field_validator("purge_urls", mode="before")
+    @classmethod
+    def _split_urls(cls, value: object) -> object:
+        if isinstance(value, str) and not value.lstrip().startswith("["):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
     @field_validator("allowed_formats", mode="before")
     @classmethod

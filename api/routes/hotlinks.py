@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
+from api import purge
 from api.deps import PrincipalDep, RuntimeDep, public_base
 from registry.hotlink import service as rules
 
@@ -79,8 +80,12 @@ async def sign(body: SignBody, request: Request, rt: RuntimeDep, principal: Prin
     return {"url": public_base(request, rt) + signed}
 
 
-@router.post("/revoke/{asset_id}", status_code=204)
-async def revoke(asset_id: str, request: Request, rt: RuntimeDep, principal: PrincipalDep) -> None:
-    """Withdraw an asset you own from every URL it had (this process at once, the others within seconds)."""
+@router.post("/revoke/{asset_id}")
+async def revoke(asset_id: str, request: Request, rt: RuntimeDep, principal: PrincipalDep) -> dict[str, object]:
+    """Withdraw an asset you own from every URL it had: this process at once, the others within seconds,
+    the edges (SKUPIX_PURGE_URLS) and a CDN purge webhook told; the paths are listed for your own caches."""
     await run_in_threadpool(rules.revoke_asset, rt, principal.tenant_id, asset_id)
     request.app.hotlink.rules.pop(asset_id, None)
+    paths = await run_in_threadpool(rules.asset_paths, rt, asset_id)
+    failures = await run_in_threadpool(purge.purge, rt, asset_id, paths)
+    return {"asset_id": asset_id, "paths": paths, "purge_failures": failures}

@@ -172,3 +172,15 @@ def revoked_since(rt: Runtime, since: datetime) -> list[str]:
     """Assets revoked at or after `since`."""
     with rt.db.read_only() as session:
         return list(session.scalars(select(RevokedAsset.asset_id).where(RevokedAsset.revoked_at >= since)))
+
+
+def asset_paths(rt: Runtime, asset_id: str) -> list[str]:
+    """Every URL path an asset's variants had: each stored version and each profile's alias."""
+    from registry.variants.repository import VariantRepository
+    from registry.variants.service import VariantRef
+
+    with rt.db.read_only() as session:
+        stored = [VariantRef(v.asset_id, v.profile, v.version, v.blob_key.rsplit(".", 1)[-1]).path
+                  for v in VariantRepository(session).of_asset(asset_id)]
+    aliases = [f"/v/{asset_id}/{profile.name}.{profile.extension}" for profile in rt.catalog.profiles.values()]
+    return sorted(set(stored)) + aliases

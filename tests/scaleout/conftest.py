@@ -508,7 +508,8 @@ def create_api_key(stack: Stack, tenant: str, kind: str = "merchant") -> str:
 
 
 def render_edge_config(listen: str, upstream: str, cache_dir: Path, max_body: str = "48m",
-                       cache_size: str = "256m", blob_root: Path | None = None) -> str:
+                       cache_size: str = "256m", blob_root: Path | None = None,
+                       purge_token: str = "edge-tests-purge-token") -> str:
     """infra/nginx/skupix-edge.conf.template with its variables filled in, as the nginx image does."""
     text = NGINX_TEMPLATE.read_text(encoding="utf-8")
     values = {
@@ -518,6 +519,7 @@ def render_edge_config(listen: str, upstream: str, cache_dir: Path, max_body: st
         "SKUPIX_EDGE_CACHE_SIZE": cache_size,
         "SKUPIX_EDGE_MAX_BODY": max_body,
         "SKUPIX_EDGE_BLOB_ROOT": str(blob_root or cache_dir / "no-blobs"),
+        "SKUPIX_EDGE_PURGE_TOKEN": purge_token,
     }
     for name, value in values.items():
         text = text.replace("${" + name + "}", value)
@@ -543,10 +545,11 @@ def nginx_binary() -> str:
     return binary
 
 
-def start_edge(processes: ProcessSet, root: Path, upstream: str, blob_root: Path | None = None) -> Edge:
-    """Run the real nginx with the edge config on a free port, its files all under `root`."""
+def start_edge(processes: ProcessSet, root: Path, upstream: str, blob_root: Path | None = None,
+               port: int | None = None) -> Edge:
+    """Run the real nginx with the edge config on a free port (or `port`), its files all under `root`."""
     binary = nginx_binary()
-    port = free_port()
+    port = port or free_port()
     root.mkdir(parents=True, exist_ok=True)
     for folder in ("cache", "client_body", "proxy", "fastcgi", "uwsgi", "scgi", "logs"):
         (root / folder).mkdir(exist_ok=True)

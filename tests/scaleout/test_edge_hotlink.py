@@ -11,7 +11,16 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.scaleout.conftest import ProcessSet, Stack, create_api_key, nginx_binary, start_api, start_edge, wait_until
+from tests.scaleout.conftest import (
+    ProcessSet,
+    Stack,
+    create_api_key,
+    free_port,
+    nginx_binary,
+    start_api,
+    start_edge,
+    wait_until,
+)
 from tests.scaleout.helpers import picture
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
@@ -109,3 +118,26 @@ def test_offload_hands_the_file_to_nginx_with_the_api_headers(procs: ProcessSet,
         # Nothing else under the blob folder can be asked for from outside.
         assert client.get("/_skupix_blobs/variants/" + direct.headers["x-accel-redirect"].split("/variants/")[1]
                           ).status_code == 404
+
+
+def test_revoking_an_asset_replaces_its_cached_urls_on_the_edge(procs: ProcessSet, tmp_path: Path) -> None:
+    nginx_binary()
+    edge_port = free_port()
+    stack = _stack(tmp_path, purge_urls=f"http://127.0.0.1:{edge_port}", purge_token="edge-tests-purge-token")
+    headers = {"Authorization": f"Bearer {create_api_key(stack, 'edge-revoke')}"}
+    _api, api_url = start_api(procs, stack)
+    edge = start_edge(procs, tmp_path / "edge", upstream=api_url.removeprefix("http://"), port=edge_port)
+    with httpx.Client(base_url=edge.url, timeout=60) as client:
+        variant = _rendered_variant(client, headers, 613, "web_thumb")
+        path = httpx.URL(variant["url"]).path
+        assert [client.get(path).headers["x-cache-status"] for _ in range(2)] == ["MISS", "HIT"]
+        # Only the right token skips the cache.
+        assert client.get(path, headers={"X-Skupix-Purge": "guess"}).headers["x-cache-status"] == "HIT"
+        assert client.get(path, headers={"X-Skupix-Purge": "edge-tests-purge-token"}
+                          ).headers["x-cache-status"] == "BYPASS"
+
+        revoked = client.post(f"/v1/hotlink/revoke/{variant['url'].split('/')[4]}", headers=headers)
+        assert revoked.status_code == 200 and revoked.json()["purge_failures"] == [], revoked.text
+        gone = client.get(path)
+        assert gone.status_code == 410 and gone.headers["x-cache-status"] == "HIT"  # the edge's copy replaced
+        assert client.get(httpx.URL(variant["alias_url"]).path).status_code == 410
