@@ -12,7 +12,7 @@ from starlette.types import Receive, Scope, Send
 
 from api.errors import RejectNulInUrl, install_error_handlers
 from api.hotlink import Hotlink, enable_access_log
-from api.routes import console, health, hotlinks, media, skus, stats, variants
+from api.routes import console, hotlinks, media, skus, stats
 from registry.runtime import Runtime
 from registry.settings import Settings
 from workers.bootstrap import close_runtime, create_runtime
@@ -59,10 +59,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.state.runtime = runtime
     install_error_handlers(app)
     app.add_middleware(RejectNulInUrl)
-    app.include_router(health.router)
     app.include_router(media.router)
     app.include_router(skus.router)
-    app.include_router(variants.router)
     app.include_router(console.router)
     app.include_router(stats.router)
     app.include_router(stats.pages)

@@ -82,8 +82,9 @@ def worker(
     if settings.embedded_tasks:
         console.print("[red]SKUPIX_BROKER_URL is empty: embedded mode runs tasks inside `skupix serve`[/red]")
         raise typer.Exit(2)
-    from workers.celery_app import QUEUE, app
+    from workers.celery_app import QUEUE, configure
 
+    app = configure(settings)  # the worker processes' runtimes use these same settings
     argv = ["worker", f"--loglevel={loglevel}", f"--concurrency={concurrency}", "-Q", QUEUE,
             "--without-gossip", "--without-mingle", f"--hostname={name or f'skupix-{os.getpid()}@%h'}"]
     if beat:
@@ -129,23 +130,21 @@ def keys_create(
     """Create an API key; the key is printed once, as the last line."""
     from registry.db import Database
     from registry.errors import InvalidInput
-    from registry.tenants.service import create_key
+    from registry.tenants.service import issue_key
 
     settings = _settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     database = Database(settings.resolved_database_url)
     database.migrate()
     try:
-        with database.unit_of_work() as session:
-            created, plain = create_key(session, tenant, kind)
-            tenant_name, tenant_kind = created.name, created.kind
+        issued = issue_key(database, tenant, kind)
     except InvalidInput as exc:
         console.print(f"[red]{exc.message}[/red]")
         raise typer.Exit(2) from exc
     finally:
         database.dispose()
-    console.print(f"key for tenant {tenant_name!r} ({tenant_kind}); store it now, it is not shown again:")
-    print(plain)
+    console.print(f"key for tenant {issued.tenant_name!r} ({issued.tenant_kind}); store it now, it is not shown again:")
+    print(issued.plain)
 
 
 @dataclass

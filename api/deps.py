@@ -11,6 +11,7 @@ from starlette.datastructures import UploadFile
 
 from api.errors import ApiError
 from processing.errors import FileTooLarge
+from registry.errors import Unauthenticated
 from registry.runtime import Runtime
 from registry.skus.service import SlotRequest, parse_slot
 from registry.tenants.service import Principal, authenticate
@@ -27,14 +28,21 @@ def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-def _authenticate(rt: Runtime, header: str | None) -> Principal:
-    with rt.db.read_only() as session:
-        return authenticate(session, header)
+def bearer_key(authorization: str | None) -> str:
+    """The key of an `Authorization: Bearer KEY` header; Unauthenticated without one."""
+    if not authorization:
+        raise Unauthenticated("send an API key as 'Authorization: Bearer KEY'")
+    scheme, _, token = authorization.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise Unauthenticated("the Authorization header must be 'Bearer KEY'")
+    return token
 
 
 async def get_principal(request: Request, rt: RuntimeDep) -> Principal:
     """The tenant behind the request's bearer key; 401 without a valid one."""
-    return await run_in_threadpool(_authenticate, rt, request.headers.get("authorization"))
+    key = bearer_key(request.headers.get("authorization"))
+    return await run_in_threadpool(authenticate, rt, key)
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]

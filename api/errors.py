@@ -31,7 +31,7 @@ _STATUS: list[tuple[type[Exception], int]] = [
     (registry_errors.NotFound, 404),
     (registry_errors.Conflict, 409),
     (registry_errors.InvalidInput, 422),
-    (registry_errors.StoreUnavailable, 503),
+    (registry_errors.ServiceUnavailable, 503),
     (registry_errors.RenderUnavailable, 422),
     (registry_errors.RegistryError, 400),
 ]
@@ -115,7 +115,8 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StorageError)
     async def _storage(_request: Request, exc: StorageError) -> JSONResponse:
         log.error("blob store error: %s", exc)
-        return error_response(503, "storage_unavailable", "the blob store is unavailable; try again shortly")
+        message = "the blob store is unavailable; try again shortly"
+        return error_response(503, registry_errors.StoreUnavailable.code, message)
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:

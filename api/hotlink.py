@@ -22,13 +22,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from pathlib import Path
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote_to_bytes, urlsplit
 
 import anyio.to_thread
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import ops
 from api.errors import status_for
+from api.urls import variant_path
 from registry import errors as registry_errors
 from registry.hotlink import service as hotlink_rules
 from registry.runtime import Runtime
@@ -371,6 +372,10 @@ class Hotlink:
                                                (b"access-control-max-age", b"86400"), (b"x-request-id", rid)], b"")
             return await self._error(send, rid, method, 405, "method_not_allowed",
                                      "variant URLs answer GET and HEAD", [(b"allow", b"GET, HEAD")])
+        query = scope.get("query_string", b"")
+        if "\x00" in path or (query and b"\x00" in unquote_to_bytes(query)):
+            # as RejectNulInUrl does for the rest of the API: no id holds one, and PostgreSQL errs on it
+            return await self._error(send, rid, method, 400, "bad_request", "URLs may not contain NUL characters")
         rt: Runtime = scope["app"].state.runtime
         if rt.settings.hotlink_rate_per_client > 0:
             wait = self.limiter.take(scope.get("client"), rt.settings.hotlink_rate_per_client,
@@ -465,7 +470,7 @@ class Hotlink:
         ref = await anyio.to_thread.run_sync(variants.alias_target, rt, asset_id, profile, extension)
         if ref.asset_id != asset_id:
             await self._guard(rt, scope, f"/v/{asset_id}/{filename}", ref.asset_id, headers)
-        target = ref.path
+        target = variant_path(ref)
         if policy.signed:  # the immutable URL it points at needs a signature of its own, with the same expiry
             exp = _query(scope).get("exp")
             signature = hotlink_rules.sign(policy.secrets[0], target, exp)

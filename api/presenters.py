@@ -1,22 +1,23 @@
-"""Build API response bodies from registry rows."""
+"""Build API response bodies from registry records."""
 
 from __future__ import annotations
 
 from api.schemas import AssetResponse, MasterInfo, VariantInfo
+from api.urls import alias_path, variant_path
 from processing.profiles import Profile
-from registry.models import Asset, Variant
+from registry.records import AssetRecord, VariantRecord
 from registry.runtime import Runtime
 from registry.variants.service import current_ref
 
 
-def variant_info(base: str, asset: Asset, profile: Profile, rendered: Variant | None) -> VariantInfo:
+def variant_info(base: str, asset: AssetRecord, profile: Profile, rendered: VariantRecord | None) -> VariantInfo:
     """A profile's current variant URL and, once rendered, its facts."""
     ref = current_ref(asset, profile)
     return VariantInfo(
         profile=profile.name,
         description=profile.description,
-        url=base + ref.path,
-        alias_url=base + ref.alias_path,
+        url=base + variant_path(ref),
+        alias_url=base + alias_path(asset.id, profile),
         content_type=profile.content_type,
         rendered=rendered is not None,
         width=rendered.width if rendered else None,
@@ -25,7 +26,9 @@ def variant_info(base: str, asset: Asset, profile: Profile, rendered: Variant | 
     )
 
 
-def asset_response(rt: Runtime, base: str, asset: Asset, uploads: int, variants: list[Variant]) -> AssetResponse:
+def asset_response(
+    rt: Runtime, base: str, asset: AssetRecord, uploads: int, variants: list[VariantRecord]
+) -> AssetResponse:
     """The full view of an asset with every profile's current variant."""
     by_key = {(v.profile, v.version): v for v in variants}
     infos = []
@@ -50,4 +53,4 @@ def thumb_url(rt: Runtime, base: str, asset_id: str) -> str:
     """The alias URL of an asset's thumbnail (web_thumb, or the first profile of a custom catalogue)."""
     profiles = rt.catalog.profiles
     profile = profiles.get("web_thumb") or next(iter(profiles.values()))
-    return f"{base}/v/{asset_id}/{profile.name}.{profile.extension}"
+    return base + alias_path(asset_id, profile)

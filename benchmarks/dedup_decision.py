@@ -30,13 +30,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from processing.decode import DecodeLimits, decode
 from processing.fingerprint import fingerprint
+from processing.hash_index import CandidateIndex
 from processing.verify import DetailSummary, VerifyImage, VerifyThresholds, verify, warm_up
-from registry.media.dedup import run_ahead, verification_order
-from registry.media.index import CandidateIndex
-from registry.runtime import verification_pool
+from registry.concurrency import run_ahead
+from registry.media.dedup import verification_order
 from registry.settings import Settings
 from tests.fixtures.heldout import Sample, build
-from workers.bootstrap import tune_allocator
+from workers.bootstrap import tune_allocator, verification_pool
 
 _NEW_PRODUCT = "-word"
 

@@ -24,7 +24,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from registry.media.index import DEFAULT_SPLIT, CandidateIndex, HashIndex
+from processing.hash_index import DEFAULT_SPLIT, CandidateIndex, HashIndex
 
 HASHES_PER_ROW = 4
 

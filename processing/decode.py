@@ -86,12 +86,17 @@ def _looks_like(data: bytes, formats: tuple[str, ...]) -> bool:
     )
 
 
-def probe(data: bytes, limits: DecodeLimits) -> Image.Image:
-    """Open the header only and enforce every limit; no pixel data is decoded yet."""
+def check_size(data: bytes, limits: DecodeLimits) -> None:
+    """Refuse empty or oversized files before any work (the one file-size rule)."""
     if not data:
         raise EmptyImage("the file is empty")
     if len(data) > limits.max_bytes:
         raise FileTooLarge(f"the file has {len(data)} bytes; the limit is {limits.max_bytes}")
+
+
+def probe(data: bytes, limits: DecodeLimits) -> Image.Image:
+    """Open the header only and enforce every limit; no pixel data is decoded yet."""
+    check_size(data, limits)
     try:
         with warnings.catch_warnings():
             # A damaged EXIF block or odd chunk makes Pillow warn; where warnings are errors that would

@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image
 
 from processing.normalize import trim
-from processing.verify import VerifyImage, fit_long_side
+from processing.verify.image import VerifyImage, fit_long_side
 
 # Bump whenever hashing or the signature changes, so stored fingerprints can be recomputed.
 ALGO_VERSION = 2

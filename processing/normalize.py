@@ -15,13 +15,20 @@ CONTENT_SHARE = 0.004
 _ANALYSIS_SIDE = 768
 
 
-def flatten_on_white(image: Image.Image) -> Image.Image:
-    """Composite an RGBA picture onto pure white; RGB pictures pass through."""
+def flatten(image: Image.Image, background: tuple[int, int, int]) -> Image.Image:
+    """Composite a picture with transparency onto `background`; opaque pictures become plain RGB."""
+    if image.mode in ("LA", "La", "PA", "RGBa") or (image.mode != "RGBA" and "transparency" in image.info):
+        image = image.convert("RGBA")  # a plain convert("RGB") would drop the alpha and show what it hid
     if image.mode == "RGBA":
-        canvas = Image.new("RGB", image.size, (255, 255, 255))
+        canvas = Image.new("RGB", image.size, background)
         canvas.paste(image, mask=image.getchannel("A"))
         return canvas
     return image if image.mode == "RGB" else image.convert("RGB")
+
+
+def flatten_on_white(image: Image.Image) -> Image.Image:
+    """Composite a picture with transparency onto pure white; RGB pictures pass through."""
+    return flatten(image, (255, 255, 255))
 
 
 def background_colour(pixels: np.ndarray) -> tuple[np.ndarray, bool]:

@@ -11,11 +11,12 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from processing.decode import MIME_TYPES
+
 # Bump when rendering code changes output bytes, so every variant URL moves.
 RENDERER_VERSION = 1
 
 EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "AVIF": "avif"}
-CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "AVIF": "image/avif"}
 
 
 class Fit(StrEnum):
@@ -54,7 +55,7 @@ class Profile:
     @property
     def content_type(self) -> str:
         """MIME type of the encoded variant."""
-        return CONTENT_TYPES[self.format]
+        return MIME_TYPES[self.format]
 
     @property
     def background_rgb(self) -> tuple[int, int, int]:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from PIL import Image
 
 from processing.normalize import content_box
+from processing.normalize import flatten as _flatten
 from processing.profiles import Fit, Profile
 
 
@@ -19,16 +20,6 @@ class RenderedVariant:
     width: int
     height: int
     content_type: str
-
-
-def _flatten(image: Image.Image, background: tuple[int, int, int]) -> Image.Image:
-    if image.mode in ("LA", "La", "PA", "RGBa") or (image.mode != "RGBA" and "transparency" in image.info):
-        image = image.convert("RGBA")  # a plain convert("RGB") would drop the alpha and show what it hid
-    if image.mode == "RGBA":
-        canvas = Image.new("RGB", image.size, background)
-        canvas.paste(image, mask=image.getchannel("A"))
-        return canvas
-    return image if image.mode == "RGB" else image.convert("RGB")
 
 
 def _scaled(image: Image.Image, width: int, height: int) -> Image.Image:

@@ -44,10 +44,16 @@ class Conflict(RegistryError):
     code = "conflict"
 
 
-class StoreUnavailable(RegistryError):
-    """The blob store or database could not be reached; retrying later may work."""
+class ServiceUnavailable(RegistryError):
+    """A backing service (the database) cannot be reached right now."""
 
     code = "service_unavailable"
+
+
+class StoreUnavailable(ServiceUnavailable):
+    """The blob store cannot be reached right now; the one code for a store outage, wherever it shows."""
+
+    code = "storage_unavailable"
 
 
 class RenderUnavailable(RegistryError):

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
-from registry.errors import StoreUnavailable
+from registry.errors import ServiceUnavailable, StoreUnavailable
 from registry.runtime import Runtime
 
 
 def check(rt: Runtime) -> dict[str, str]:
-    """Probe the database and store; raise StoreUnavailable if either fails."""
+    """Probe the database and store; raise ServiceUnavailable (StoreUnavailable for the store) if either fails."""
     try:
         with rt.db.read_only() as session:
             session.execute(text("SELECT 1"))
     except Exception as exc:
-        raise StoreUnavailable(f"database unreachable: {type(exc).__name__}") from exc
+        raise ServiceUnavailable(f"database unreachable: {type(exc).__name__}") from exc
     try:
         rt.store.head("healthz/probe")
     except Exception as exc:
@@ -33,6 +33,6 @@ def ready(rt: Runtime) -> dict[str, str]:
             with Connection(rt.settings.broker_url, connect_timeout=2) as connection:
                 connection.ensure_connection(max_retries=1, timeout=2)
         except Exception as exc:
-            raise StoreUnavailable(f"broker unreachable: {type(exc).__name__}") from exc
+            raise ServiceUnavailable(f"broker unreachable: {type(exc).__name__}") from exc
         answer["broker"] = "ok"
     return answer

@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     s3_secret_access_key: SecretStr | None = None
     s3_multipart_threshold: int = 8 * 1024 * 1024
     broker_url: str = ""
+    # HTTP delivery (public_url, variant_delivery, cdn_url, presign_ttl_seconds, alias_max_age_seconds):
+    # read only by api/ (api/deps.py, api/hotlink.py), never by the registry.
     public_url: str = ""
     variant_delivery: VariantDelivery = VariantDelivery.STREAM
     cdn_url: str = ""

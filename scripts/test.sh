@@ -7,4 +7,7 @@ cd "$(dirname "$0")/.."
 scripts/bootstrap.sh dev
 .venv/bin/ruff check .
 .venv/bin/mypy
-exec .venv/bin/pytest "$@"
+# Coverage floor: measured 92% over the five packages on 2026-12-03 (780 tests); it may only rise.
+# Targeted runs: add --no-cov.
+exec .venv/bin/pytest --cov=registry --cov=processing --cov=storage --cov=workers --cov=api \
+  --cov-report=term:skip-covered --cov-fail-under=90 "$@"

@@ -1,4 +1,10 @@
-"""Wire a Runtime with the right job publisher for its environment."""
+"""The composition root: the one place that builds and closes a process's Runtime.
+
+The API (`api/app.py` lifespan), the CLI (`api/cli.py`), Celery worker processes
+(`workers/celery_app.py`, in its ``worker_process_init`` hook) and the tests all call
+`create_runtime(settings, role=...)` and `close_runtime(rt)`; nothing else opens a database, a blob
+store or a job publisher. Settings are read by the caller (once per process) and handed in.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +14,20 @@ import logging
 import os
 import sys
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 from PIL import Image
 
+from processing.decode import DecodeLimits
+from processing.hash_index import CandidateIndex
+from processing.profiles import load_catalog
+from processing.verify import VerifyThresholds
 from processing.verify import warm_up as warm_up_verification
-from registry.runtime import Runtime, build_runtime
+from registry.db import Database
+from registry.runtime import Runtime
 from registry.settings import Settings
+from storage import open_store
+from workers import faults
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +68,7 @@ def create_runtime(settings: Settings, *, role: str = "api") -> Runtime:
     configure_image_limits(settings)
     tune_allocator()
     rt = build_runtime(settings)
+    faults.install_from_environment(rt)
     if settings.embedded_tasks:
         from workers.inprocess import InProcessPublisher
 
@@ -62,14 +77,60 @@ def create_runtime(settings: Settings, *, role: str = "api") -> Runtime:
         if role == "api":
             publisher.start_sweeper()
     else:
-        from workers.celery_app import CeleryPublisher, app_for
+        from workers.celery_config import CeleryPublisher, make_celery
 
-        # The runtime's own broker: a test or tool may point it elsewhere than the environment does.
-        rt.publisher = CeleryPublisher(app_for(settings))
+        # The runtime's own app for its own broker: publishing needs no tasks registered.
+        rt.publisher = CeleryPublisher(make_celery(settings, set_as_current=False))
     if role == "api":
         warm_index(rt)
     warm_up_verification()
     return rt
+
+
+def build_runtime(settings: Settings) -> Runtime:
+    """Create the database (migrated), blob store and catalogue that `settings` name."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.resolved_database_url)
+    db.migrate()
+    secret = settings.s3_secret_access_key.get_secret_value() if settings.s3_secret_access_key else None
+    store = open_store(
+        settings.resolved_storage_url,
+        endpoint_url=settings.s3_endpoint_url,
+        region=settings.s3_region,
+        access_key_id=settings.s3_access_key_id,
+        secret_access_key=secret,
+        multipart_threshold=settings.s3_multipart_threshold,
+    )
+    limits = DecodeLimits(
+        max_bytes=settings.max_upload_bytes,
+        max_pixels=settings.max_pixels,
+        max_side=settings.max_side,
+        max_frames=settings.max_frames,
+        formats=tuple(settings.allowed_formats),
+    )
+    thresholds = VerifyThresholds(
+        max_structure_diff=settings.dedup_max_structure_diff,
+        max_colour_diff=settings.dedup_max_colour_diff,
+    )
+    index = CandidateIndex()
+    if settings.index_snapshot:
+        # The snapshot only saves start-up time: rows newer than its watermark come from the database.
+        index = CandidateIndex.load_or_build(settings.index_snapshot_path, tag=settings.resolved_database_url)
+    return Runtime(
+        settings=settings,
+        index=index,
+        db=db,
+        store=store,
+        catalog=load_catalog(settings.profiles_file),
+        limits=limits,
+        thresholds=thresholds,
+        verify_pool=verification_pool(settings.dedup_verify_threads),
+    )
+
+
+def verification_pool(threads: int) -> ThreadPoolExecutor | None:
+    """Threads that verify dedup candidates side by side; none (verify inline) for one thread."""
+    return ThreadPoolExecutor(threads, thread_name_prefix="skupix-verify") if threads > 1 else None
 
 
 def warm_index(rt: Runtime) -> threading.Thread:

@@ -1,19 +1,10 @@
-"""Celery app for scale-out: tasks are idempotent, acknowledged late and retried with backoff.
+"""The Celery worker entry point: `celery -A workers.celery_app worker` and `skupix worker` load it.
 
-Delivery is at least once, and the job row in the database is the authority on what is left to do:
-
-- a task is acknowledged only after it ran (``acks_late``); if its worker process dies mid-task the
-  message goes back to the queue (``reject_on_worker_lost``), and so does a task killed by the hard
-  time limit (``acks_on_timeout=False``);
-- every delivery counts an attempt on the job row *before* any work, so a picture that keeps killing
-  its worker is quarantined after ``task_max_attempts`` attempts instead of looping forever;
-- transient errors (store or database unreachable, soft time limit) are retried with exponential
-  backoff and jitter; permanent ones (a picture that cannot be decoded) quarantine the job at once;
-- the outbox sweeper (``skupix.sweep``, scheduled by beat) republishes jobs that were committed while
-  the broker was down or whose worker vanished, so nothing is lost between commit and queue.
-
-``celery -A workers.celery_app worker`` works as well as ``skupix worker``: the module-level ``app`` is
-configured from ``Settings()`` (SKUPIX_* environment variables) at import.
+Importing this module reads no configuration. The module-level ``app`` (and ``settings``) are built
+from ``Settings()`` (SKUPIX_* environment variables) the first time they are asked for, unless
+`configure` was handed the process's settings first. Each worker process builds its runtime in the
+``worker_process_init`` hook through the composition root (`workers.bootstrap`) and closes it at
+``worker_process_shutdown``. Delivery guarantees: `workers.celery_config`.
 """
 
 from __future__ import annotations
@@ -21,153 +12,114 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from celery import Celery, signals
+from celery import Celery, Task, signals
 from celery.exceptions import SoftTimeLimitExceeded
 
 from registry.jobs import service as jobs
 from registry.runtime import Runtime
 from registry.settings import Settings
+from workers.bootstrap import close_runtime, create_runtime
+from workers.celery_config import (
+    QUEUE,
+    RETRY_BACKOFF_MAX,
+    RUN_JOB,
+    SWEEP,
+    CeleryPublisher,
+    make_celery,
+    soft_time_limit,
+    visibility_timeout,
+)
 from workers.jobs import JobResult, TransientJobError, run_job
+
+__all__ = [
+    "QUEUE", "RETRY_BACKOFF_MAX", "RUN_JOB", "SWEEP", "CeleryPublisher", "app_for", "configure", "runtime",
+    "soft_time_limit", "visibility_timeout",
+]
 
 log = logging.getLogger(__name__)
 
-QUEUE = "skupix"
-RUN_JOB = "skupix.run_job"
-SWEEP = "skupix.sweep"
-RETRY_BACKOFF_MAX = 60  # seconds: the longest countdown before a retry
-
-# Publishing happens in the request thread right after commit: one quick reconnect, then give up and
-# leave the job to the sweeper rather than hold the upload's response.
-_PUBLISH_RETRY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
-
-
-def soft_time_limit(settings: Settings) -> int:
-    """The soft limit: a little before the hard one, so a task can record its failure."""
-    hard = settings.task_time_limit_seconds
-    return max(1, hard - max(1, min(10, hard // 5)))
-
-
-def visibility_timeout(settings: Settings) -> int:
-    """How long Redis waits before handing an unacknowledged message out again."""
-    hard = settings.task_time_limit_seconds
-    return max(3 * hard, hard + 2 * RETRY_BACKOFF_MAX)
-
-
-def make_celery(settings: Settings, *, set_as_current: bool = True) -> Celery:
-    """A Celery app configured for at-least-once, crash-safe job delivery."""
-    app = Celery("skupix", broker=settings.broker_url or "memory://", set_as_current=set_as_current)
-    app.conf.update(
-        task_acks_late=True,
-        task_reject_on_worker_lost=True,
-        task_acks_on_failure=True,  # failed for good: the job row already says quarantined or pending
-        task_acks_on_timeout=False,  # hard time limit: requeue, the attempt counter bounds the loop
-        worker_prefetch_multiplier=1,
-        # On a broker outage a running task finishes and records its result in the database; the
-        # message, unacknowledged, comes back later and is skipped. Cancelling it instead would strand
-        # its job as running until the sweeper's time-limit cutoff.
-        worker_cancel_long_running_tasks_on_connection_loss=False,
-        task_default_queue=QUEUE,
-        task_ignore_result=True,
-        task_time_limit=settings.task_time_limit_seconds,
-        task_soft_time_limit=soft_time_limit(settings),
-        broker_connection_retry_on_startup=True,
-        broker_connection_max_retries=None,  # a worker outlives any broker outage
-        broker_transport_options={
-            # Redis: an unacknowledged message is redelivered after this long; it must exceed the
-            # time limit and the longest retry countdown, or a running task would be handed out twice.
-            "visibility_timeout": visibility_timeout(settings),
-            "socket_connect_timeout": 5,
-        },
-        task_serializer="json",
-        accept_content=["json"],
-        beat_scheduler="celery.beat:Scheduler",  # in memory: the sweep schedule needs no state file
-        beat_schedule={
-            "sweep-outbox": {
-                "task": SWEEP,
-                "schedule": settings.sweeper_interval_seconds,
-                "options": {"queue": QUEUE, "expires": max(5.0, settings.sweeper_interval_seconds)},
-            },
-        },
-    )
-    return app
-
-
-settings = Settings()
-app = make_celery(settings)
-
+_settings: Settings | None = None
+_app: Celery | None = None
 _runtime: Runtime | None = None
 
 
+def configure(settings: Settings | None = None) -> Celery:
+    """The process's worker app, configured from `settings` (or the environment) on first call."""
+    global _settings, _app
+    if _app is None:
+        _settings = settings if settings is not None else Settings()
+        _app = make_celery(_settings)
+        _register_tasks(_app, _settings)
+    return _app
+
+
+def __getattr__(name: str) -> Any:
+    """``app``, ``settings`` and the tasks, built on first use rather than at import."""
+    if name == "app":
+        return configure()
+    if name == "settings":
+        configure()
+        return _settings
+    if name == "run_job_task":
+        return configure().tasks[RUN_JOB]
+    if name == "sweep_task":
+        return configure().tasks[SWEEP]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def app_for(wanted: Settings) -> Celery:
-    """The module app when `wanted` names its broker, otherwise a new app for that broker."""
-    if wanted.broker_url == settings.broker_url:
+    """The worker app when `wanted` names its broker, otherwise a new app for that broker."""
+    app = configure()
+    if _settings is not None and wanted.broker_url == _settings.broker_url:
         return app
     return make_celery(wanted, set_as_current=False)
 
 
 def runtime() -> Runtime:
-    """The worker process's runtime, built on first use (after fork)."""
+    """The worker process's runtime: built by the process hook, or on first use (solo pools, eager calls)."""
     global _runtime
     if _runtime is None:
-        from workers.bootstrap import create_runtime
-
-        _runtime = create_runtime(Settings(), role="worker")
+        configure()
+        assert _settings is not None
+        _runtime = create_runtime(_settings, role="worker")
     return _runtime
+
+
+@signals.worker_process_init.connect
+def _open_runtime(**_kwargs: Any) -> None:
+    runtime()
 
 
 @signals.worker_process_shutdown.connect
 def _close_runtime(**_kwargs: Any) -> None:
     global _runtime
     if _runtime is not None:
-        from workers.bootstrap import close_runtime
-
         close_runtime(_runtime)
         _runtime = None
 
 
-@app.task(
-    name=RUN_JOB,
-    bind=True,
-    acks_late=True,
-    reject_on_worker_lost=True,
-    acks_on_failure=True,
-    acks_on_timeout=False,
-    autoretry_for=(TransientJobError, SoftTimeLimitExceeded),
-    retry_backoff=2,
-    retry_backoff_max=RETRY_BACKOFF_MAX,
-    retry_jitter=True,
-    max_retries=settings.task_max_attempts,
-    time_limit=settings.task_time_limit_seconds,
-    soft_time_limit=soft_time_limit(settings),
-)
-def run_job_task(self: Any, job_id: str) -> str:
-    """Run one outbox job by id; idempotent, so redelivery and duplicates are harmless."""
-    result: JobResult = run_job(runtime(), job_id)
-    return result.value
+def _register_tasks(app: Celery, settings: Settings) -> None:
+    @app.task(
+        name=RUN_JOB,
+        bind=True,
+        acks_late=True,
+        reject_on_worker_lost=True,
+        acks_on_failure=True,
+        acks_on_timeout=False,
+        autoretry_for=(TransientJobError, SoftTimeLimitExceeded),
+        retry_backoff=2,
+        retry_backoff_max=RETRY_BACKOFF_MAX,
+        retry_jitter=True,
+        max_retries=settings.task_max_attempts,
+        time_limit=settings.task_time_limit_seconds,
+        soft_time_limit=soft_time_limit(settings),
+    )
+    def run_job_task(self: Task, job_id: str) -> str:
+        """Run one outbox job by id; idempotent, so redelivery and duplicates are harmless."""
+        result: JobResult = run_job(runtime(), job_id)
+        return result.value
 
-
-@app.task(name=SWEEP, acks_late=True, ignore_result=True, time_limit=60, soft_time_limit=50)
-def sweep_task() -> int:
-    """Republish outbox jobs that were committed but never reached a worker."""
-    return jobs.sweep(runtime())
-
-
-class CeleryPublisher:
-    """Publishes outbox jobs to the Celery broker by task name."""
-
-    def __init__(self, celery_app: Celery) -> None:
-        self.app = celery_app
-
-    def publish(self, job_id: str, kind: str) -> None:
-        """Send the job; if the broker is down the sweeper republishes it later."""
-        try:
-            self.app.send_task(RUN_JOB, args=[job_id], queue=QUEUE, retry=True, retry_policy=_PUBLISH_RETRY)
-        except Exception as exc:
-            log.warning("broker unavailable; job %s (%s) left to the sweeper: %s", job_id, kind, exc)
-
-    def close(self) -> None:
-        """Release broker connections (and the app itself when it was made for this publisher)."""
-        if self.app is app:
-            self.app.pool.force_close_all()
-        else:
-            self.app.close()
+    @app.task(name=SWEEP, acks_late=True, ignore_result=True, time_limit=60, soft_time_limit=50)
+    def sweep_task() -> int:
+        """Republish outbox jobs that were committed but never reached a worker."""
+        return jobs.sweep(runtime())

@@ -9,7 +9,9 @@ N is left out):
 - ``stall``      the attempt sleeps until the soft time limit interrupts it;
 - ``hang``       the attempt ignores the soft time limit too, so only the hard limit ends it.
 
-Production processes never set the variable; reading it costs one dictionary lookup per job.
+Production processes never set the variable, and then no job pays anything: the composition root
+installs `apply` as a job hook (`Runtime.job_hooks`) only when the variable is set at start-up, and a
+test that sets it later calls `install` itself.
 """
 
 from __future__ import annotations
@@ -62,6 +64,18 @@ def _master_sha256(rt: Runtime, asset_id: str) -> str | None:
     with rt.db.read_only() as session:
         asset = MediaRepository(session).asset(asset_id)
         return asset.master_sha256 if asset is not None else None
+
+
+def install(rt: Runtime) -> None:
+    """Run `apply` before every job of this runtime."""
+    if apply not in rt.job_hooks:
+        rt.job_hooks.append(apply)
+
+
+def install_from_environment(rt: Runtime) -> None:
+    """Install fault injection when SKUPIX_FAULTS is set (test processes only)."""
+    if os.environ.get(ENV):
+        install(rt)
 
 
 def apply(rt: Runtime, job: Job) -> None:

@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api import purge
 from api.deps import PrincipalDep, RuntimeDep, public_base
+from api.urls import alias_path, variant_path
 from registry.hotlink import service as rules
 
 router = APIRouter(prefix="/v1/hotlink", tags=["hotlink"])
@@ -86,6 +87,8 @@ async def revoke(asset_id: str, request: Request, rt: RuntimeDep, principal: Pri
     the edges (SKUPIX_PURGE_URLS) and a CDN purge webhook told; the paths are listed for your own caches."""
     await run_in_threadpool(rules.revoke_asset, rt, principal.tenant_id, asset_id)
     request.app.hotlink.rules.pop(asset_id, None)
-    paths = await run_in_threadpool(rules.asset_paths, rt, asset_id)
+    refs = await run_in_threadpool(rules.asset_refs, rt, asset_id)
+    aliases = [alias_path(asset_id, profile) for profile in rt.catalog.profiles.values()]
+    paths = sorted({variant_path(ref) for ref in refs}) + aliases
     failures = await run_in_threadpool(purge.purge, rt, asset_id, paths)
     return {"asset_id": asset_id, "paths": paths, "purge_failures": failures}

@@ -18,9 +18,10 @@ from api.schemas import (
     UploadDetail,
     UploadResponse,
 )
+from api.urls import asset_url
 from registry.ids import ID_PATTERN
 from registry.media import service as media
-from registry.models import Upload
+from registry.records import UploadRecord
 from registry.runtime import Runtime
 
 router = APIRouter(prefix="/v1", tags=["media"])
@@ -35,7 +36,7 @@ async def create_media(request: Request, rt: RuntimeDep, principal: PrincipalDep
     body = UploadResponse(
         asset_id=outcome.asset_id, upload_id=outcome.upload_id, dedup=outcome.dedup, created=outcome.created,
         promoted=outcome.promoted, sku=outcome.sku, role=outcome.role, position=outcome.position,
-        asset_url=f"{public_base(request, rt)}/v1/media/{outcome.asset_id}",
+        asset_url=asset_url(public_base(request, rt), outcome.asset_id),
     )
     return JSONResponse(body.model_dump(mode="json"), status_code=201 if outcome.created else 200)
 
@@ -56,7 +57,7 @@ async def search_media(
     base = public_base(request, rt)
     return SearchResponse(
         matches=[SearchHitResponse(asset_id=h.asset_id, score=h.score, hash_distance=h.hash_distance,
-                                   asset_url=f"{base}/v1/media/{h.asset_id}",
+                                   asset_url=asset_url(base, h.asset_id),
                                    thumb_url=thumb_url(rt, base, h.asset_id), verification=h.verification)
                  for h in hits],
         explanation=explanation,
@@ -81,7 +82,7 @@ async def merge_media(asset_id: str, body: MergeRequest, request: Request, rt: R
     return asset_response(rt, public_base(request, rt), view.asset, view.uploads, view.variants)
 
 
-def _upload_detail(rt: Runtime, base: str, row: Upload) -> UploadDetail:
+def _upload_detail(rt: Runtime, base: str, row: UploadRecord) -> UploadDetail:
     return UploadDetail(
         upload_id=row.id, asset_id=row.asset_id, dedup=row.dedup, filename=row.filename, sha256=row.sha256,
         format=row.format, width=row.width, height=row.height, size_bytes=row.size_bytes,

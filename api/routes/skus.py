@@ -7,6 +7,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import PrincipalDep, RuntimeDep, public_base
 from api.schemas import ListingResponse, ListingSlot, PlatformInfo, ProfileInfo, SkuSummary
+from api.urls import alias_path, variant_path
 from registry.skus import service as skus
 from registry.variants.service import current_ref
 
@@ -18,29 +19,23 @@ async def list_skus(rt: RuntimeDep, principal: PrincipalDep, limit: int = Query(
                     after: str | None = Query(None, max_length=1000)) -> list[SkuSummary]:
     """Your SKUs, ordered by code; page with `after`."""
     # `after` is checked like a SKU once NFC-normalised: a decomposed spelling may be longer than 200.
-    def load() -> list[tuple[str, int]]:
-        with rt.db.read_only() as session:
-            return skus.list_skus(session, principal.tenant_id, limit, after)
-
-    return [SkuSummary(sku=code, slots=count) for code, count in await run_in_threadpool(load)]
+    page = await run_in_threadpool(skus.tenant_skus, rt, principal.tenant_id, limit, after)
+    return [SkuSummary(sku=code, slots=count) for code, count in page]
 
 
 @router.get("/skus/{sku:path}/listing", response_model=ListingResponse)
 async def sku_listing(sku: str, request: Request, rt: RuntimeDep, principal: PrincipalDep,
                       platform: str = Query(..., min_length=1, max_length=40)) -> ListingResponse:
     """A SKU's images with the platform's variant URLs, in listing order."""
-    def load() -> tuple[str, list[skus.ListingEntry]]:
-        with rt.db.read_only() as session:
-            return skus.listing(session, rt.catalog, principal.tenant_id, sku, platform)
-
-    code, entries = await run_in_threadpool(load)
+    code, entries = await run_in_threadpool(skus.tenant_listing, rt, principal.tenant_id, sku, platform)
     base = public_base(request, rt)
     slots = []
     for entry in entries:
         ref = current_ref(entry.asset, entry.profile)
         slots.append(ListingSlot(
             role=entry.role, position=entry.position, asset_id=entry.asset.id, profile=entry.profile.name,
-            url=base + ref.path, alias_url=base + ref.alias_path, content_type=entry.profile.content_type,
+            url=base + variant_path(ref), alias_url=base + alias_path(entry.asset.id, entry.profile),
+            content_type=entry.profile.content_type,
             file_name=skus.listing_file_name(code, entry.role, entry.position, entry.profile.extension),
         ))
     return ListingResponse(sku=code, platform=platform, slots=slots)

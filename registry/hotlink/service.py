@@ -20,6 +20,8 @@ from registry.errors import Forbidden, InvalidInput, NotFound
 from registry.ids import is_well_formed
 from registry.models import Asset, HotlinkPolicy, RevokedAsset
 from registry.runtime import Runtime
+from registry.variants.repository import VariantRepository
+from registry.variants.service import VariantRef
 
 MAX_REFERRERS = 100
 
@@ -174,13 +176,8 @@ def revoked_since(rt: Runtime, since: datetime) -> list[str]:
         return list(session.scalars(select(RevokedAsset.asset_id).where(RevokedAsset.revoked_at >= since)))
 
 
-def asset_paths(rt: Runtime, asset_id: str) -> list[str]:
-    """Every URL path an asset's variants had: each stored version and each profile's alias."""
-    from registry.variants.repository import VariantRepository
-    from registry.variants.service import VariantRef
-
+def asset_refs(rt: Runtime, asset_id: str) -> list[VariantRef]:
+    """Every variant ever stored for an asset (each had a URL of its own)."""
     with rt.db.read_only() as session:
-        stored = [VariantRef(v.asset_id, v.profile, v.version, v.blob_key.rsplit(".", 1)[-1]).path
-                  for v in VariantRepository(session).of_asset(asset_id)]
-    aliases = [f"/v/{asset_id}/{profile.name}.{profile.extension}" for profile in rt.catalog.profiles.values()]
-    return sorted(set(stored)) + aliases
+        return [VariantRef(v.asset_id, v.profile, v.version, v.blob_key.rsplit(".", 1)[-1])
+                for v in VariantRepository(session).of_asset(asset_id)]

@@ -26,10 +26,6 @@ class JobRepository:
         """The job row, locked until the transaction ends."""
         return self.session.scalars(select(Job).where(Job.id == job_id).with_for_update()).one_or_none()
 
-    def get(self, job_id: str) -> Job | None:
-        """The job row."""
-        return self.session.get(Job, job_id)
-
     def stale(self, older_than: datetime, limit: int) -> list[Job]:
         """Pending or running jobs untouched since `older_than`, skipping rows other sweepers hold."""
         return list(self.session.scalars(
@@ -38,12 +34,6 @@ class JobRepository:
             .order_by(Job.updated_at)
             .limit(limit)
             .with_for_update(skip_locked=True)
-        ))
-
-    def by_status(self, status: str, limit: int = 100) -> list[Job]:
-        """Jobs in one status, oldest first."""
-        return list(self.session.scalars(
-            select(Job).where(Job.status == status).order_by(Job.created_at).limit(limit)
         ))
 
     def latest_for(self, kind: str, subject: str) -> Job | None:

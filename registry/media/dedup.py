@@ -5,21 +5,19 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import deque
-from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
-from concurrent.futures import Executor, Future
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
 from functools import partial
-from typing import TypeVar
 
 from sqlalchemy.orm import Session
 
 from processing.fingerprint import Fingerprint as PictureFingerprint
 from processing.fingerprint import coarse_distance
+from processing.hash_index import Candidate
 from processing.verify import DetailSummary, UnreadableVerificationImage, Verification, VerifyImage, verify
+from registry.concurrency import run_ahead
 from registry.media.blobs import detail_key, signature_key
-from registry.media.index import Candidate
 from registry.media.repository import MediaRepository
 from registry.models import Fingerprint as FingerprintRow
 from registry.runtime import Runtime
@@ -35,9 +33,6 @@ _ROWS_PER_ASSET = 2
 _WEAKER_DETAIL = 0.8
 _MASTER_WITNESS = "confirmation on the asset's master"
 _FOUND_BY_CROPS = "found by the deepest centre-crop hash"
-
-Tag = TypeVar("Tag")
-Result = TypeVar("Result")
 
 
 @dataclass
@@ -121,39 +116,6 @@ def verification_order(thumb: bytes, hits: Sequence[Candidate],
         return (128.0 if other is None else coarse_distance(thumb, other), hit.distance)
 
     return sorted(hits, key=key)
-
-
-def run_ahead(tasks: Iterable[tuple[Tag, Callable[[], Result]]],
-              pool: Executor | None, width: int) -> Generator[tuple[Tag, Future[Result]], None, None]:
-    """Run tasks on `pool`, up to `width` at once, and hand back their futures in task order.
-
-    The next task is taken from `tasks` only when a slot frees, so a caller that stops early starts
-    little work it throws away; closing the iterator cancels whatever has not started. Without a
-    pool each task runs when its turn comes.
-    """
-    source = iter(tasks)
-    pending: deque[tuple[Tag, Future[Result]]] = deque()
-    ahead = max(1, width) if pool is not None else 1
-    try:
-        while True:
-            while len(pending) < ahead and (task := next(source, None)) is not None:
-                tag, work = task
-                pending.append((tag, pool.submit(work) if pool is not None else _run_now(work)))
-            if not pending:
-                return
-            yield pending.popleft()
-    finally:
-        for _tag, future in pending:
-            future.cancel()
-
-
-def _run_now(work: Callable[[], Result]) -> Future[Result]:
-    future: Future[Result] = Future()
-    try:
-        future.set_result(work())
-    except Exception as error:  # handed to the caller through the future, as a pool would
-        future.set_exception(error)
-    return future
 
 
 def detail_summary(row: FingerprintRow) -> DetailSummary | None:

@@ -83,10 +83,6 @@ class MediaRepository:
         ).all()
         return [(r[0], r[1], r[2], r[3], r[4]) for r in rows]
 
-    def max_fingerprint_seq(self) -> int:
-        """The newest fingerprint seq, or 0."""
-        return int(self.session.scalar(select(func.max(Fingerprint.seq))) or 0)
-
     def fingerprints_by_seq(self, seqs: Sequence[int]) -> list[Fingerprint]:
         """Active fingerprint rows among `seqs`."""
         if not seqs:

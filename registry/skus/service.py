@@ -13,7 +13,9 @@ from processing.profiles import Catalog, Profile
 from registry.errors import InvalidInput, NotFound
 from registry.ids import new_id
 from registry.media.repository import MediaRepository
-from registry.models import Asset, Sku, SkuSlot
+from registry.models import Sku, SkuSlot
+from registry.records import AssetRecord
+from registry.runtime import Runtime
 from registry.skus.repository import SkuRepository
 
 MAX_SKU_LENGTH = 200
@@ -112,7 +114,7 @@ class ListingEntry:
 
     role: str
     position: int
-    asset: Asset
+    asset: AssetRecord
     profile: Profile
 
 
@@ -135,8 +137,21 @@ def listing(
             profile = catalog.profile_for(platform, slot.role)
         except KeyError:
             continue  # this platform has no use for the role (e.g. no swatches)
-        entries.append(ListingEntry(role=slot.role, position=slot.position, asset=asset, profile=profile))
+        entries.append(ListingEntry(role=slot.role, position=slot.position, asset=AssetRecord.of(asset),
+                                    profile=profile))
     return sku.code, entries
+
+
+def tenant_listing(rt: Runtime, tenant_id: str, code: str, platform: str) -> tuple[str, list[ListingEntry]]:
+    """Use case: a tenant's SKU listing for a platform (its own read-only unit of work)."""
+    with rt.db.read_only() as session:
+        return listing(session, rt.catalog, tenant_id, code, platform)
+
+
+def tenant_skus(rt: Runtime, tenant_id: str, limit: int, after: str | None) -> list[tuple[str, int]]:
+    """Use case: a page of a tenant's SKUs with slot counts (its own read-only unit of work)."""
+    with rt.db.read_only() as session:
+        return list_skus(session, tenant_id, limit, after)
 
 
 def list_skus(session: Session, tenant_id: str, limit: int, after: str | None) -> list[tuple[str, int]]:

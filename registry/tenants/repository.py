@@ -42,7 +42,3 @@ class TenantRepository:
             .where(ApiKey.key_hash == key_hash, ApiKey.revoked_at.is_(None))
         ).one_or_none()
         return (row[0], row[1]) if row else None
-
-    def list_tenants(self) -> list[Tenant]:
-        """Every tenant, oldest first."""
-        return list(self.session.scalars(select(Tenant).order_by(Tenant.created_at)))

@@ -10,9 +10,11 @@ from enum import StrEnum
 
 from sqlalchemy.orm import Session
 
+from registry.db import Database
 from registry.errors import InvalidInput, Unauthenticated
 from registry.ids import new_id
 from registry.models import ApiKey, Tenant
+from registry.runtime import Runtime
 from registry.tenants.repository import TenantRepository
 
 KEY_PREFIX = "skx_"
@@ -66,16 +68,28 @@ def create_key(session: Session, tenant_name: str, kind: str) -> tuple[Tenant, s
     return tenant, plain
 
 
-def authenticate(session: Session, authorization: str | None) -> Principal:
-    """Resolve an `Authorization: Bearer KEY` header to its principal."""
-    if not authorization:
-        raise Unauthenticated("send an API key as 'Authorization: Bearer KEY'")
-    scheme, _, token = authorization.partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token:
-        raise Unauthenticated("the Authorization header must be 'Bearer KEY'")
-    found = TenantRepository(session).active_key_by_hash(hash_key(token))
-    if found is None:
-        raise Unauthenticated("the API key is not valid")
-    key, tenant = found
-    return Principal(tenant_id=tenant.id, tenant_name=tenant.name, kind=TenantKind(tenant.kind), key_id=key.id)
+@dataclass(frozen=True)
+class IssuedKey:
+    """A new API key, shown once, and the tenant it acts as."""
+
+    tenant_name: str
+    tenant_kind: str
+    plain: str
+
+
+def issue_key(db: Database, tenant_name: str, kind: str) -> IssuedKey:
+    """Use case: create the tenant if new and a fresh key for it (its own unit of work)."""
+    with db.unit_of_work() as session:
+        tenant, plain = create_key(session, tenant_name, kind)
+        return IssuedKey(tenant_name=tenant.name, tenant_kind=tenant.kind, plain=plain)
+
+
+def authenticate(rt: Runtime, key: str) -> Principal:
+    """Use case: resolve a plain API key to its principal (its own read-only unit of work)."""
+    with rt.db.read_only() as session:
+        found = TenantRepository(session).active_key_by_hash(hash_key(key))
+        if found is None:
+            raise Unauthenticated("the API key is not valid")
+        api_key, tenant = found
+        return Principal(tenant_id=tenant.id, tenant_name=tenant.name, kind=TenantKind(tenant.kind),
+                         key_id=api_key.id)

@@ -1,11 +1,14 @@
-"""Variants: immutable URLs derived from master and profile, rendered once, served forever."""
+"""Variants: immutable refs derived from master and profile, rendered once, stored forever.
+
+The registry answers with refs and records; `api/` turns refs into URLs and picks how bytes travel.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Protocol
 
 from sqlalchemy.exc import IntegrityError
 
@@ -18,10 +21,10 @@ from registry.ids import new_id
 from registry.jobs.repository import JobRepository
 from registry.jobs.service import JobKind, JobStatus
 from registry.media.blobs import original_key
-from registry.media.repository import MediaRepository
-from registry.models import Asset, Variant
+from registry.media.lookup import require_asset
+from registry.models import Variant
+from registry.records import AssetRecord, VariantRecord
 from registry.runtime import Runtime
-from registry.settings import VariantDelivery
 from registry.telemetry import timed
 from registry.variants.claims import render_claim
 from registry.variants.repository import VariantRepository
@@ -31,22 +34,26 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class VariantRef:
-    """Where a variant lives: its immutable path and its alias path."""
+    """Which variant: asset, profile, version and extension (`api/urls.py` makes its URLs)."""
 
     asset_id: str
     profile: str
     version: str
     extension: str
 
-    @property
-    def path(self) -> str:
-        """The immutable path; changes whenever the bytes would."""
-        return f"/v/{self.asset_id}/{self.profile}/{self.version}.{self.extension}"
+
+class HasMaster(Protocol):
+    """Anything naming an asset and its master's SHA-256 (a row or a record)."""
 
     @property
-    def alias_path(self) -> str:
-        """The stable path that redirects to the current immutable one."""
-        return f"/v/{self.asset_id}/{self.profile}.{self.extension}"
+    def id(self) -> str:
+        """The asset id."""
+        ...
+
+    @property
+    def master_sha256(self) -> str:
+        """The master picture's SHA-256."""
+        ...
 
 
 def variant_version(master_sha256: str, profile: Profile) -> str:
@@ -54,7 +61,7 @@ def variant_version(master_sha256: str, profile: Profile) -> str:
     return hashlib.sha256(f"{master_sha256}:{profile.digest}".encode()).hexdigest()[:20]
 
 
-def current_ref(asset: Asset, profile: Profile) -> VariantRef:
+def current_ref(asset: HasMaster, profile: Profile) -> VariantRef:
     """The current immutable reference of an asset's variant."""
     return VariantRef(asset.id, profile.name, variant_version(asset.master_sha256, profile), profile.extension)
 
@@ -71,33 +78,25 @@ def _profile(rt: Runtime, name: str) -> Profile:
         raise NotFound(f"no profile {name!r}", field="profile") from exc
 
 
-def resolve(rt: Runtime, asset_id: str, profile_name: str) -> tuple[Asset, Profile]:
+def resolve(rt: Runtime, asset_id: str, profile_name: str) -> tuple[AssetRecord, Profile]:
     """The asset (following merge aliases) and the profile; NotFound if either is unknown."""
     profile = _profile(rt, profile_name)
     with rt.db.read_only() as session:
-        asset = MediaRepository(session).asset(asset_id)
-        if asset is None:
-            raise NotFound(f"no asset {asset_id!r}", field="asset_id")
-        session.expunge(asset)
+        asset = AssetRecord.of(require_asset(session, asset_id))
     return asset, profile
 
 
-def find(rt: Runtime, asset_id: str, profile_name: str, version: str) -> Variant | None:
-    """A stored variant row, for this exact version, if rendered."""
+def find(rt: Runtime, asset_id: str, profile_name: str, version: str) -> VariantRecord | None:
+    """A stored variant, for this exact version, if rendered."""
     with rt.db.read_only() as session:
         row = VariantRepository(session).get(asset_id, profile_name, version)
-        if row is not None:
-            session.expunge(row)
-        return row
+        return VariantRecord.of(row) if row is not None else None
 
 
-def render_missing(rt: Runtime, asset_id: str, profiles: list[Profile] | None = None) -> list[Variant]:
+def render_missing(rt: Runtime, asset_id: str, profiles: list[Profile] | None = None) -> list[VariantRecord]:
     """Render every profile's current variant that is not stored yet; safe to run twice."""
     with rt.db.read_only() as session:
-        asset = MediaRepository(session).asset(asset_id)
-        if asset is None:
-            raise NotFound(f"no asset {asset_id!r}")
-        session.expunge(asset)
+        asset = AssetRecord.of(require_asset(session, asset_id, field=None))
         wanted = profiles if profiles is not None else list(rt.catalog.profiles.values())
         repository = VariantRepository(session)
         missing = [
@@ -118,7 +117,7 @@ def render_missing(rt: Runtime, asset_id: str, profiles: list[Profile] | None = 
     return made
 
 
-def ensure(rt: Runtime, asset: Asset, profile: Profile) -> Variant:
+def ensure(rt: Runtime, asset: AssetRecord, profile: Profile) -> VariantRecord:
     """The current variant, rendering it now if no worker has yet."""
     ref = current_ref(asset, profile)
     existing = find(rt, asset.id, profile.name, ref.version)
@@ -141,7 +140,7 @@ def ensure(rt: Runtime, asset: Asset, profile: Profile) -> Variant:
         return _store_variant(rt, asset, profile, rendered)
 
 
-def _store_variant(rt: Runtime, asset: Asset, profile: Profile, rendered: RenderedVariant) -> Variant:
+def _store_variant(rt: Runtime, asset: AssetRecord, profile: Profile, rendered: RenderedVariant) -> VariantRecord:
     ref = current_ref(asset, profile)
     key = variant_blob_key(ref)
     rt.store.put_if_absent(key, rendered.data, rendered.content_type)
@@ -161,16 +160,16 @@ def _store_variant(rt: Runtime, asset: Asset, profile: Profile, rendered: Render
     try:
         with rt.db.unit_of_work() as session:
             VariantRepository(session).add(row)
-            session.expunge(row)
+            stored = VariantRecord.of(row)
     except IntegrityError:
         existing = find(rt, asset.id, profile.name, ref.version)
         if existing is None:
             raise
         return existing
-    return row
+    return stored
 
 
-def locate(rt: Runtime, asset_id: str, profile_name: str, version: str, extension: str) -> Variant:
+def locate(rt: Runtime, asset_id: str, profile_name: str, version: str, extension: str) -> VariantRecord:
     """The variant behind an immutable URL: any stored version, or the current one rendered now."""
     profile = _profile(rt, profile_name)
     if extension != profile.extension:  # exactly: one immutable URL per stored bytes, for caches too
@@ -190,26 +189,3 @@ def alias_target(rt: Runtime, asset_id: str, profile_name: str, extension: str) 
     if extension.lower() != profile.extension:
         raise NotFound(f"profile {profile_name!r} serves .{profile.extension}, not .{extension}")
     return current_ref(asset, profile)
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """How to send a variant's bytes: inline, as a stream, or by redirect to a direct URL."""
-
-    body: bytes | None = None
-    chunks: Iterator[bytes] | None = None
-    redirect_url: str | None = None
-
-
-def delivery(rt: Runtime, variant: Variant) -> Delivery:
-    """Pick the delivery for a stored variant according to settings and the store's abilities."""
-    settings = rt.settings
-    if settings.cdn_url:
-        return Delivery(redirect_url=settings.cdn_url.rstrip("/") + "/" + variant.blob_key)
-    if settings.variant_delivery == VariantDelivery.REDIRECT:
-        url = rt.store.presigned_url(variant.blob_key, settings.presign_ttl_seconds)
-        if url:
-            return Delivery(redirect_url=url)
-    if variant.size_bytes <= 4 * 1024 * 1024:
-        return Delivery(body=rt.store.get(variant.blob_key))
-    return Delivery(chunks=rt.store.iter_chunks(variant.blob_key))

@@ -17,10 +17,10 @@ from sqlalchemy import select
 from api.app import create_app
 from processing.decode import decode
 from processing.fingerprint import fingerprint, to_signed64, to_unsigned64
+from processing.hash_index import CandidateIndex
 from processing.verify import Verification, VerifyImage, VerifyThresholds
 from registry.media import dedup
 from registry.media.blobs import detail_key, signature_key
-from registry.media.index import CandidateIndex
 from registry.models import Fingerprint
 from registry.runtime import Runtime
 from registry.settings import Settings

@@ -31,7 +31,7 @@ def test_healthz_answers_without_asking_dependencies(client: TestClient, runtime
     assert alive.status_code == 200 and alive.json() == {"status": "ok"}
     ready = client.get("/readyz")
     assert ready.status_code == 503
-    assert ready.json()["code"] == "service_unavailable" and "blob store" in ready.json()["message"]
+    assert ready.json()["code"] == "storage_unavailable" and "blob store" in ready.json()["message"]
 
 
 def test_readyz_probes_database_store_and_broker(client: TestClient, runtime: Runtime,

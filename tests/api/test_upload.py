@@ -241,7 +241,7 @@ class TestGuards:
         self, client: TestClient, merchant: dict[str, str], runtime: Runtime, picture: Image.Image,
         monkeypatch: pytest.MonkeyPatch,
     ) -> None:
-        from registry.media import service
+        from registry.media import uploads as service
 
         def explode(*_args: object, **_kwargs: object) -> None:
             raise RuntimeError("database went away mid-upload")

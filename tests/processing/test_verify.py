@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from functools import cache
+from types import ModuleType
 from typing import Any
 
 import cv2
@@ -11,10 +12,20 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
-from processing import verify as verification
+from processing.caching import computed_once
 from processing.decode import DecodeLimits, decode
 from processing.fingerprint import fingerprint
-from processing.verify import VerifyImage, VerifyThresholds, verify
+from processing.verify import (
+    VerificationStopped,
+    VerifyImage,
+    VerifyThresholds,
+    alignment,
+    colour,
+    difference,
+    image,
+    verdict,
+    verify,
+)
 from tests.fixtures.heldout import build
 from tests.fixtures.pictures import encode, product
 
@@ -76,7 +87,7 @@ def test_a_confirmed_alignment_is_final(monkeypatch: pytest.MonkeyPatch) -> None
     def no_features(*_args: object) -> tuple[None, int]:
         raise AssertionError("feature matching ran after a confirmed alignment")
 
-    monkeypatch.setattr(verification, "_feature_transform", no_features)
+    monkeypatch.setattr(alignment, "_feature_transform", no_features)
     base = _picture("h00-base.jpg")
     assert verify(_picture("h00-base__jpeg_q30.jpg"), base, THRESHOLDS).accepted
     assert not verify(_picture("h00-word.jpg"), base, THRESHOLDS).accepted
@@ -163,28 +174,29 @@ def test_a_stored_verification_image_that_is_not_a_png_is_refused() -> None:
         VerifyImage.from_png(picture.signature_png, picture.detail_png[:40])
 
 
-def _calls(monkeypatch: pytest.MonkeyPatch, name: str) -> list[tuple[tuple[Any, ...], Any]]:
-    """Record each call of the verifier's function `name` as (arguments, result); the real one still runs."""
+def _calls(monkeypatch: pytest.MonkeyPatch, module: ModuleType, name: str) -> list[tuple[tuple[Any, ...], Any]]:
+    """Record each call of `name` from `module` (the caller: where the name is looked up) as (arguments,
+    result); the real one still runs."""
     calls: list[tuple[tuple[Any, ...], Any]] = []
-    real = getattr(verification, name)
+    real = getattr(module, name)
 
     def recording(*args: Any) -> Any:
         result = real(*args)
         calls.append((args, result))
         return result
 
-    monkeypatch.setattr(verification, name, recording)
+    monkeypatch.setattr(module, name, recording)
     return calls
 
 
 def test_warm_up_runs() -> None:
-    verification.warm_up()
+    verdict.warm_up()
 
 
 def test_an_alignment_already_judged_is_not_judged_again(monkeypatch: pytest.MonkeyPatch) -> None:
     # For a changed label, the stretched frame, its ECC polish and the feature alignment all land
     # within a fraction of a pixel: the second and third would only repeat the first verdict.
-    judged = _calls(monkeypatch, "_evaluate")
+    judged = _calls(monkeypatch, verdict, "_evaluate")
     result = verify(_picture("h01-word.jpg"), _picture("h01-base.jpg"), THRESHOLDS)
     assert not result.accepted
     assert [args[2] for args, _result in judged] == ["frame"]
@@ -192,12 +204,12 @@ def test_an_alignment_already_judged_is_not_judged_again(monkeypatch: pytest.Mon
 
 def test_alignments_a_pixel_apart_are_both_judged() -> None:
     image = _picture("h00-base.jpg")
-    stretched = verification._same_frame_transform(image.signature, image.signature)
+    stretched = alignment._same_frame_transform(image.signature, image.signature)
     moved = stretched.copy()
     moved[0, 2] += 1.0
-    corners = verification._frame_corners(image.signature.shape, stretched)
-    assert float(np.abs(verification._frame_corners(image.signature.shape, moved) - corners).max()) == 1.0
-    assert verification._SAME_ALIGNMENT_PX < 1.0
+    corners = alignment._frame_corners(image.signature.shape, stretched)
+    assert float(np.abs(alignment._frame_corners(image.signature.shape, moved) - corners).max()) == 1.0
+    assert verdict._SAME_ALIGNMENT_PX < 1.0
 
 
 def _textured(seed: int, size: tuple[int, int]) -> np.ndarray:
@@ -208,20 +220,20 @@ def _textured(seed: int, size: tuple[int, int]) -> np.ndarray:
 
 def test_two_level_ecc_finds_a_subpixel_shift(monkeypatch: pytest.MonkeyPatch) -> None:
     starts: list[np.ndarray] = []
-    ecc = verification._ecc
+    ecc = alignment._ecc
 
     def recording(template: np.ndarray, moving: np.ndarray, mask: np.ndarray, start: np.ndarray,
                   iterations: int) -> tuple[float, np.ndarray]:
         starts.append(start.copy())
         return ecc(template, moving, mask, start, iterations)
 
-    monkeypatch.setattr(verification, "_ecc", recording)
+    monkeypatch.setattr(alignment, "_ecc", recording)
     template = _textured(1, (240, 180))
     shift = np.array([[1.0, 0.0, 2.6], [0.0, 1.0, -1.4]], dtype=np.float32)
     moving = cv2.warpAffine(template, shift, (240, 180), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
     mask = np.zeros(template.shape, np.uint8)
     mask[8:-8, 8:-8] = 255  # the reflected border is not the shifted picture
-    correlation, found = verification._ecc_two_levels(template, moving, mask)
+    correlation, found = alignment._ecc_two_levels(template, moving, mask)
     assert correlation > 0.98
     # ECC maps template coordinates into the moving picture: the shift comes back as it was applied
     assert found[0, 2] == pytest.approx(2.6, abs=0.1) and found[1, 2] == pytest.approx(-1.4, abs=0.1)
@@ -231,16 +243,16 @@ def test_two_level_ecc_finds_a_subpixel_shift(monkeypatch: pytest.MonkeyPatch) -
 
 def test_two_level_ecc_solves_small_or_flat_halves_at_full_size(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[tuple[tuple[int, ...], int]] = []
-    ecc = verification._ecc
+    ecc = alignment._ecc
 
     def recording(template: np.ndarray, *rest: object) -> tuple[float, np.ndarray]:
         calls.append((template.shape, int(rest[-1])))  # type: ignore[call-overload]
         return ecc(template, *rest)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(verification, "_ecc", recording)
+    monkeypatch.setattr(alignment, "_ecc", recording)
     small = _textured(2, (40, 40))
-    verification._ecc_two_levels(small, small, np.full(small.shape, 255, np.uint8))
-    assert calls == [((40, 40), verification._ECC_ITERATIONS)]  # too small to halve
+    alignment._ecc_two_levels(small, small, np.full(small.shape, 255, np.uint8))
+    assert calls == [((40, 40), alignment._ECC_ITERATIONS)]  # too small to halve
 
     calls.clear()
     flat_half = _textured(3, (200, 160))
@@ -252,9 +264,9 @@ def test_two_level_ecc_solves_small_or_flat_halves_at_full_size(monkeypatch: pyt
             raise cv2.error("the half-size picture has too little texture")
         return real_ecc(template, *rest)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(verification, "_ecc", half_fails)
-    verification._ecc_two_levels(flat_half, flat_half, np.full(flat_half.shape, 255, np.uint8))
-    assert calls == [((80, 100), verification._ECC_HALF_ITERATIONS), ((160, 200), verification._ECC_ITERATIONS)]
+    monkeypatch.setattr(alignment, "_ecc", half_fails)
+    alignment._ecc_two_levels(flat_half, flat_half, np.full(flat_half.shape, 255, np.uint8))
+    assert calls == [((80, 100), alignment._ECC_HALF_ITERATIONS), ((160, 200), alignment._ECC_ITERATIONS)]
 
 
 def test_computed_once_caches_per_picture_and_never_makes_threads_wait_for_each_other() -> None:
@@ -267,7 +279,7 @@ def test_computed_once_caches_per_picture_and_never_makes_threads_wait_for_each_
         def __init__(self, number: int) -> None:
             self.number = number
 
-        @verification.computed_once
+        @computed_once
         def features(self) -> int:
             calls.append(self.number)
             both_inside.wait()  # a lock shared by the class (functools on 3.11) would time this out
@@ -296,11 +308,11 @@ def test_computed_once_caches_per_picture_and_never_makes_threads_wait_for_each_
 def _colour_inputs(query: VerifyImage, candidate: VerifyImage) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The softened, tone-matched pair and overlap mask the colour check compares, stretched frame."""
     height, width = query.signature.shape[:2]
-    frame = verification._same_frame_transform(query.signature, candidate.signature)
-    warped = verification._warp(candidate.signature, frame, (width, height), (255, 255, 255))
-    valid = verification._valid_mask(candidate.signature.shape, frame, (width, height))
-    softened = cv2.GaussianBlur(warped.astype(np.float32), (0, 0), verification._COLOUR_BLUR)
-    return (*verification._match_tones(query.colour_softened, softened, valid, (0.88, 1.14), 16.0), valid)
+    frame = alignment._same_frame_transform(query.signature, candidate.signature)
+    warped = alignment._warp(candidate.signature, frame, (width, height), (255, 255, 255))
+    valid = alignment._valid_mask(candidate.signature.shape, frame, (width, height))
+    softened = cv2.GaussianBlur(warped.astype(np.float32), (0, 0), image._COLOUR_BLUR)
+    return (*difference._match_tones(query.colour_softened, softened, valid, (0.88, 1.14), 16.0), valid)
 
 
 @pytest.mark.parametrize(("query", "candidate"), [("h00-hue.jpg", "h00-base.jpg"),
@@ -308,50 +320,50 @@ def _colour_inputs(query: VerifyImage, candidate: VerifyImage) -> tuple[np.ndarr
                                                   ("h01-base.jpg", "h00-base.jpg")])
 def test_banded_colour_blocks_are_blocks_of_the_full_check(query: str, candidate: str) -> None:
     toned_query, toned_candidate, valid = _colour_inputs(_picture(query), _picture(candidate))
-    block = verification._BLOCK
-    delta = verification._colour_difference(toned_query, toned_candidate)
+    block = colour._BLOCK
+    delta = colour._colour_difference(toned_query, toned_candidate)
     weights = cv2.boxFilter(valid.astype(np.float32), -1, (block, block), normalize=False)
     sums = cv2.boxFilter(np.where(valid, delta, 0).astype(np.float32), -1, (block, block), normalize=False)
     means = np.where(weights >= 0.6 * block * block, sums / np.maximum(weights, 1.0), -np.inf)
     height, width = valid.shape
-    rows = [round(height * share) for share in verification._BANDS]
+    rows = [round(height * share) for share in colour._BANDS]
     expected = max(float(means[row, block // 2:width - block // 2 + 1].max()) for row in rows)
-    banded = verification._banded_window_max(toned_query, toned_candidate, valid)
+    banded = colour._banded_window_max(toned_query, toned_candidate, valid)
     assert banded == pytest.approx(expected, rel=1e-5)
-    assert banded <= verification._window_max(delta, valid, block) * (1 + 1e-5)
+    assert banded <= difference._window_max(delta, valid, block) * (1 + 1e-5)
 
 
 def test_another_colour_is_rejected_on_the_bands_alone(monkeypatch: pytest.MonkeyPatch) -> None:
-    compared = _calls(monkeypatch, "_colour_difference")
+    compared = _calls(monkeypatch, colour, "_colour_difference")
     hue, base = _picture("h00-hue.jpg"), _picture("h00-base.jpg")
     result = verify(hue, base, THRESHOLDS)
     heights = [args[0].shape[0] for args, _result in compared]
     assert not result.accepted and result.colour_diff > THRESHOLDS.max_colour_diff
-    assert heights and max(heights) <= verification._BLOCK + 2  # never the whole picture
+    assert heights and max(heights) <= colour._BLOCK + 2  # never the whole picture
     compared.clear()
     copy = _picture("h00-base__jpeg_q30.jpg")
     assert verify(copy, base, THRESHOLDS).accepted
     heights = [args[0].shape[0] for args, _result in compared]
-    assert max(heights) > verification._BLOCK + 2  # a copy passes the bands, so the whole picture is checked
+    assert max(heights) > colour._BLOCK + 2  # a copy passes the bands, so the whole picture is checked
 
 
 def test_the_bands_stop_at_the_first_that_decides(monkeypatch: pytest.MonkeyPatch) -> None:
     toned_query, toned_candidate, valid = _colour_inputs(_picture("h00-hue.jpg"), _picture("h00-base.jpg"))
-    every_band = verification._banded_window_max(toned_query, toned_candidate, valid)
-    calls = _calls(monkeypatch, "_colour_difference")
+    every_band = colour._banded_window_max(toned_query, toned_candidate, valid)
+    calls = _calls(monkeypatch, colour, "_colour_difference")
     limit = THRESHOLDS.max_colour_diff
-    first = verification._banded_window_max(toned_query, toned_candidate, valid, limit)
+    first = colour._banded_window_max(toned_query, toned_candidate, valid, limit)
     assert limit < first <= every_band and len(calls) == 1
     calls.clear()
-    assert verification._banded_window_max(toned_query, toned_candidate, valid) == every_band
-    assert len(calls) == len(verification._BANDS)
+    assert colour._banded_window_max(toned_query, toned_candidate, valid) == every_band
+    assert len(calls) == len(colour._BANDS)
 
 
 def test_an_implausible_alignment_fails_without_comparing_colours(monkeypatch: pytest.MonkeyPatch) -> None:
     # The "shot" look-alike is the product turned 5°: its feature alignment is turned too far to be
     # a copy, so no colour comparison is spent on it.
-    colour_checks = _calls(monkeypatch, "_colour_diff")
-    judged = _calls(monkeypatch, "_evaluate")
+    colour_checks = _calls(monkeypatch, verdict, "_colour_diff")
+    judged = _calls(monkeypatch, verdict, "_evaluate")
     result = verify(_picture("h00-shot.jpg"), _picture("h00-base.jpg"), THRESHOLDS)
     assert not result.accepted
     turned = [v for _args, v in judged if abs(v.rotation_deg) > THRESHOLDS.max_rotation_deg]
@@ -362,14 +374,14 @@ def test_an_implausible_alignment_fails_without_comparing_colours(monkeypatch: p
 
 def test_a_verification_no_longer_needed_stops_at_its_next_step(monkeypatch: pytest.MonkeyPatch) -> None:
     query, candidate = _picture("h00-word.jpg"), _picture("h00-shot.jpg")
-    with pytest.raises(verification.VerificationStopped):
+    with pytest.raises(VerificationStopped):
         verify(query, candidate, THRESHOLDS, stop=lambda: True)
     # Stopped after the first alignment was judged: nothing after it runs.
-    judged = _calls(monkeypatch, "_evaluate")
+    judged = _calls(monkeypatch, verdict, "_evaluate")
     unstopped = verify(query, candidate, THRESHOLDS)
     assert len(judged) > 1 and not unstopped.accepted  # this pair tries more than one alignment
     judged.clear()
-    with pytest.raises(verification.VerificationStopped):
+    with pytest.raises(VerificationStopped):
         verify(query, candidate, THRESHOLDS, stop=lambda: bool(judged))
     assert len(judged) == 1
 
@@ -377,9 +389,9 @@ def test_a_verification_no_longer_needed_stops_at_its_next_step(monkeypatch: pyt
 def test_a_frame_ecc_aligned_well_is_not_followed_by_feature_alignment(monkeypatch: pytest.MonkeyPatch) -> None:
     # The changed word keeps ECC's correlation just under "confirmed" (0.98) but above the "aligned"
     # bar: the frame is aligned, so ORB features are neither computed nor tried.
-    refined = _calls(monkeypatch, "_refine")
+    refined = _calls(monkeypatch, alignment, "_refine")
     (query, _), (candidate, _) = _stored("h00-word.jpg"), _stored("h00-line.jpg")
     result = verify(query, candidate, THRESHOLDS)
     assert not result.accepted and result.method == "frame"
-    assert verification._ALIGNED_BY_ECC <= refined[0][1][1] < verification._CONFIRMED_ALIGNMENT
+    assert alignment._ALIGNED_BY_ECC <= refined[0][1][1] < alignment._CONFIRMED_ALIGNMENT
     assert "features" not in vars(candidate) and "features" not in vars(query)

@@ -268,6 +268,7 @@ def test_the_celery_task_retries_transient_failures_until_done(
     with runtime.db.read_only() as session:
         master = media.get_asset(runtime, session, asset_id).master_sha256
     monkeypatch.setenv(faults.ENV, f"transient:{master}:2")
+    faults.install(runtime)
     monkeypatch.setattr(celery_app, "_runtime", runtime)
     result = celery_app.run_job_task.apply(args=[job_id])  # eagerly, retries included (no countdown)
     assert result.successful() and result.result == "done"

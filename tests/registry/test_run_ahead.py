@@ -11,7 +11,7 @@ from functools import partial
 
 import pytest
 
-from registry.media.dedup import run_ahead
+from registry.concurrency import run_ahead
 
 
 def _tasks(started: list[int], count: int, delays: dict[int, float] | None = None

@@ -17,8 +17,7 @@ def principal_for(rt: Runtime, tenant: str, kind: str = "merchant") -> Principal
     """A tenant's principal, as the API would authenticate it."""
     with rt.db.unit_of_work() as session:
         _tenant, plain = create_key(session, tenant, kind)
-    with rt.db.read_only() as session:
-        return authenticate(session, f"Bearer {plain}")
+    return authenticate(rt, plain)
 
 
 def picture(seed: int, size: int = 400) -> bytes:

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from processing import hash_index as index_module
 from processing.fingerprint import to_signed64, to_unsigned64
-from registry.media import index as index_module
-from registry.media.index import Candidate, CandidateIndex, HashIndex, load_or_build
+from processing.hash_index import Candidate, CandidateIndex, HashIndex, load_or_build
 
 ROWS = 50_000
 PER_ROW = 4
