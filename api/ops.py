@@ -98,6 +98,14 @@ class SkupixCollector:
         yield render_errors
         yield _histogram("skupix_render_duration_seconds", "Time to render a variant", "profile",
                          [(profile, [float(c) for c in counts], total) for profile, counts, total, _f in snapshot])
+        decisions = telemetry.dedup.snapshot()
+        made = CounterMetricFamily("skupix_dedup_decisions", "Upload decisions: new, exact or near copy",
+                                   labels=["decision"])
+        for decision, counts, _total, _failures in decisions:
+            made.add_metric([decision], sum(counts))
+        yield made
+        yield _histogram("skupix_dedup_duration_seconds", "Time to register an upload, by decision", "decision",
+                         [(d, [float(c) for c in counts], total) for d, counts, total, _f in decisions])
         if self.runtime is not None:
             depth = GaugeMetricFamily("skupix_queue_depth", "Outbox jobs by status", labels=["status"])
             for job_status, count in telemetry.queue_depth(self.runtime).items():

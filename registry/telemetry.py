@@ -43,6 +43,8 @@ class Timings:
 
 
 renders = Timings()
+# Upload decisions (new, exact, near) and the whole upload's time, decode and verification included.
+dedup = Timings()
 
 
 @contextmanager

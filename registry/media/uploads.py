@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import time
 import unicodedata
 from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
 
 from processing.decode import check_size
+from registry import telemetry
 from registry.errors import Forbidden
 from registry.ids import new_id
 from registry.jobs.service import JobKind, enqueue
@@ -114,6 +116,13 @@ def _resolve_exact(session: Session, principal: Principal, command: UploadComman
 
 def upload(rt: Runtime, principal: Principal, command: UploadCommand) -> UploadOutcome:
     """Use case: register a file, reusing the asset of an exact or verified near copy, or making one."""
+    started = time.perf_counter()
+    outcome = _upload(rt, principal, command)
+    telemetry.dedup.observe(str(outcome.dedup), time.perf_counter() - started)  # decisions and their time
+    return outcome
+
+
+def _upload(rt: Runtime, principal: Principal, command: UploadCommand) -> UploadOutcome:
     if not principal.can_upload:
         raise Forbidden("platform keys can read listings but not upload")
     check_size(command.data, rt.limits)

@@ -52,6 +52,7 @@ def test_metrics_count_requests_renders_cache_and_errors(client: TestClient, mer
                    if v["profile"] == "swatch")
     path = httpx.URL(variant["url"]).path
     before = _samples(client.get("/metrics").text)
+    upload(client, merchant, jpeg(product(85, size=600)), sku="OPS-2")  # the same picture again: exact
     for _ in range(3):
         assert client.get(path).status_code == 200
     assert client.get(path.replace("swatch", "no_such_profile")).status_code == 404
@@ -73,6 +74,8 @@ def test_metrics_count_requests_renders_cache_and_errors(client: TestClient, mer
     assert grew("skupix_hotlink_cache_total", result="hit") == 2
     assert grew("skupix_http_errors_total", code="not_found") >= 1
     assert ("skupix_queue_depth", (("status", "pending"),)) in after
+    assert grew("skupix_dedup_decisions_total", decision="exact") == 1
+    assert grew("skupix_dedup_duration_seconds_count", decision="exact") == 1
     assert after[("skupix_http_requests_total", (("method", "GET"), ("route", "/v1/media/{asset_id}"),
                                                  ("status", "200")))] >= 1
 
