@@ -6,11 +6,12 @@ import json
 import os
 import re
 import sys
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import typer
 from rich.console import Console
@@ -35,6 +36,32 @@ KeyOption = Annotated[str, typer.Option("--key", envvar="SKUPIX_API_KEY", help="
 
 def _settings() -> Settings:
     return Settings()
+
+
+_T = TypeVar("_T")
+
+
+def _need_key(key: str) -> None:
+    """Exit with a clear message when no API key was given."""
+    if not key:
+        console.print("[red]an API key is needed: --key or SKUPIX_API_KEY[/red]")
+        raise typer.Exit(2)
+
+
+def _ask(server: str, call: Callable[[], _T]) -> _T:
+    """One API call of a command; a clear message and exit status 1 when it fails."""
+    import httpx
+
+    from api.client import ApiFailure
+
+    try:
+        return call()
+    except ApiFailure as exc:
+        console.print(f"[red]{exc.code}: {exc.message}[/red]")
+        raise typer.Exit(1) from exc
+    except httpx.HTTPError as exc:
+        console.print(f"[red]cannot reach {server}: {exc}[/red]")
+        raise typer.Exit(1) from exc
 
 
 @cli.command()
@@ -273,18 +300,9 @@ def pull(
 
     from api.client import ApiFailure, SkupixClient
 
-    if not key:
-        console.print("[red]an API key is needed: --key or SKUPIX_API_KEY[/red]")
-        raise typer.Exit(2)
+    _need_key(key)
     with closing(SkupixClient(server, key)) as client:
-        try:
-            listing = client.listing(sku, platform)
-        except ApiFailure as exc:
-            console.print(f"[red]{exc.code}: {exc.message}[/red]")
-            raise typer.Exit(1) from exc
-        except httpx.HTTPError as exc:
-            console.print(f"[red]cannot reach {server}: {exc}[/red]")
-            raise typer.Exit(1) from exc
+        listing = _ask(server, lambda: client.listing(sku, platform))
         try:
             out.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -344,22 +362,11 @@ def stats(
     key: KeyOption = "",
 ) -> None:
     """Your usage: hotlink hits per day and per asset, referring sites, what deduplication saved."""
-    import httpx
+    from api.client import SkupixClient
 
-    from api.client import ApiFailure, SkupixClient
-
-    if not key:
-        console.print("[red]an API key is needed: --key or SKUPIX_API_KEY[/red]")
-        raise typer.Exit(2)
+    _need_key(key)
     with closing(SkupixClient(server, key)) as client:
-        try:
-            found = client.stats(days)
-        except ApiFailure as exc:
-            console.print(f"[red]{exc.code}: {exc.message}[/red]")
-            raise typer.Exit(1) from exc
-        except httpx.HTTPError as exc:
-            console.print(f"[red]cannot reach {server}: {exc}[/red]")
-            raise typer.Exit(1) from exc
+        found = _ask(server, lambda: client.stats(days))
     out = Console()
     out.print(f"since {found['since']}: {found['hits']:,} hotlink hits from {found['sites']} sites; "
               f"{found['uploads_deduplicated']} of {found['uploads']} uploads deduplicated, "

@@ -12,16 +12,13 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from registry.runtime import Runtime
-from tests.api.helpers import upload
+from tests.api.helpers import variant_paths
 from tests.api.test_variants import _DroppedJobs
 from tests.fixtures.pictures import jpeg, product
 
 
 def _urls(client: TestClient, headers: dict[str, str], seed: int) -> tuple[str, str, str]:
-    asset_id = upload(client, headers, jpeg(product(seed, size=600))).json()["asset_id"]
-    variant = next(v for v in client.get(f"/v1/media/{asset_id}", headers=headers).json()["variants"]
-                   if v["profile"] == "swatch")
-    return asset_id, httpx.URL(variant["url"]).path, httpx.URL(variant["alias_url"]).path
+    return variant_paths(client, headers, jpeg(product(seed, size=600)))
 
 
 def _sign(secret: str, path: str, exp: int | None = None) -> str:

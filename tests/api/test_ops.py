@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 import logging
 
-import httpx
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from registry.runtime import Runtime
-from tests.api.helpers import upload
+from tests.api.helpers import upload, variant_paths
 from tests.api.test_variants import _DroppedJobs
 from tests.fixtures.pictures import jpeg, product
 
@@ -47,10 +46,7 @@ def test_readyz_probes_database_store_and_broker(client: TestClient, runtime: Ru
 def test_metrics_count_requests_renders_cache_and_errors(client: TestClient, merchant: dict[str, str],
                                                          runtime: Runtime) -> None:
     runtime.publisher = _DroppedJobs()
-    asset_id = upload(client, merchant, jpeg(product(85, size=600)), sku="OPS-1").json()["asset_id"]
-    variant = next(v for v in client.get(f"/v1/media/{asset_id}", headers=merchant).json()["variants"]
-                   if v["profile"] == "swatch")
-    path = httpx.URL(variant["url"]).path
+    _asset, path, _alias = variant_paths(client, merchant, jpeg(product(85, size=600)), sku="OPS-1")
     before = _samples(client.get("/metrics").text)
     upload(client, merchant, jpeg(product(85, size=600)), sku="OPS-2")  # the same picture again: exact
     for _ in range(3):

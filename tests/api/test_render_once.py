@@ -15,7 +15,7 @@ from api.app import create_app
 from registry.runtime import Runtime
 from registry.settings import Settings
 from registry.variants import service
-from tests.api.helpers import upload
+from tests.api.helpers import variant_paths
 from tests.api.test_variants import _DroppedJobs
 from tests.fixtures.pictures import jpeg, product
 from workers.bootstrap import close_runtime, create_runtime
@@ -28,10 +28,8 @@ def test_concurrent_first_requests_render_once(client: TestClient, merchant: dic
     if processes == 2 and runtime.db.is_sqlite:
         pytest.skip("several API processes need PostgreSQL (skupix serve runs one on SQLite)")
     runtime.publisher = _DroppedJobs()
-    asset_id = upload(client, merchant, jpeg(product(84, size=700)), sku="ONCE-1").json()["asset_id"]
-    variant = next(v for v in client.get(f"/v1/media/{asset_id}", headers=merchant).json()["variants"]
-                   if v["profile"] == "taobao_main")
-    path = httpx.URL(variant["url"]).path
+    _asset, path, _alias = variant_paths(client, merchant, jpeg(product(84, size=700)), "taobao_main",
+                                         sku="ONCE-1")
 
     renders = []
     lock = threading.Lock()

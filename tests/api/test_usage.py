@@ -6,7 +6,6 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
@@ -17,7 +16,7 @@ from api.app import create_app
 from api.client import SkupixClient
 from registry.models import AssetReferrer, VariantHit
 from registry.runtime import Runtime
-from tests.api.helpers import upload
+from tests.api.helpers import upload, variant_paths
 from tests.api.test_variants import _DroppedJobs
 from tests.fixtures.pictures import jpeg, product
 
@@ -32,12 +31,9 @@ def test_hits_are_counted_in_memory_flushed_and_reported(client: TestClient, mer
                                                          other_merchant: dict[str, str], runtime: Runtime) -> None:
     runtime.publisher = _DroppedJobs()
     picture = jpeg(product(86, size=600))
-    asset_id = upload(client, merchant, picture, sku="USO-são", role="main").json()["asset_id"]
+    asset_id, path, _alias = variant_paths(client, merchant, picture, sku="USO-são", role="main")
     again = upload(client, merchant, picture, sku="USO-2", role="main").json()  # the same bytes: reused
     assert again["asset_id"] == asset_id
-    variant = next(v for v in client.get(f"/v1/media/{asset_id}", headers=merchant).json()["variants"]
-                   if v["profile"] == "swatch")
-    path = httpx.URL(variant["url"]).path
     for _ in range(3):
         assert client.get(path, headers={"Referer": "https://loja.example.com.br/produto/1"}).status_code == 200
     for _ in range(2):
@@ -98,11 +94,9 @@ def test_counts_are_flushed_on_their_own_every_interval(client: TestClient, merc
                                                         runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
     runtime.publisher = _DroppedJobs()
     monkeypatch.setattr(runtime.settings, "usage_flush_seconds", 0.2)
-    asset_id = upload(client, merchant, jpeg(product(87, size=600))).json()["asset_id"]
-    variant = next(v for v in client.get(f"/v1/media/{asset_id}", headers=merchant).json()["variants"]
-                   if v["profile"] == "swatch")
-    client.get(httpx.URL(variant["url"]).path)
-    client.get(httpx.URL(variant["url"]).path)
+    _asset, path, _alias = variant_paths(client, merchant, jpeg(product(87, size=600)))
+    client.get(path)
+    client.get(path)
     deadline = time.monotonic() + 30
     while _rows(runtime) == 0 and time.monotonic() < deadline:
         time.sleep(0.1)
