@@ -18,7 +18,7 @@ import math
 import os
 import time
 from collections import Counter, OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from pathlib import Path
@@ -30,6 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api import ops
 from api.errors import status_for
 from api.urls import variant_path
+from processing.profiles import Profile
 from registry import errors as registry_errors
 from registry.hotlink import service as hotlink_rules
 from registry.runtime import Runtime
@@ -309,6 +310,7 @@ class Hotlink:
         self.tenant_limiter = RateLimiter()
         self.usage = UsageCounter()
         self.rules: OrderedDict[str, tuple[float, hotlink_rules.Policy, bool]] = OrderedDict()
+        self.choices: OrderedDict[str, tuple[float, list[tuple[str, str, bool, bool]]]] = OrderedDict()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve /v/ URLs; pass everything else on; one access-log line per request either way."""
@@ -388,6 +390,8 @@ class Hotlink:
         try:
             if len(parts) == 3:
                 return await self._immutable(scope, path, parts, headers, rid, send)
+            if len(parts) == 2 and "." not in parts[1]:
+                return await self._negotiated(scope, parts, headers, rid, send)
             if len(parts) == 2:
                 return await self._alias(scope, parts, headers, rid, send)
             raise _NotFound(404, "not_found", "not a variant URL: /v/{asset}/{profile}.{ext} or "
@@ -454,6 +458,34 @@ class Hotlink:
             cache = b"private, max-age=86400"  # shared caches would serve it to any site
         return policy, cache
 
+    # ---------------------------------------------------------------- format negotiation
+
+    async def _negotiated(self, scope: Scope, parts: list[str], headers: _Headers, rid: bytes,
+                          send: Send) -> tuple[int, int]:
+        """/v/{asset}/{profile}: the profile's picture in the best format the client accepts (Vary: Accept).
+
+        The candidates are the profile and its format siblings (same geometry, another encoding, e.g.
+        web_thumb and avif_thumb); a sibling is offered only once stored (AVIF is rendered in the
+        background, never on a request), the profile itself always (rendered on first request).
+        """
+        rt: Runtime = scope["app"].state.runtime
+        asset_id, profile = parts
+        if profile not in rt.catalog.profiles:
+            raise _NotFound(404, "not_found", f"no profile {profile!r}")
+        _policy, cache = await self._guard(rt, scope, f"/v/{asset_id}/{profile}", asset_id, headers)
+        key = f"{asset_id}/{profile}"
+        found = self.choices.get(key)
+        now = time.monotonic()
+        if found is None or found[0] < now:
+            options = await anyio.to_thread.run_sync(_format_options, rt, asset_id, profile)
+            found = self.choices[key] = (now + _RULES_TTL, options)
+            while len(self.choices) > self.limits.rows:
+                self.choices.popitem(last=False)
+        options = found[1]
+        path = pick_format(options, headers.accept)
+        vary = b"Accept" if len(options) > 1 else b""
+        return await self._immutable(scope, path, path[3:].split("/"), headers, rid, send, (vary, cache))
+
     # ---------------------------------------------------------------- aliases
 
     async def _alias(self, scope: Scope, parts: list[str], headers: _Headers, rid: bytes,
@@ -482,7 +514,7 @@ class Hotlink:
     # ---------------------------------------------------------------- immutable URLs
 
     async def _immutable(self, scope: Scope, path: str, parts: list[str], headers: _Headers, rid: bytes,
-                         send: Send) -> tuple[int, int]:
+                         send: Send, negotiated: tuple[bytes, bytes | None] | None = None) -> tuple[int, int]:
         entry = self.rows.get(path)
         if entry is None:
             entry = await self._entry(scope, path, parts)
@@ -490,12 +522,18 @@ class Hotlink:
             self.cache_results["hit"] += 1
             self.rows.move_to_end(path)
         rt: Runtime = scope["app"].state.runtime
-        _policy, cache = await self._guard(rt, scope, path, entry.asset_id, headers)
+        if negotiated is None:
+            _policy, cache = await self._guard(rt, scope, path, entry.asset_id, headers)
+        else:  # the negotiated URL was checked; its answer may change, so it is cached briefly
+            cache = negotiated[1] or _alias_cache(rt)
         self.usage.count(entry.asset_id, entry.profile, headers.referer)
         self.usage.schedule(rt)
         reply = [*entry.headers, (b"x-request-id", rid)]
         if cache is not None:
             reply = [(name, cache if name == b"cache-control" else value) for name, value in reply]
+        if negotiated is not None:
+            reply += [(b"content-location", path.encode()), (b"vary", negotiated[0])] if negotiated[0] else [
+                (b"content-location", path.encode())]
         if entry.redirect is None and not entry.path and (redirect := await self._store_redirect(rt, entry)):
             return await _send(send, 302, [(b"location", redirect), (b"cache-control", _alias_cache(rt)),
                                            (b"content-length", b"0"), *_COMMON, (b"x-request-id", rid)], b"")
@@ -653,6 +691,60 @@ class Hotlink:
         return entry
 
 
+# Most compact first; JPEG and PNG every client takes.
+_PREFERENCE = {"AVIF": 0, "WEBP": 1, "JPEG": 2, "PNG": 3}
+_ALWAYS_ACCEPTED = {"JPEG", "PNG"}
+
+
+def _format_options(rt: Runtime, asset_id: str, profile_name: str) -> list[tuple[str, str, bool, bool]]:
+    """(format, immutable path, offered, the profile asked for) of the profile and its format siblings,
+    most compact first."""
+    wanted = rt.catalog.profiles[profile_name]
+    shape = _geometry(wanted)
+    family = [p for p in rt.catalog.profiles.values() if p.name == profile_name or (
+        p.format != wanted.format and _geometry(p) == shape)]
+    options = []
+    for profile in family:
+        ref = variants.alias_target(rt, asset_id, profile.name, profile.extension)
+        stored = variants.find(rt, ref.asset_id, profile.name, ref.version) is not None
+        own = profile.name == profile_name
+        options.append((profile.format, variant_path(ref), stored or own, own))
+    return sorted(options, key=lambda option: _PREFERENCE.get(option[0], 9))
+
+
+def _geometry(profile: Profile) -> tuple[object, ...]:
+    """Everything that shapes a profile's pixels (not its name, description, encoding or quality)."""
+    return tuple(getattr(profile, f.name) for f in fields(profile)
+                 if f.name not in ("name", "description", "format", "quality"))
+
+
+def accepted_formats(accept: bytes) -> set[str]:
+    """Image formats an Accept header names with q above zero (wildcards promise no particular format)."""
+    found = set()
+    for item in accept.decode("latin-1").lower().split(","):
+        media, *params = (part.strip() for part in item.split(";"))
+        weight = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip() == "q":
+                try:
+                    weight = float(value)
+                except ValueError:
+                    weight = 0.0
+        if weight > 0 and media.startswith("image/"):
+            found.add(media[6:].upper().replace("JPG", "JPEG"))
+    return found
+
+
+def pick_format(options: list[tuple[str, str, bool, bool]], accept: bytes) -> str:
+    """The immutable path of the most compact offered format the client accepts (else the profile's own)."""
+    accepted = accepted_formats(accept) | _ALWAYS_ACCEPTED
+    for fmt, path, offered, _own in options:
+        if offered and fmt in accepted:
+            return path
+    return next(path for _fmt, path, _offered, own in options if own)
+
+
 def _query(scope: Scope) -> dict[str, str]:
     """The query parameters (first of each name)."""
     raw = scope.get("query_string", b"")
@@ -674,7 +766,8 @@ def _alias_cache(rt: Runtime) -> bytes:
 class _Headers:
     """The request headers the hot path reads, found in one pass."""
 
-    __slots__ = ("host", "if_modified_since", "if_none_match", "if_range", "proto", "range", "referer", "request_id")
+    __slots__ = ("accept", "host", "if_modified_since", "if_none_match", "if_range", "proto", "range", "referer",
+                 "request_id")
 
     def __init__(self, raw: list[tuple[bytes, bytes]]) -> None:
         self.if_none_match: bytes | None = None
@@ -685,6 +778,7 @@ class _Headers:
         self.host: bytes | None = None
         self.proto: bytes | None = None
         self.referer: bytes | None = None
+        self.accept: bytes = b""
         for name, value in raw:
             if name == b"if-none-match":
                 self.if_none_match = value
@@ -703,6 +797,8 @@ class _Headers:
                 self.proto = value
             elif name == b"referer":
                 self.referer = value
+            elif name == b"accept":
+                self.accept = value
 
 
 async def _send(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> tuple[int, int]:
