@@ -326,7 +326,8 @@ class Hotlink:
         rid = headers.request_id or (self._id_prefix + str(next(self._ids))).encode()
         if path.startswith("/v/"):
             status, sent = await self._serve(scope, path, headers, rid, send)
-            route = "/v/{asset}/{profile}/{version}.{ext}" if path.count("/") == 4 else "/v/{asset}/{profile}.{ext}"
+            route = ("/v/{asset}/{profile}/{version}.{ext}" if path.count("/") == 4
+                     else "/v/{asset}/{profile}.{ext}" if "." in path.rsplit("/", 1)[1] else "/v/{asset}/{profile}")
         elif path in _OPS:
             (status, sent), route = await ops.answer(self, path, scope, send, rid), path
         else:
