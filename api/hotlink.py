@@ -81,7 +81,6 @@ class Entry:
     headers: list[tuple[bytes, bytes]]  # shared by 200, 206 and 304
     body: bytes | None = None
     redirect: bytes | None = None  # a CDN copy: stable, so cached with the row
-    verified: bool = False
 
 
 @dataclass
