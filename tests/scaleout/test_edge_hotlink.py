@@ -141,3 +141,26 @@ def test_revoking_an_asset_replaces_its_cached_urls_on_the_edge(procs: ProcessSe
         gone = client.get(path)
         assert gone.status_code == 410 and gone.headers["x-cache-status"] == "HIT"  # the edge's copy replaced
         assert client.get(httpx.URL(variant["alias_url"]).path).status_code == 410
+
+
+def test_negotiated_urls_are_cached_once_per_format_class(procs: ProcessSet, tmp_path: Path) -> None:
+    nginx_binary()
+    stack = _stack(tmp_path)
+    headers = {"Authorization": f"Bearer {create_api_key(stack, 'edge-negotiation')}"}
+    _api, api_url = start_api(procs, stack)
+    edge = start_edge(procs, tmp_path / "edge", upstream=api_url.removeprefix("http://"))
+    with httpx.Client(base_url=edge.url, timeout=60) as client:
+        variant = _rendered_variant(client, headers, 614, "avif_thumb")  # every profile rendered, AVIF too
+        url = f"/v/{variant['url'].split('/')[4]}/web_thumb"
+        seen = []
+        for accept in ("image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8",
+                       "image/avif,image/webp,*/*",  # another browser, same class: the same cached copy
+                       "image/webp,image/png,image/*;q=0.8,*/*;q=0.5",
+                       "image/webp,*/*;q=0.8",
+                       "*/*"):
+            answer = client.get(url, headers={"Accept": accept})
+            assert answer.status_code == 200, answer.text
+            assert answer.headers["vary"] == "Accept"
+            seen.append((answer.headers["content-type"], answer.headers["x-cache-status"]))
+    assert seen == [("image/avif", "MISS"), ("image/avif", "HIT"), ("image/webp", "MISS"), ("image/webp", "HIT"),
+                    ("image/webp", "MISS")]
