@@ -14,6 +14,7 @@ log = logging.getLogger(__name__)
 # Other API processes trust what they read of revocations for up to this long (api.hotlink._RULES_TTL):
 # an edge refreshed meanwhile might fetch the picture again from one of them, so the edges are asked twice.
 SECOND_PASS_SECONDS = 6.0
+_ACCEPT_CLASSES = ("image/avif,image/webp,*/*", "image/webp,*/*", "*/*")
 
 
 def refresh_edges(rt: Runtime, paths: list[str]) -> list[str]:
@@ -25,10 +26,13 @@ def refresh_edges(rt: Runtime, paths: list[str]) -> list[str]:
     for edge in rt.settings.purge_urls:
         with httpx.Client(base_url=edge.rstrip("/"), timeout=10, headers={"X-Skupix-Purge": token}) as client:
             for path in paths:
-                try:
-                    client.get(path, follow_redirects=False)
-                except httpx.HTTPError as exc:
-                    failures.append(f"{edge}{path}: {type(exc).__name__}")
+                # a negotiated URL is cached once per format class (see the edge config): refresh each
+                for accept in _ACCEPT_CLASSES if "." not in path.rsplit("/", 1)[-1] else ("*/*",):
+                    try:
+                        client.get(path, headers={"Accept": accept}, follow_redirects=False)
+                    except httpx.HTTPError as exc:
+                        failures.append(f"{edge}{path}: {type(exc).__name__}")
+                        break
     if failures:
         log.warning("edge purge incomplete: %s", "; ".join(failures[:20]))
     return failures

@@ -89,6 +89,7 @@ async def revoke(asset_id: str, request: Request, rt: RuntimeDep, principal: Pri
     request.app.hotlink.rules.pop(asset_id, None)
     refs = await run_in_threadpool(rules.asset_refs, rt, asset_id)
     aliases = [alias_path(asset_id, profile) for profile in rt.catalog.profiles.values()]
-    paths = sorted({variant_path(ref) for ref in refs}) + aliases
+    negotiated = [f"/v/{asset_id}/{name}" for name in rt.catalog.profiles]
+    paths = sorted({variant_path(ref) for ref in refs}) + aliases + negotiated
     failures = await run_in_threadpool(purge.purge, rt, asset_id, paths)
     return {"asset_id": asset_id, "paths": paths, "purge_failures": failures}

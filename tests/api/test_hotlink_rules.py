@@ -8,8 +8,11 @@ import hmac
 import time
 
 import httpx
+import pytest
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 
+from api import purge
 from api.app import create_app
 from registry.runtime import Runtime
 from tests.api.helpers import variant_paths
@@ -106,3 +109,28 @@ def test_a_revoked_asset_leaves_every_url(client: TestClient, merchant: dict[str
     # Another process (its own caches) sees it too.
     with TestClient(create_app(runtime=runtime)) as other_process:
         assert other_process.get(path).status_code == 410
+
+
+def test_revocation_tells_the_cdn_webhook_and_reports_unreachable_edges(
+        client: TestClient, merchant: dict[str, str], runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    runtime.publisher = _DroppedJobs()
+    asset_id, path, alias = _urls(client, merchant, 95)
+    assert client.get(path).status_code == 200  # stored now: its immutable URL is one to purge
+    told: list[dict[str, object]] = []
+
+    def webhook(url: str, json: dict[str, object], timeout: float) -> httpx.Response:
+        told.append(json)
+        return httpx.Response(204, request=httpx.Request("POST", url))
+
+    monkeypatch.setattr(httpx, "post", webhook)
+    monkeypatch.setattr(runtime.settings, "purge_webhook_url", "https://cdn-adapter.example/purge")
+    monkeypatch.setattr(runtime.settings, "purge_urls", ["http://127.0.0.1:9"])  # nothing listens there
+    monkeypatch.setattr(runtime.settings, "purge_token", SecretStr("t" * 32))
+    monkeypatch.setattr(purge, "SECOND_PASS_SECONDS", 3600.0)
+    answer = client.post(f"/v1/hotlink/revoke/{asset_id}", headers=merchant).json()
+    assert told == [{"asset_id": asset_id, "paths": answer["paths"]}]
+    assert {path, alias, f"/v/{asset_id}/swatch"} <= set(answer["paths"])
+    assert answer["purge_failures"] and all(f.startswith("http://127.0.0.1:9/v/") for f in answer["purge_failures"])
+    # Without a token the edges are not asked at all, and the answer says why.
+    monkeypatch.setattr(runtime.settings, "purge_token", None)
+    assert purge.refresh_edges(runtime, [path]) == ["http://127.0.0.1:9: SKUPIX_PURGE_TOKEN is not set"]

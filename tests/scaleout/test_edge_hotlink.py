@@ -131,6 +131,9 @@ def test_revoking_an_asset_replaces_its_cached_urls_on_the_edge(procs: ProcessSe
         variant = _rendered_variant(client, headers, 613, "web_thumb")
         path = httpx.URL(variant["url"]).path
         assert [client.get(path).headers["x-cache-status"] for _ in range(2)] == ["MISS", "HIT"]
+        negotiated = f"/v/{variant['url'].split('/')[4]}/web_thumb"
+        chrome = {"Accept": "image/avif,image/webp,*/*;q=0.8"}
+        assert [client.get(negotiated, headers=chrome).headers["x-cache-status"] for _ in range(2)] == ["MISS", "HIT"]
         # Only the right token skips the cache.
         assert client.get(path, headers={"X-Skupix-Purge": "guess"}).headers["x-cache-status"] == "HIT"
         assert client.get(path, headers={"X-Skupix-Purge": "edge-tests-purge-token"}
@@ -141,6 +144,8 @@ def test_revoking_an_asset_replaces_its_cached_urls_on_the_edge(procs: ProcessSe
         gone = client.get(path)
         assert gone.status_code == 410 and gone.headers["x-cache-status"] == "HIT"  # the edge's copy replaced
         assert client.get(httpx.URL(variant["alias_url"]).path).status_code == 410
+        replaced = client.get(negotiated, headers=chrome)
+        assert (replaced.status_code, replaced.headers["x-cache-status"]) == (410, "HIT")
 
 
 def test_negotiated_urls_are_cached_once_per_format_class(procs: ProcessSet, tmp_path: Path) -> None:
