@@ -522,6 +522,13 @@ class Hotlink:
             self.cache_results["hit"] += 1
             self.rows.move_to_end(path)
         rt: Runtime = scope["app"].state.runtime
+        if entry.path is not None and not os.path.exists(entry.path):
+            # the blob went missing after it was seen: say so (HEAD and GET alike), even with bytes in memory
+            self.rows.pop(path, None)
+            old = self.bodies.order.pop(path, None)
+            if old is not None:
+                self.bodies.used -= len(old.body or b"")
+            raise StorageError(f"{entry.blob_key}: the stored variant is missing")
         if negotiated is None:
             _policy, cache = await self._guard(rt, scope, path, entry.asset_id, headers)
         else:  # the negotiated URL was checked; its answer may change, so it is cached briefly

@@ -156,6 +156,8 @@ def test_a_missing_blob_answers_head_and_get_alike(client: TestClient, merchant:
     root = Path(runtime.settings.resolved_storage_url.removeprefix("file://"))
     blob = next(root.glob(f"variants/{asset_id}/swatch/*"))
     blob.unlink()
+    # The process that served it (bytes still in its memory) says so too, HEAD and GET alike.
+    assert client.head(path).status_code == client.get(path).status_code == 503
     # A fresh process has not seen the variant yet: its row is there, its bytes are not.
     with TestClient(create_app(runtime=runtime)) as fresh:
         head, get = fresh.head(path), fresh.get(path)
