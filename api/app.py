@@ -12,7 +12,8 @@ from starlette.types import Receive, Scope, Send
 
 from api.errors import RejectNulInUrl, install_error_handlers
 from api.hotlink import Hotlink, enable_access_log
-from api.routes import console, hotlinks, media, skus, stats
+from api.limits import install_limits
+from api.routes import console, hotlinks, keys, media, skus, stats, trust
 from registry.runtime import Runtime
 from registry.settings import Settings
 from workers.bootstrap import close_runtime, create_runtime
@@ -59,12 +60,15 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.state.runtime = runtime
     install_error_handlers(app)
     app.add_middleware(RejectNulInUrl)
+    install_limits(app)
     app.include_router(media.router)
     app.include_router(skus.router)
     app.include_router(console.router)
     app.include_router(stats.router)
     app.include_router(stats.pages)
     app.include_router(hotlinks.router)
+    app.include_router(keys.router)
+    app.include_router(trust.router)
     return app
 
 

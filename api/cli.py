@@ -6,12 +6,13 @@ import json
 import os
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from contextlib import closing
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from rich.console import Console
@@ -19,6 +20,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from registry.settings import Settings
+
+if TYPE_CHECKING:
+    from registry.db import Database
 
 cli = typer.Typer(help="skupix: shared product-media registry and image CDN.", no_args_is_help=True,
                   add_completion=False)
@@ -149,29 +153,87 @@ def sweep() -> None:
     console.print(f"republished {count} job(s)")
 
 
-@keys_cli.command("create")
-def keys_create(
-    tenant: Annotated[str, typer.Option(help="tenant name (created if new)")],
-    kind: Annotated[str, typer.Option(help="brand, merchant or platform")] = "merchant",
-) -> None:
-    """Create an API key; the key is printed once, as the last line."""
+@contextmanager
+def _key_database() -> Iterator[Database]:
+    """The configured database, migrated; a registry error ends the command with exit code 2."""
     from registry.db import Database
-    from registry.errors import InvalidInput
-    from registry.tenants.service import issue_key
+    from registry.errors import RegistryError
 
     settings = _settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     database = Database(settings.resolved_database_url)
     database.migrate()
     try:
-        issued = issue_key(database, tenant, kind)
-    except InvalidInput as exc:
+        yield database
+    except RegistryError as exc:
         console.print(f"[red]{exc.message}[/red]")
         raise typer.Exit(2) from exc
     finally:
         database.dispose()
+
+
+def _expiry(days: int | None) -> datetime | None:
+    from registry.models import utcnow
+
+    return utcnow() + timedelta(days=days) if days else None
+
+
+@keys_cli.command("create")
+def keys_create(
+    tenant: Annotated[str, typer.Option(help="tenant name (created if new)")],
+    kind: Annotated[str, typer.Option(help="brand, merchant or platform")] = "merchant",
+    label: Annotated[str, typer.Option(help="what the key is for")] = "",
+    expires_in_days: Annotated[int | None, typer.Option(help="the key expires after this many days")] = None,
+) -> None:
+    """Create an API key; the key is printed once, as the last line."""
+    from registry.tenants.service import issue_key
+
+    with _key_database() as database:
+        issued = issue_key(database, tenant, kind, label=label, expires_at=_expiry(expires_in_days))
     console.print(f"key for tenant {issued.tenant_name!r} ({issued.tenant_kind}); store it now, it is not shown again:")
     print(issued.plain)
+
+
+@keys_cli.command("list")
+def keys_list(tenant: Annotated[str, typer.Option(help="tenant name")]) -> None:
+    """List a tenant's keys (id, prefix, label, created, expires, last used, revoked); never the keys."""
+    from registry.tenants.usecases import keys_of_tenant
+
+    with _key_database() as database:
+        infos = keys_of_tenant(database, tenant)
+    table = Table(title=f"keys of {tenant}")
+    for column in ("id", "prefix", "label", "created", "expires", "last used", "state"):
+        table.add_column(column, no_wrap=column != "label")
+    for info in infos:
+        state = "active" if info.active else ("revoked" if info.revoked_at else "expired")
+        table.add_row(info.id, info.prefix + "…", info.label, f"{info.created_at:%Y-%m-%d %H:%M}",
+                      f"{info.expires_at:%Y-%m-%d}" if info.expires_at else "-",
+                      f"{info.last_used_at:%Y-%m-%d %H:%M}" if info.last_used_at else "-", state)
+    Console(width=max(Console().width, 150)).print(table)  # ids stay whole, to be copied into revoke
+
+
+@keys_cli.command("revoke")
+def keys_revoke(key_id: Annotated[str, typer.Argument(help="key id (key_…), from `skupix keys list`")]) -> None:
+    """Revoke a key; every API process refuses it from its next request."""
+    from registry.tenants.usecases import revoke_any_key
+
+    with _key_database() as database:
+        revoke_any_key(database, key_id)
+    console.print(f"revoked {key_id}")
+
+
+@keys_cli.command("rotate")
+def keys_rotate(
+    key_id: Annotated[str, typer.Argument(help="key id (key_…) to replace")],
+    expires_in_days: Annotated[int | None, typer.Option(help="the new key expires after this many days")] = None,
+) -> None:
+    """Replace a key: prints the new key once (last line); the old one is revoked."""
+    from registry.tenants.usecases import rotate_any_key
+
+    with _key_database() as database:
+        info, plain = rotate_any_key(database, key_id, _expiry(expires_in_days))
+    console.print(f"{key_id} revoked; new key {info.id}; store it now, it is not shown again:")
+    print(plain)
 
 
 @dataclass

@@ -24,10 +24,21 @@ class SkupixClient:
         self.base_url = base_url.rstrip("/")
         self.http = httpx.Client(base_url=self.base_url, timeout=timeout,
                                  headers={"Authorization": f"Bearer {api_key}"}, follow_redirects=False)
+        # Variant URLs are public and may name a CDN or another host: fetched without the key.
+        self.anonymous = httpx.Client(timeout=timeout, follow_redirects=False)
 
     def close(self) -> None:
-        """Close the connection pool."""
+        """Close the connection pools."""
         self.http.close()
+        self.anonymous.close()
+
+    def is_api_origin(self, url: str) -> bool:
+        """Whether `url` (absolute or relative) points at the API's own scheme, host and port."""
+        target = httpx.URL(url)
+        if not target.is_absolute_url:
+            return True
+        own = httpx.URL(self.base_url)
+        return (target.scheme, target.host, target.port) == (own.scheme, own.host, own.port)
 
     @staticmethod
     def _check(response: httpx.Response) -> dict[str, Any]:
@@ -63,8 +74,12 @@ class SkupixClient:
         return self._check(response)
 
     def download(self, url: str) -> bytes:
-        """Fetch a variant URL (following redirects to a CDN or presigned URL)."""
-        response = self.http.get(url, follow_redirects=True)
+        """Fetch a variant URL (following redirects to a CDN or presigned URL).
+
+        The API key goes only to the API's own origin; httpx drops it on redirects to other hosts.
+        """
+        client = self.http if self.is_api_origin(url) else self.anonymous
+        response = client.get(url, follow_redirects=True)
         if response.status_code >= 400:
             self._check(response)
         return response.content

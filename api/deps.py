@@ -10,13 +10,15 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from api.errors import ApiError
+from api.forms import strict_form
 from processing.errors import FileTooLarge
-from registry.errors import Unauthenticated
+from registry.errors import Forbidden, Unauthenticated
+from registry.media.trust import parse_ai_content
 from registry.runtime import Runtime
 from registry.skus.service import SlotRequest, parse_slot
-from registry.tenants.service import Principal, authenticate
+from registry.tenants.service import Permission, Principal, authenticate
 
-_FORM_FIELDS = {"file", "sku", "role", "position"}
+_FORM_FIELDS = {"file", "sku", "role", "position", "ai"}
 
 
 def get_runtime(request: Request) -> Runtime:
@@ -55,6 +57,7 @@ class ImageForm:
     data: bytes
     filename: str
     slot: SlotRequest | None
+    ai_content: str = "none"
 
 
 async def _read_limited(upload: UploadFile, limit: int) -> bytes:
@@ -72,7 +75,7 @@ async def _parse_image_form(request: Request, rt: Runtime, *, with_slot: bool) -
     content_type = request.headers.get("content-type", "")
     if not content_type.startswith("multipart/form-data"):
         raise ApiError(415, "multipart_required", "send the picture as multipart/form-data with a 'file' field")
-    async with request.form(max_files=1, max_fields=8, max_part_size=64 * 1024) as form:
+    async with strict_form(request, max_files=1, max_fields=8, max_part_size=64 * 1024) as form:
         unknown = sorted(set(form.keys()) - _FORM_FIELDS)
         if unknown:
             raise ApiError(422, "unknown_field", f"unknown form fields: {', '.join(unknown)}", fields=unknown)
@@ -82,21 +85,28 @@ async def _parse_image_form(request: Request, rt: Runtime, *, with_slot: bool) -
         data = await _read_limited(upload, limit)
         filename = upload.filename or ""
         slot = None
+        ai_content = "none"
         if with_slot:
-            fields = {name: form.get(name) for name in ("sku", "role", "position")}
+            fields = {name: form.get(name) for name in ("sku", "role", "position", "ai")}
             if any(value is not None and not isinstance(value, str) for value in fields.values()):
-                raise ApiError(422, "invalid_field", "sku, role and position must be plain text fields")
+                raise ApiError(422, "invalid_field", "sku, role, position and ai must be plain text fields")
             slot = parse_slot(fields["sku"], fields["role"], fields["position"])  # type: ignore[arg-type]
-    return ImageForm(data=data, filename=filename, slot=slot)
+            ai_content = parse_ai_content(fields["ai"]).value  # type: ignore[arg-type]
+    return ImageForm(data=data, filename=filename, slot=slot, ai_content=ai_content)
 
 
-async def upload_form(request: Request, rt: RuntimeDep) -> ImageForm:
-    """Parse and check an upload form before any work is done."""
+async def upload_form(request: Request, rt: RuntimeDep, principal: PrincipalDep) -> ImageForm:
+    """Parse and check an upload form before any work is done; a key that may not upload is refused
+    before a byte of the form is read."""
+    if not principal.can_upload:
+        raise Forbidden("platform keys read listings shared with them; they cannot upload")
     return await _parse_image_form(request, rt, with_slot=True)
 
 
-async def search_form(request: Request, rt: RuntimeDep) -> ImageForm:
-    """Parse a search-by-picture form (a file only)."""
+async def search_form(request: Request, rt: RuntimeDep, principal: PrincipalDep) -> ImageForm:
+    """Parse a search-by-picture form (a file only), after the key is checked."""
+    if not principal.can(Permission.SEARCH):
+        raise Forbidden("search by picture is for sellers (brand and merchant keys)")
     return await _parse_image_form(request, rt, with_slot=False)
 
 

@@ -48,6 +48,11 @@ _CHUNK = 256 * 1024
 _NEGATIVE_TTL = 10.0
 _RULES_TTL = 5.0  # how long a process trusts what it read of an owner's rules and revocations
 _OPS = frozenset({"/healthz", "/readyz", "/metrics"})
+# What this handler answers instead of FastAPI routes, as (method, path template): for route inventories
+# such as the permission matrix (tests/security).
+ROUTES = frozenset({(method, path) for method in ("GET", "HEAD") for path in (
+    "/v/{asset_id}/{profile}/{filename}", "/v/{asset_id}/{filename}", "/v/{asset_id}/{profile}")}
+    | {("GET", path) for path in _OPS})
 _PATHSEND = os.environ.get("HOTLINK_PATHSEND", "1") == "1"
 _COMMON = [
     (b"x-content-type-options", b"nosniff"),

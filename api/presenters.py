@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from api.schemas import AssetResponse, MasterInfo, VariantInfo
+from api.schemas import AssetResponse, MasterInfo, Provenance, VariantInfo
 from api.urls import alias_path, variant_path
 from processing.profiles import Profile
 from registry.records import AssetRecord, VariantRecord
@@ -27,21 +27,28 @@ def variant_info(base: str, asset: AssetRecord, profile: Profile, rendered: Vari
 
 
 def asset_response(
-    rt: Runtime, base: str, asset: AssetRecord, uploads: int, variants: list[VariantRecord]
+    rt: Runtime, base: str, asset: AssetRecord, uploads: int, variants: list[VariantRecord],
+    viewer_tenant_id: str | None = None,
 ) -> AssetResponse:
-    """The full view of an asset with every profile's current variant."""
+    """The view of an asset with every profile's current variant, as `viewer_tenant_id` may see it:
+    other tenants' ids, upload ids and hashes are left out (docs/security.md, "what is public")."""
     by_key = {(v.profile, v.version): v for v in variants}
     infos = []
     for profile in rt.catalog.profiles.values():
         ref = current_ref(asset, profile)
         infos.append(variant_info(base, asset, profile, by_key.get((profile.name, ref.version))))
+    owner = viewer_tenant_id is not None and viewer_tenant_id == asset.owner_tenant_id
+    supplier = viewer_tenant_id is not None and viewer_tenant_id == asset.supplier_tenant_id
     return AssetResponse(
         asset_id=asset.id,
-        owner_tenant_id=asset.owner_tenant_id,
+        owner_tenant_id=asset.owner_tenant_id if owner else None,
+        yours=owner,
         master=MasterInfo(
-            upload_id=asset.master_upload_id, sha256=asset.master_sha256, format=asset.master_format,
-            width=asset.width, height=asset.height, size_bytes=asset.size_bytes, version=asset.master_version,
+            upload_id=asset.master_upload_id if supplier else None, sha256=asset.master_sha256 if supplier else None,
+            format=asset.master_format, width=asset.width, height=asset.height, size_bytes=asset.size_bytes,
+            version=asset.master_version,
         ),
+        provenance=Provenance(official=asset.official_brand, ai_content=asset.ai_content or "none"),
         uploads=uploads,
         created_at=asset.created_at,
         updated_at=asset.updated_at,

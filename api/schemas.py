@@ -40,8 +40,8 @@ class VariantInfo(BaseModel):
 class MasterInfo(BaseModel):
     """Facts of an asset's current master picture."""
 
-    upload_id: str
-    sha256: str
+    upload_id: str | None = Field(None, description="shown to the tenant that supplied the master only")
+    sha256: str | None = Field(None, description="shown to the tenant that supplied the master only")
     format: str
     width: int
     height: int
@@ -49,12 +49,21 @@ class MasterInfo(BaseModel):
     version: int
 
 
+class Provenance(BaseModel):
+    """What anyone may know of where an asset's master came from."""
+
+    official: str | None = Field(None, description="the brand whose official picture this is")
+    ai_content: str = Field("none", description="none, generated or edited, as its supplier declared")
+
+
 class AssetResponse(BaseModel):
     """An asset, its master and its variants."""
 
     asset_id: str
-    owner_tenant_id: str
+    owner_tenant_id: str | None = Field(None, description="shown to the owner only")
+    yours: bool = Field(False, description="you first registered this asset")
     master: MasterInfo
+    provenance: Provenance = Field(default_factory=Provenance)
     uploads: int
     created_at: datetime
     updated_at: datetime
@@ -110,8 +119,8 @@ class SearchHitResponse(BaseModel):
     """A canonical asset showing the searched picture."""
 
     asset_id: str
-    score: float
-    hash_distance: int
+    score: float | None = Field(None, description="shown for your own assets only")
+    hash_distance: int | None = Field(None, description="shown for your own assets only")
     asset_url: str
     thumb_url: str
     verification: dict[str, object]
@@ -162,4 +171,54 @@ class MeResponse(BaseModel):
     tenant_name: str
     kind: str
     can_upload: bool
-    dedup_limits: dict[str, float]
+    permissions: list[str] = Field(default_factory=list, description="what this key's tenant kind may do")
+
+
+class KeyInfoResponse(BaseModel):
+    """One API key as its tenant sees it: never the key or its hash."""
+
+    key_id: str
+    prefix: str
+    label: str
+    active: bool
+    created_at: datetime
+    expires_at: datetime | None = None
+    last_used_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+
+class NewKeyResponse(KeyInfoResponse):
+    """A freshly issued key: `key` is shown this once."""
+
+    key: str
+
+
+class KeyRequest(BaseModel):
+    """Issue or rotate a key; an expiry is optional."""
+
+    label: str = Field("", max_length=100)
+    expires_at: datetime | None = None
+
+
+class GrantRequest(BaseModel):
+    """Share the caller's listings with a platform tenant, by its name."""
+
+    platform: str = Field(min_length=1, max_length=200)
+
+
+class GrantResponse(BaseModel):
+    """A platform the caller shares its listings with."""
+
+    grant_id: str
+    platform: str
+    created_at: datetime
+
+
+class MasterChangeResponse(BaseModel):
+    """One change of an asset's master, as its owner sees it."""
+
+    change_id: str
+    reason: str = Field(description="better_copy, official or restore")
+    previous_upload_id: str
+    new_upload_id: str
+    created_at: datetime

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import struct
 import threading
 import warnings
 from collections.abc import Iterator
@@ -113,8 +112,12 @@ def probe(data: bytes, limits: DecodeLimits) -> Image.Image:
         raise UnsupportedFormat(
             "the file is not an image in an accepted format (" + ", ".join(limits.formats) + ")"
         ) from exc
-    except (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error) as exc:
-        raise CorruptImage(f"the image header is damaged: {exc}") from exc
+    except MemoryError as exc:
+        raise ImageTooLarge("the picture's header needs more memory than is allowed") from exc
+    except Exception as exc:
+        # Plugins raise whatever their parser tripped on (TIFF's n_frames: TypeError "Missing
+        # dimensions", KeyError, ZeroDivisionError…): any of them means a damaged header, not our bug.
+        raise CorruptImage(f"the image header is damaged: {type(exc).__name__}: {exc}") from exc
     width, height = image.size
     if width <= 0 or height <= 0:
         raise CorruptImage("the image has no pixels")
@@ -144,13 +147,18 @@ def decode(data: bytes, limits: DecodeLimits) -> DecodedImage:
             if frames > 1:
                 image.seek(0)
             image.load()
-    except (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error) as exc:
-        raise CorruptImage(f"the image data is damaged or truncated: {exc}") from exc
     except MemoryError as exc:  # pragma: no cover - depends on the host
         raise ImageTooLarge("the picture needs more memory than is allowed") from exc
+    except Exception as exc:  # any decoder failure on hostile data is the file's fault
+        raise CorruptImage(f"the image data is damaged or truncated: {type(exc).__name__}: {exc}") from exc
     notes: list[str] = []
-    image = _apply_orientation(image, notes)
-    image = _to_srgb(image, notes)
+    try:
+        image = _apply_orientation(image, notes)
+        image = _to_srgb(image, notes)
+    except MemoryError as exc:  # pragma: no cover - depends on the host
+        raise ImageTooLarge("the picture needs more memory than is allowed") from exc
+    except Exception as exc:  # an odd pixel mode or colour block the converters cannot take
+        raise CorruptImage(f"the picture's pixels cannot be converted: {type(exc).__name__}: {exc}") from exc
     has_alpha = image.mode == "RGBA"
     return DecodedImage(
         image=image,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import secrets
 
 from ulid import ULID
 
@@ -21,3 +22,16 @@ def new_id(prefix: str) -> str:
 def is_well_formed(value: str) -> bool:
     """Whether `value` has the shape of an id (prefix, underscore, lower-case letters and digits)."""
     return _ID.fullmatch(value) is not None
+
+
+_CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"
+
+
+def new_opaque_id(prefix: str) -> str:
+    """A new identifier with 130 random bits and no time part: nothing about it follows from another id.
+
+    Asset ids are public (every variant URL names one); a time-ordered id minted next to an upload id
+    would let anyone derive one from the other.
+    """
+    value = secrets.randbits(130)
+    return prefix + "_" + "".join(_CROCKFORD[(value >> (5 * i)) & 31] for i in range(26))

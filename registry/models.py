@@ -85,6 +85,10 @@ class ApiKey(Base):
     prefix: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    label: Mapped[str] = mapped_column(String(100), default="", server_default="")
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # Written at most once per KEY_USE_RESOLUTION (registry.tenants.service), not on every request.
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class Asset(Base):
@@ -102,6 +106,12 @@ class Asset(Base):
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     master_version: Mapped[int] = mapped_column(Integer, default=1)
     merged_into_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    # Provenance of the current master: who supplied it, in what role, whether it is the brand's
+    # official picture, and whether the supplier declared it AI-generated or AI-edited.
+    supplier_tenant_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    supplier_kind: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    official_brand: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    ai_content: Mapped[str] = mapped_column(String(10), default="none", server_default="none")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
@@ -127,6 +137,8 @@ class Upload(Base):
     jpeg_quality: Mapped[int | None] = mapped_column(Integer, nullable=True)
     lossless: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # none, generated or edited: what the uploader declared about AI in this picture.
+    ai_content: Mapped[str] = mapped_column(String(10), default="none", server_default="none")
 
 
 class ContentKey(Base):
@@ -289,3 +301,32 @@ class RevokedAsset(Base):
     asset_id: Mapped[str] = mapped_column(String(40), primary_key=True)
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
     revoked_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+
+
+class PlatformGrant(Base):
+    """A seller's explicit consent that a platform tenant may read its listings."""
+
+    __tablename__ = "platform_grants"
+    __table_args__ = (UniqueConstraint("seller_tenant_id", "platform_tenant_id"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    seller_tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    platform_tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class MasterChange(Base):
+    """One change of an asset's master: who made it, why, and what the master was before."""
+
+    __tablename__ = "master_changes"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    asset_id: Mapped[str] = mapped_column(ForeignKey("assets.id"), index=True)
+    tenant_id: Mapped[str] = mapped_column(String(40))
+    reason: Mapped[str] = mapped_column(String(40))
+    previous_upload_id: Mapped[str] = mapped_column(String(40))
+    previous_supplier_tenant_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    previous_supplier_kind: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    previous_official_brand: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    new_upload_id: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

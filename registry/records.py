@@ -35,6 +35,11 @@ class AssetRecord(_FromRow):
     master_version: int
     created_at: datetime
     updated_at: datetime
+    # provenance of the master (docs/security.md): who supplied it, official brand, AI declaration
+    supplier_tenant_id: str | None = None
+    supplier_kind: str | None = None
+    official_brand: str | None = None
+    ai_content: str = "none"
 
 
 @dataclass(frozen=True)

@@ -92,6 +92,12 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
+    # Hostile-request bounds (api/limits.py): JSON bodies are small; uploads get max_upload_bytes.
+    max_json_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    # Picture decodes (upload, search) at once per API process; beyond it a 503 with Retry-After.
+    max_concurrent_decodes: int = Field(default=8, ge=1, le=256)
+    busy_retry_after_seconds: int = Field(default=2, ge=1, le=3600)
+
     @field_validator("allowed_formats", mode="before")
     @classmethod
     def _split_formats(cls, value: object) -> object:

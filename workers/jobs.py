@@ -18,6 +18,7 @@ from registry.jobs.service import JobKind
 from registry.runtime import Runtime
 from registry.variants import service as variants
 from storage.base import ChecksumMismatch
+from workers.memory import release_memory
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,10 @@ def run_job(rt: Runtime, job_id: str) -> JobResult:
         for hook in rt.job_hooks:  # empty in production; tests inject faults here
             hook(rt, job)
         if job.kind == JobKind.RENDER_ASSET:
-            variants.render_missing(rt, job.subject)
+            try:
+                variants.render_missing(rt, job.subject)
+            finally:
+                release_memory()  # a render decodes the whole master: give its pages back
         else:
             raise NotFound(f"unknown job kind {job.kind!r}")
     except PERMANENT_ERRORS as exc:

@@ -59,7 +59,7 @@ async def get_policy(rt: RuntimeDep, principal: PrincipalDep) -> PolicyAnswer:
 @router.put("/policy", response_model=PolicyAnswer)
 async def put_policy(body: PolicyBody, request: Request, rt: RuntimeDep, principal: PrincipalDep) -> PolicyAnswer:
     """Public or signed URLs for the assets you own, and the sites (Referer hosts) that may show them."""
-    view = await run_in_threadpool(rules.set_policy, rt, principal.tenant_id, body.signed, body.referrers)
+    view = await run_in_threadpool(rules.set_policy, rt, principal, body.signed, body.referrers)
     request.app.hotlink.rules.clear()  # this process at once; the others within seconds
     return _answer(view)
 
@@ -67,7 +67,7 @@ async def put_policy(body: PolicyBody, request: Request, rt: RuntimeDep, princip
 @router.post("/keys")
 async def rotate_key(body: KeyBody, request: Request, rt: RuntimeDep, principal: PrincipalDep) -> dict[str, object]:
     """A new signing secret, shown once; the previous one is still accepted for `grace_seconds`."""
-    secret = await run_in_threadpool(rules.rotate_key, rt, principal.tenant_id, body.grace_seconds)
+    secret = await run_in_threadpool(rules.rotate_key, rt, principal, body.grace_seconds)
     request.app.hotlink.rules.clear()
     return {"secret": secret, "scheme": "sig = base64url(HMAC-SHA256(secret, path or path + '?exp=' + exp)), "
                                         "no padding; query ?exp=UNIX_SECONDS&sig=… (exp optional)",
@@ -77,7 +77,7 @@ async def rotate_key(body: KeyBody, request: Request, rt: RuntimeDep, principal:
 @router.post("/sign")
 async def sign(body: SignBody, request: Request, rt: RuntimeDep, principal: PrincipalDep) -> dict[str, str]:
     """A signed URL for a variant path, with your current key."""
-    signed = await run_in_threadpool(rules.sign_path, rt, principal.tenant_id, body.path, body.expires_in)
+    signed = await run_in_threadpool(rules.sign_path, rt, principal, body.path, body.expires_in)
     return {"url": public_base(request, rt) + signed}
 
 
@@ -85,7 +85,7 @@ async def sign(body: SignBody, request: Request, rt: RuntimeDep, principal: Prin
 async def revoke(asset_id: str, request: Request, rt: RuntimeDep, principal: PrincipalDep) -> dict[str, object]:
     """Withdraw an asset you own from every URL it had: this process at once, the others within seconds,
     the edges (SKUPIX_PURGE_URLS) and a CDN purge webhook told; the paths are listed for your own caches."""
-    await run_in_threadpool(rules.revoke_asset, rt, principal.tenant_id, asset_id)
+    await run_in_threadpool(rules.revoke_asset, rt, principal, asset_id)
     request.app.hotlink.rules.pop(asset_id, None)
     refs = await run_in_threadpool(rules.asset_refs, rt, asset_id)
     aliases = [alias_path(asset_id, profile) for profile in rt.catalog.profiles.values()]

@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import PrincipalDep, RuntimeDep, SearchFormDep, UploadFormDep, public_base
+from api.limits import decode_gate
 from api.presenters import asset_response, thumb_url
 from api.schemas import (
     AssetResponse,
@@ -23,6 +24,7 @@ from registry.ids import ID_PATTERN
 from registry.media import service as media
 from registry.records import UploadRecord
 from registry.runtime import Runtime
+from registry.tenants.service import ROLE_PERMISSIONS
 
 router = APIRouter(prefix="/v1", tags=["media"])
 
@@ -31,8 +33,10 @@ router = APIRouter(prefix="/v1", tags=["media"])
              responses={200: {"model": UploadResponse, "description": "resolved to an existing asset"}})
 async def create_media(request: Request, rt: RuntimeDep, principal: PrincipalDep, form: UploadFormDep) -> JSONResponse:
     """Upload a picture; exact and near copies resolve to their canonical asset."""
-    command = media.UploadCommand(data=form.data, filename=form.filename, slot=form.slot)
-    outcome = await run_in_threadpool(media.upload, rt, principal, command)
+    command = media.UploadCommand(data=form.data, filename=form.filename, slot=form.slot,
+                                  ai_content=form.ai_content)
+    async with decode_gate(request).slot(len(form.data)):
+        outcome = await run_in_threadpool(media.upload, rt, principal, command)
     body = UploadResponse(
         asset_id=outcome.asset_id, upload_id=outcome.upload_id, dedup=outcome.dedup, created=outcome.created,
         promoted=outcome.promoted, sku=outcome.sku, role=outcome.role, position=outcome.position,
@@ -42,18 +46,19 @@ async def create_media(request: Request, rt: RuntimeDep, principal: PrincipalDep
 
 
 @router.get("/media/{asset_id}", response_model=AssetResponse)
-async def get_media(asset_id: str, request: Request, rt: RuntimeDep, _principal: PrincipalDep) -> AssetResponse:
-    """An asset's facts and every profile's variant URL."""
+async def get_media(asset_id: str, request: Request, rt: RuntimeDep, principal: PrincipalDep) -> AssetResponse:
+    """An asset's public facts and every profile's variant URL."""
     view = await run_in_threadpool(media.describe_asset, rt, asset_id)
-    return asset_response(rt, public_base(request, rt), view.asset, view.uploads, view.variants)
+    return asset_response(rt, public_base(request, rt), view.asset, view.uploads, view.variants, principal.tenant_id)
 
 
 @router.post("/media/search", response_model=SearchResponse)
 async def search_media(
-    request: Request, rt: RuntimeDep, _principal: PrincipalDep, form: SearchFormDep
+    request: Request, rt: RuntimeDep, principal: PrincipalDep, form: SearchFormDep
 ) -> SearchResponse:
     """Find canonical assets showing the same picture; nothing is stored."""
-    hits, explanation = await run_in_threadpool(media.search, rt, form.data)
+    async with decode_gate(request).slot(len(form.data)):
+        hits, explanation = await run_in_threadpool(media.search, rt, form.data, principal)
     base = public_base(request, rt)
     return SearchResponse(
         matches=[SearchHitResponse(asset_id=h.asset_id, score=h.score, hash_distance=h.hash_distance,
@@ -70,7 +75,8 @@ async def split_media(asset_id: str, body: SplitRequest, request: Request, rt: R
     """Take a wrongly merged upload out of an asset into an asset of its own."""
     new_asset = await run_in_threadpool(media.split, rt, principal, asset_id, body.upload_id)
     view = await run_in_threadpool(media.describe_asset, rt, new_asset.id)
-    return asset_response(rt, public_base(request, rt), view.asset, view.uploads, view.variants)
+    return asset_response(rt, public_base(request, rt), view.asset, view.uploads, view.variants,
+                          principal.tenant_id)
 
 
 @router.post("/media/{asset_id}/merge", response_model=AssetResponse)
@@ -79,7 +85,8 @@ async def merge_media(asset_id: str, body: MergeRequest, request: Request, rt: R
     """Fold a missed duplicate asset into this one."""
     target = await run_in_threadpool(media.merge, rt, principal, asset_id, body.duplicate_asset_id)
     view = await run_in_threadpool(media.describe_asset, rt, target.id)
-    return asset_response(rt, public_base(request, rt), view.asset, view.uploads, view.variants)
+    return asset_response(rt, public_base(request, rt), view.asset, view.uploads, view.variants,
+                          principal.tenant_id)
 
 
 def _upload_detail(rt: Runtime, base: str, row: UploadRecord) -> UploadDetail:
@@ -109,11 +116,9 @@ async def get_upload(upload_id: str, request: Request, rt: RuntimeDep, principal
 
 @router.get("/me", response_model=MeResponse)
 async def me(rt: RuntimeDep, principal: PrincipalDep) -> MeResponse:
-    """Who the API key belongs to, and the dedup limits verification applies."""
+    """Who the API key belongs to and what its kind may do (dedup thresholds are not published)."""
     return MeResponse(
         tenant_id=principal.tenant_id, tenant_name=principal.tenant_name, kind=principal.kind.value,
         can_upload=principal.can_upload,
-        dedup_limits={"max_structure_diff": rt.thresholds.max_structure_diff,
-                      "max_colour_diff": rt.thresholds.max_colour_diff,
-                      "candidate_radius": float(rt.settings.dedup_candidate_radius)},
+        permissions=sorted(p.value for p in ROLE_PERMISSIONS[principal.kind]),
     )

@@ -9,6 +9,7 @@ from api.deps import PrincipalDep, RuntimeDep, public_base
 from api.schemas import ListingResponse, ListingSlot, PlatformInfo, ProfileInfo, SkuSummary
 from api.urls import alias_path, variant_path
 from registry.skus import service as skus
+from registry.tenants import usecases
 from registry.variants.service import current_ref
 
 router = APIRouter(prefix="/v1", tags=["skus"])
@@ -16,18 +17,22 @@ router = APIRouter(prefix="/v1", tags=["skus"])
 
 @router.get("/skus", response_model=list[SkuSummary])
 async def list_skus(rt: RuntimeDep, principal: PrincipalDep, limit: int = Query(100, ge=1, le=1000),
-                    after: str | None = Query(None, max_length=1000)) -> list[SkuSummary]:
-    """Your SKUs, ordered by code; page with `after`."""
+                    after: str | None = Query(None, max_length=1000),
+                    seller: str | None = Query(None, max_length=200)) -> list[SkuSummary]:
+    """Your SKUs, ordered by code; page with `after`. Platform keys name a `seller` that shares with them."""
     # `after` is checked like a SKU once NFC-normalised: a decomposed spelling may be longer than 200.
-    page = await run_in_threadpool(skus.tenant_skus, rt, principal.tenant_id, limit, after)
+    owner = await run_in_threadpool(usecases.listing_owner, rt, principal, seller)
+    page = await run_in_threadpool(skus.tenant_skus, rt, owner, limit, after)
     return [SkuSummary(sku=code, slots=count) for code, count in page]
 
 
 @router.get("/skus/{sku:path}/listing", response_model=ListingResponse)
 async def sku_listing(sku: str, request: Request, rt: RuntimeDep, principal: PrincipalDep,
-                      platform: str = Query(..., min_length=1, max_length=40)) -> ListingResponse:
-    """A SKU's images with the platform's variant URLs, in listing order."""
-    code, entries = await run_in_threadpool(skus.tenant_listing, rt, principal.tenant_id, sku, platform)
+                      platform: str = Query(..., min_length=1, max_length=40),
+                      seller: str | None = Query(None, max_length=200)) -> ListingResponse:
+    """A SKU's images with the platform's variant URLs, in listing order; platform keys name a `seller`."""
+    owner = await run_in_threadpool(usecases.listing_owner, rt, principal, seller)
+    code, entries = await run_in_threadpool(skus.tenant_listing, rt, owner, sku, platform)
     base = public_base(request, rt)
     slots = []
     for entry in entries:

@@ -20,6 +20,7 @@ from registry.errors import Forbidden, InvalidInput, NotFound
 from registry.ids import is_well_formed
 from registry.models import Asset, HotlinkPolicy, RevokedAsset
 from registry.runtime import Runtime
+from registry.tenants.service import Principal
 from registry.variants.repository import VariantRepository
 from registry.variants.service import VariantRef
 
@@ -96,8 +97,15 @@ def view_policy(rt: Runtime, tenant_id: str) -> PolicyView:
         return _view(session.get(HotlinkPolicy, tenant_id), datetime.now(UTC))
 
 
-def set_policy(rt: Runtime, tenant_id: str, signed: bool, referrers: list[str]) -> PolicyView:
+def _may_own(principal: Principal) -> None:
+    if not principal.can_upload:
+        raise Forbidden("hotlink rules are for tenants that upload pictures; platform keys only read")
+
+
+def set_policy(rt: Runtime, principal: Principal, signed: bool, referrers: list[str]) -> PolicyView:
     """Choose public or signed URLs and the allowed sites; signing needs a key (rotate one first)."""
+    _may_own(principal)
+    tenant_id = principal.tenant_id
     cleaned = _clean_referrers(referrers)
     with rt.db.unit_of_work() as session:
         row = session.get(HotlinkPolicy, tenant_id)
@@ -111,8 +119,10 @@ def set_policy(rt: Runtime, tenant_id: str, signed: bool, referrers: list[str]) 
         return _view(row, datetime.now(UTC))
 
 
-def rotate_key(rt: Runtime, tenant_id: str, grace_seconds: int) -> str:
+def rotate_key(rt: Runtime, principal: Principal, grace_seconds: int) -> str:
     """A new signing secret (returned once); the previous one stays valid for `grace_seconds`."""
+    _may_own(principal)
+    tenant_id = principal.tenant_id
     if not 0 <= grace_seconds <= 90 * 86400:
         raise InvalidInput("grace_seconds must be within 0..7776000 (90 days)", field="grace_seconds")
     fresh = secrets.token_hex(32)
@@ -127,11 +137,18 @@ def rotate_key(rt: Runtime, tenant_id: str, grace_seconds: int) -> str:
     return fresh
 
 
-def sign_path(rt: Runtime, tenant_id: str, path: str, expires_in: int | None) -> str:
+def sign_path(rt: Runtime, principal: Principal, path: str, expires_in: int | None) -> str:
     """`path` with its signature (and expiry) as the tenant's current key makes them."""
+    _may_own(principal)
+    tenant_id = principal.tenant_id
     if not path.startswith("/v/") or "?" in path:
         raise InvalidInput("sign a variant path such as /v/ast_…/web_thumb.webp", field="path")
+    asset_id = path[3:].split("/", 1)[0]
     with rt.db.read_only() as session:
+        owner = session.scalar(select(Asset.owner_tenant_id).where(Asset.id == asset_id)) \
+            if is_well_formed(asset_id) else None
+        if owner != tenant_id:  # its owner's key is the one checked: a signature by any other is worthless
+            raise Forbidden("only the tenant that owns an asset may sign its URLs")
         row = session.get(HotlinkPolicy, tenant_id)
         secret = row.secret if row is not None else ""
     if not secret:
@@ -156,8 +173,10 @@ def rules_for_asset(rt: Runtime, asset_id: str) -> tuple[Policy, bool]:
         return Policy(row.signed, tuple(row.referrers), tuple(live), owner or ""), revoked
 
 
-def revoke_asset(rt: Runtime, tenant_id: str, asset_id: str) -> None:
+def revoke_asset(rt: Runtime, principal: Principal, asset_id: str) -> None:
     """Withdraw an asset from every URL; only its owner may."""
+    _may_own(principal)
+    tenant_id = principal.tenant_id
     if not is_well_formed(asset_id):
         raise NotFound(f"no asset {asset_id!r}", field="asset_id")
     with rt.db.unit_of_work() as session:

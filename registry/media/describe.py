@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy.orm import Session
 
+from registry.media import trust
 from registry.media.lookup import require_asset, require_own_upload
 from registry.media.repository import MediaRepository
 from registry.models import Asset, Upload
@@ -47,10 +48,13 @@ def recent_uploads(rt: Runtime, principal: Principal, limit: int, before: str | 
     """Use case: the caller's uploads, newest first."""
     with rt.db.read_only() as session:
         rows = MediaRepository(session).recent_uploads(principal.tenant_id, limit, before)
-        return [UploadRecord.of(row) for row in rows]
+        shown = trust.redact_matches(session, principal, [dict(row.match or {}) for row in rows])
+        return [replace(UploadRecord.of(row), match=match) for row, match in zip(rows, shown, strict=True)]
 
 
 def describe_upload(rt: Runtime, principal: Principal, upload_id: str) -> UploadRecord:
     """Use case: load one of the caller's uploads for display."""
     with rt.db.read_only() as session:
-        return UploadRecord.of(require_own_upload(session, principal.tenant_id, upload_id))
+        row = require_own_upload(session, principal.tenant_id, upload_id)
+        [shown] = trust.redact_matches(session, principal, [dict(row.match or {})])
+        return replace(UploadRecord.of(row), match=shown)

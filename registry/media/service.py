@@ -1,7 +1,8 @@
 """The media use cases' public surface; each lives in a module of its own:
 
 - `registry.media.uploads`      upload (exact copy by SHA-256, verified near copy, or a new asset)
-- `registry.media.promotion`    a better copy becomes the master
+- `registry.media.promotion`    a strictly better copy of unchanged content becomes the master
+- `registry.media.trust`        who may change a master: official media, promotion rules, history
 - `registry.media.split_merge`  the owner's split and merge
 - `registry.media.search`       search by picture
 - `registry.media.describe`     assets and uploads for display
@@ -19,7 +20,6 @@ from registry.media.describe import (
     recent_uploads,
 )
 from registry.media.picture import PictureFacts
-from registry.media.promotion import is_better_copy
 from registry.media.search import SearchHit, search
 from registry.media.split_merge import merge, split
 from registry.media.uploads import (
@@ -33,6 +33,6 @@ from registry.media.uploads import (
 
 __all__ = [
     "AssetView", "DedupKind", "PictureFacts", "SearchHit", "UploadCommand", "UploadOutcome", "clean_filename",
-    "describe_asset", "describe_upload", "get_asset", "get_upload", "is_better_copy", "merge",
+    "describe_asset", "describe_upload", "get_asset", "get_upload", "merge",
     "recent_uploads", "remove_unreferenced_blobs", "search", "split", "upload",
 ]

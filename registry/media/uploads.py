@@ -8,15 +8,16 @@ import unicodedata
 from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import flag_modified
 
 from processing.decode import check_size
 from registry import telemetry
 from registry.errors import Forbidden
-from registry.ids import new_id
+from registry.ids import new_id, new_opaque_id
 from registry.jobs.service import JobKind, enqueue
 from registry.media import dedup
 from registry.media.picture import PictureFacts, PreparedPicture, blobs, fingerprint_row, prepare, sha256_of
-from registry.media.promotion import is_better_copy, promote
+from registry.media.promotion import promote, promotion_verdict
 from registry.media.repository import MediaRepository
 from registry.models import Asset, ContentKey, Upload
 from registry.runtime import Runtime
@@ -41,6 +42,7 @@ class UploadCommand:
     data: bytes
     filename: str = ""
     slot: SlotRequest | None = None
+    ai_content: str = "none"
 
 
 @dataclass
@@ -85,6 +87,7 @@ def _new_upload(
         sharpness=facts.sharpness,
         jpeg_quality=facts.jpeg_quality,
         lossless=facts.lossless,
+        ai_content=command.ai_content,
     )
 
 
@@ -182,9 +185,11 @@ def _register(
     if asset is None:
         upload_id = new_id("upl")
         asset = Asset(
-            id=new_id("ast"), owner_tenant_id=principal.tenant_id, master_upload_id=upload_id,
+            id=new_opaque_id("ast"), owner_tenant_id=principal.tenant_id, master_upload_id=upload_id,
             master_sha256=prepared.sha256, master_format=decoded.format, width=decoded.width,
             height=decoded.height, size_bytes=len(command.data), master_version=1,
+            supplier_tenant_id=principal.tenant_id, supplier_kind=principal.kind.value,
+            ai_content=command.ai_content,
         )
         repository.add(asset)
         row = _new_upload(principal, command, prepared.sha256, asset.id, DedupKind.NEW, facts, match_info)
@@ -205,12 +210,16 @@ def _register(
     # Every distinct copy is indexed: a later, differently edited copy may be closer to it than to the master.
     repository.add(fingerprint_row(asset.id, row.id, prepared))
     master = repository.upload(asset.master_upload_id)
-    overlap = best.verification.overlap if best.verification else 0.0
-    promoted = master is not None and is_better_copy(row, master, overlap)
-    if promoted:
-        promote(rt, session, asset, row)
-        match_info["promoted_over_upload_id"] = master.id if master else None
-        row.match = dict(match_info)
+    promoted, why = False, "no_master"
+    if master is not None:
+        promoted, why = promotion_verdict(rt, session, asset, master, row, decoded.image, prepared.picture,
+                                          best.verification)
+    match_info["promotion"] = why
+    if promoted and master is not None:
+        promote(rt, session, asset, row, by_tenant_id=principal.tenant_id, supplier_kind=principal.kind.value)
+        match_info["promoted_over_upload_id"] = master.id
+    row.match = dict(match_info)
+    flag_modified(row, "match")  # the dict was flushed once already and then grew in place
     outcome = UploadOutcome(asset_id=asset.id, upload_id=row.id, dedup=DedupKind.NEAR, created=False,
                             promoted=promoted, match=match_info)
     _finish_slot(session, principal, command, outcome)

@@ -72,6 +72,8 @@ def parse_slot(sku: str | None, role: str | None, position: str | int | None) ->
         # Digits only: int() would also read "1_0" as 10; full-width digits (１) are digits too.
         if not text.isdecimal():
             raise InvalidInput("position must be a whole number from 0", field="position")
+        if len(text) > 6:  # bounded before int(): 4,301 digits would exceed Python's conversion limit
+            raise InvalidInput(f"position must be within 0..{MAX_POSITION}", field="position")
         slot_position = int(text)
         if not 0 <= slot_position <= MAX_POSITION:
             raise InvalidInput(f"position must be within 0..{MAX_POSITION}", field="position")

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from datetime import datetime
+
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
+from registry.ids import is_well_formed
 from registry.models import ApiKey, Tenant
 
 
@@ -42,3 +45,21 @@ class TenantRepository:
             .where(ApiKey.key_hash == key_hash, ApiKey.revoked_at.is_(None))
         ).one_or_none()
         return (row[0], row[1]) if row else None
+
+    def key(self, key_id: str) -> ApiKey | None:
+        """The key with this id."""
+        return self.session.get(ApiKey, key_id) if is_well_formed(key_id) else None
+
+    def keys_of(self, tenant_id: str) -> list[ApiKey]:
+        """A tenant's keys, newest first."""
+        return list(self.session.scalars(
+            select(ApiKey).where(ApiKey.tenant_id == tenant_id).order_by(ApiKey.id.desc())
+        ))
+
+    def touch_key(self, key_id: str, now: datetime, unless_after: datetime) -> None:
+        """Set a key's last-used time unless it was set after `unless_after` (one cheap UPDATE)."""
+        self.session.execute(
+            update(ApiKey)
+            .where(ApiKey.id == key_id, or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at < unless_after))
+            .values(last_used_at=now)
+        )

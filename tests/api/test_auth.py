@@ -45,10 +45,12 @@ class TestAuthentication:
 
 
 class TestMe:
-    def test_me_names_the_tenant_and_limits(self, client: TestClient, merchant: dict[str, str]) -> None:
+    def test_me_names_the_tenant_and_permissions_not_thresholds(self, client: TestClient,
+                                                               merchant: dict[str, str]) -> None:
         body = client.get("/v1/me", headers=merchant).json()
         assert (body["tenant_name"], body["kind"], body["can_upload"]) == ("loja-são-paulo", "merchant", True)
-        assert body["dedup_limits"]["max_structure_diff"] > 0
+        assert "upload" in body["permissions"] and "publish_official" not in body["permissions"]
+        assert "dedup_limits" not in body  # thresholds would let an attacker tune edits that pass
 
 
 class TestOpenApi:

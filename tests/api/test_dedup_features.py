@@ -175,11 +175,15 @@ class TestSplitAndMerge:
         theirs = upload(client, other_merchant, jpeg(product(66, size=600, label="FERN", line="750 ml"))).json()
         runtime.thresholds = strict
         assert theirs["asset_id"] == first["asset_id"]
-        split = client.post(f"/v1/media/{first['asset_id']}/split", headers=merchant,
+        # the asset's owner may not split another tenant's upload out (it would change their listing)
+        refused = client.post(f"/v1/media/{first['asset_id']}/split", headers=merchant,
+                              json={"upload_id": theirs["upload_id"]})
+        assert refused.status_code == 403
+        split = client.post(f"/v1/media/{first['asset_id']}/split", headers=other_merchant,
                             json={"upload_id": theirs["upload_id"]})
         assert split.status_code == 201, split.json()
-        assert split.json()["owner_tenant_id"] != _asset(client, merchant, first["asset_id"])["owner_tenant_id"]
-        # so its uploader, not the tenant that split it off, may now manage it
+        assert split.json()["yours"] is True and _asset(client, merchant, split.json()["asset_id"])["yours"] is False
+        # so its uploader may now manage it, and the first asset's owner may not
         again = client.post(f"/v1/media/{split.json()['asset_id']}/merge", headers=merchant,
                             json={"duplicate_asset_id": first["asset_id"]})
         assert again.status_code == 403

@@ -1,7 +1,7 @@
 """hotlink: usage (variant hits and referring sites per day), tenant policies (signing, referrers), revocations
 
 Revision ID: 0007_hotlink
-Revises: 0003
+Revises: 0004_trust
 Create Date: 2026-12-03 10:10:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0007_hotlink"
-down_revision = "0003"
+down_revision = "0004_trust"
 branch_labels = None
 depends_on = None
 
