@@ -79,6 +79,8 @@ def test_concurrent_edge_misses_reach_the_api_once(procs: ProcessSet, tmp_path: 
     assert {status for status, _, _ in answers} == {200}
     assert len({body for _, body, _ in answers}) == 1
     assert sorted(state for _, _, state in answers).count("MISS") == 1  # the rest waited on the lock: HIT
+    assert httpx.get(edge.url + "/metrics").status_code == 404  # scraped at the API processes, not published
+    assert httpx.get(api_url + "/metrics").status_code == 200
     # The API's access log (one JSON line per request, flushed within a second) saw the URL once.
     wait_until(lambda: _access_lines(api.log_path, path), timeout=10, interval=0.5, what="access log")
     assert len(_access_lines(api.log_path, path)) == 1
