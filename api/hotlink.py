@@ -778,8 +778,7 @@ def _alias_cache(rt: Runtime) -> bytes:
 class _Headers:
     """The request headers the hot path reads, found in one pass."""
 
-    __slots__ = ("accept", "host", "if_modified_since", "if_none_match", "if_range", "proto", "range", "referer",
-                 "request_id")
+    __slots__ = ("accept", "host", "if_modified_since", "if_none_match", "if_range", "range", "referer", "request_id")
 
     def __init__(self, raw: list[tuple[bytes, bytes]]) -> None:
         self.if_none_match: bytes | None = None
@@ -788,7 +787,6 @@ class _Headers:
         self.if_range: bytes | None = None
         self.request_id: bytes | None = None
         self.host: bytes | None = None
-        self.proto: bytes | None = None
         self.referer: bytes | None = None
         self.accept: bytes = b""
         for name, value in raw:
@@ -805,8 +803,6 @@ class _Headers:
             elif name == b"x-request-id":
                 if 0 < len(value) <= 128 and value.isascii() and value.replace(b"-", b"").isalnum():
                     self.request_id = value
-            elif name == b"x-forwarded-proto":
-                self.proto = value
             elif name == b"referer":
                 self.referer = value
             elif name == b"accept":
