@@ -13,6 +13,7 @@ from starlette.types import Receive, Scope, Send
 from api.errors import RejectNulInUrl, install_error_handlers
 from api.hotlink import Hotlink, enable_access_log
 from api.limits import install_limits
+from api.routes import compliance as compliance_routes
 from api.routes import console, hotlinks, keys, media, skus, stats, trust
 from registry.runtime import Runtime
 from registry.settings import Settings
@@ -69,6 +70,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(hotlinks.router)
     app.include_router(keys.router)
     app.include_router(trust.router)
+    app.include_router(compliance_routes.router)
     return app
 
 

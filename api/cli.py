@@ -1,4 +1,4 @@
-"""The `skupix` command line: serve, worker, keys, ingest, pull, migrate, sweep."""
+"""The `skupix` command line: serve, worker, keys, ingest, pull, render, migrate, sweep."""
 
 from __future__ import annotations
 
@@ -442,3 +442,65 @@ def stats(
     for asset in found["assets"]:
         table.add_row(asset["asset_id"], f"{asset['hits']:,}", ", ".join(asset["sites"]), ", ".join(asset["skus"]))
     out.print(table)
+
+
+@cli.command()
+def render(
+    files: Annotated[list[Path], typer.Argument(exists=True, dir_okay=False, help="pictures to render")],
+    out: Annotated[Path, typer.Option(help="folder to write into")],
+    platform: Annotated[str | None, typer.Option(help="render every profile this platform uses")] = None,
+    profile: Annotated[list[str] | None, typer.Option(help="render this profile (repeatable)")] = None,
+    jobs: Annotated[int, typer.Option(help="files rendered in parallel (processes); 1 = one at a time")] = 1,
+) -> None:
+    """Render local files for a platform or profile without uploading, and print compliance verdicts."""
+    from concurrent.futures import Executor, ProcessPoolExecutor
+
+    from api.local_render import FileResult, profiles_for, render_file
+    from processing.profiles import load_catalog
+    from workers.bootstrap import decode_limits
+
+    if (platform is None) == (not profile):
+        console.print("[red]give exactly one of --platform or --profile[/red]")
+        raise typer.Exit(2)
+    settings = _settings()
+    try:
+        chosen = profiles_for(load_catalog(settings.profiles_file), platform, profile or [])
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    limits = decode_limits(settings)
+    out.mkdir(parents=True, exist_ok=True)
+    results: list[FileResult] = []
+    columns = (TextColumn("[bold]render"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+               TextColumn("{task.fields[name]}"))
+    with Progress(*columns, console=console, transient=False) as progress:
+        task = progress.add_task("render", total=len(files), name="")
+        if jobs <= 1:
+            for path in files:
+                results.append(render_file(path, chosen, limits, out))
+                progress.update(task, advance=1, name=path.name[:40])
+        else:
+            pool: Executor = ProcessPoolExecutor(max_workers=jobs)
+            with pool:
+                futures = {pool.submit(render_file, path, chosen, limits, out): path for path in files}
+                for future in as_completed(futures):
+                    results.append(future.result())
+                    progress.update(task, advance=1, name=futures[future].name[:40])
+    table = Table(title=f"rendered {len(files)} file(s) into {out}")
+    for column in ("file", "profile", "verdict", "size", "bytes", "problems"):
+        table.add_column(column)
+    counts = {"pass": 0, "warn": 0, "fail": 0, "failed_files": 0}
+    for result in sorted(results, key=lambda r: r.file):
+        if result.error:
+            counts["failed_files"] += 1
+            table.add_row(Path(result.file).name, "—", "[red]unreadable[/red]", "", "", result.error)
+        for outcome in result.outcomes:
+            counts[outcome.verdict] += 1
+            colour = {"pass": "green", "warn": "yellow", "fail": "red"}[outcome.verdict]
+            size = f"{outcome.width}×{outcome.height}" if outcome.width else "not produced"
+            table.add_row(Path(outcome.file).name, outcome.profile, f"[{colour}]{outcome.verdict}[/{colour}]", size,
+                          _human(outcome.size_bytes) if outcome.size_bytes else "", "; ".join(outcome.problems))
+    console.print(table)
+    print(json.dumps({**counts, "outcomes": [o.__dict__ for r in results for o in r.outcomes]}, ensure_ascii=False))
+    if counts["fail"] or counts["failed_files"]:
+        raise typer.Exit(1)

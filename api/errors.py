@@ -33,6 +33,7 @@ _STATUS: list[tuple[type[Exception], int]] = [
     (registry_errors.InvalidInput, 422),
     (registry_errors.ServiceUnavailable, 503),
     (registry_errors.RenderUnavailable, 422),
+    (registry_errors.RenderPending, 409),
     (registry_errors.RegistryError, 400),
 ]
 

@@ -522,7 +522,10 @@ class Hotlink:
                          send: Send, negotiated: tuple[bytes, bytes | None] | None = None) -> tuple[int, int]:
         entry = self.rows.get(path)
         if entry is None:
-            entry = await self._entry(scope, path, parts)
+            try:
+                entry = await self._entry(scope, path, parts)
+            except registry_errors.RenderPending as pending:
+                return await self._pending(scope, parts[0], pending.fallback, headers, rid, send)
         else:
             self.cache_results["hit"] += 1
             self.rows.move_to_end(path)
@@ -591,6 +594,16 @@ class Hotlink:
         await send({"type": "http.response.start", "status": status, "headers": reply})
         await self._stream(rt, entry, start, end, send)
         return status, length
+
+    async def _pending(self, scope: Scope, asset_id: str, fallback: str, headers: _Headers, rid: bytes,
+                       send: Send) -> tuple[int, int]:
+        """Not rendered yet (AVIF, background only): a redirect to the fallback profile, kept by no cache."""
+        rt: Runtime = scope["app"].state.runtime
+        profile = rt.catalog.profiles[fallback]
+        ref = await anyio.to_thread.run_sync(variants.alias_target, rt, asset_id, profile.name, profile.extension)
+        location = (_public_base(scope, rt, headers) + variant_path(ref)).encode()
+        return await _send(send, 307, [(b"location", location), (b"cache-control", b"no-store"),
+                                       (b"content-length", b"0"), *_COMMON, (b"x-request-id", rid)], b"")
 
     @staticmethod
     def _if_range_holds(if_range: bytes | None, entry: Entry) -> bool:
@@ -724,10 +737,14 @@ def _format_options(rt: Runtime, asset_id: str, profile_name: str) -> list[tuple
     return sorted(options, key=lambda option: _PREFERENCE.get(option[0], 9))
 
 
+# Profile fields that do not shape pixels: encoding, byte budget, AVIF's fallback, bookkeeping.
+_NOT_GEOMETRY = frozenset({"name", "description", "format", "quality", "max_bytes", "fallback", "source", "version"})
+
+
 def _geometry(profile: Profile) -> tuple[object, ...]:
     """Everything that shapes a profile's pixels (not its name, description, encoding or quality)."""
     return tuple(getattr(profile, f.name) for f in fields(profile)
-                 if f.name not in ("name", "description", "format", "quality"))
+                 if f.name not in _NOT_GEOMETRY)
 
 
 def accepted_formats(accept: bytes) -> set[str]:

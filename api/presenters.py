@@ -4,16 +4,21 @@ from __future__ import annotations
 
 from api.schemas import AssetResponse, MasterInfo, Provenance, VariantInfo
 from api.urls import alias_path, variant_path
+from processing.compliance import Report
 from processing.profiles import Profile
 from registry.records import AssetRecord, VariantRecord
 from registry.runtime import Runtime
 from registry.variants.service import current_ref
 
 
-def variant_info(base: str, asset: AssetRecord, profile: Profile, rendered: VariantRecord | None) -> VariantInfo:
-    """A profile's current variant URL and, once rendered, its facts."""
+def variant_info(base: str, asset: AssetRecord, profile: Profile, rendered: VariantRecord | None,
+                 report: Report | None = None) -> VariantInfo:
+    """A profile's current variant URL and, once rendered, its facts (and what compliance knows)."""
     ref = current_ref(asset, profile)
     return VariantInfo(
+        compliance=report.verdict.value if report is not None else None,
+        problems=[f"{c.name}: {c.rule if c.name == 'render' else c.value}" for c in report.checks
+                  if c.verdict.value != "pass"] if report is not None else [],
         profile=profile.name,
         description=profile.description,
         url=base + variant_path(ref),
@@ -29,6 +34,7 @@ def variant_info(base: str, asset: AssetRecord, profile: Profile, rendered: Vari
 def asset_response(
     rt: Runtime, base: str, asset: AssetRecord, uploads: int, variants: list[VariantRecord],
     viewer_tenant_id: str | None = None,
+    reports: dict[str, Report | None] | None = None,
 ) -> AssetResponse:
     """The view of an asset with every profile's current variant, as `viewer_tenant_id` may see it:
     other tenants' ids, upload ids and hashes are left out (docs/security.md, "what is public")."""
@@ -36,7 +42,8 @@ def asset_response(
     infos = []
     for profile in rt.catalog.profiles.values():
         ref = current_ref(asset, profile)
-        infos.append(variant_info(base, asset, profile, by_key.get((profile.name, ref.version))))
+        infos.append(variant_info(base, asset, profile, by_key.get((profile.name, ref.version)),
+                                  (reports or {}).get(profile.name)))
     owner = viewer_tenant_id is not None and viewer_tenant_id == asset.owner_tenant_id
     supplier = viewer_tenant_id is not None and viewer_tenant_id == asset.supplier_tenant_id
     return AssetResponse(

@@ -35,6 +35,10 @@ class VariantInfo(BaseModel):
     width: int | None = None
     height: int | None = None
     size_bytes: int | None = None
+    # what is known without decoding: "fail" when the picture is too small for the profile (it is
+    # then never rendered), the stored variant's size/bytes/format checks once rendered, else None
+    compliance: str | None = None
+    problems: list[str] = Field(default_factory=list)
 
 
 class MasterInfo(BaseModel):
@@ -98,6 +102,8 @@ class ListingSlot(BaseModel):
     alias_url: str
     content_type: str
     file_name: str
+    compliance: str | None = None  # as VariantInfo.compliance
+    rejected: bool = False  # the platform would refuse this slot's picture
 
 
 class ListingResponse(BaseModel):
@@ -222,3 +228,34 @@ class MasterChangeResponse(BaseModel):
     previous_upload_id: str
     new_upload_id: str
     created_at: datetime
+
+
+class ComplianceCheckInfo(BaseModel):
+    """One measured fact against one rule of a marketplace profile."""
+
+    name: str
+    verdict: str
+    value: float | int | str
+    rule: str
+
+
+class ProfileComplianceInfo(BaseModel):
+    """One profile of a platform, the slot roles it serves and the asset's report for it."""
+
+    profile: str
+    roles: list[str]
+    verdict: str
+    rejected: bool
+    url: str | None
+    source: str
+    checks: list[ComplianceCheckInfo]
+
+
+class ComplianceResponse(BaseModel):
+    """Would a platform accept this asset, slot role by slot role?"""
+
+    asset_id: str
+    platform: str
+    verdict: str
+    rejected_roles: list[str]
+    profiles: list[ProfileComplianceInfo]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 import threading
 import warnings
 from collections.abc import Iterator
@@ -44,6 +45,17 @@ class DecodeLimits:
     max_side: int = 20_000
     max_frames: int = 200
     formats: tuple[str, ...] = ("JPEG", "PNG", "WEBP", "GIF", "AVIF", "TIFF")
+    # JPEG decodes at 1/2, 1/4 or 1/8 scale (DCT scaling), so a larger file never needs its full
+    # pixels in memory: above `max_pixels` it is decoded reduced, up to this many source pixels.
+    max_pixels_reducible: int = 120_000_000
+
+    def pixel_limit(self, fmt: str) -> int:
+        """The most source pixels accepted for a format."""
+        return max(self.max_pixels, self.max_pixels_reducible) if fmt in REDUCIBLE_FORMATS else self.max_pixels
+
+
+# Formats Pillow can decode at reduced scale (draft); every other format keeps `max_pixels`.
+REDUCIBLE_FORMATS = frozenset({"JPEG", "MPO"})
 
 
 @dataclass
@@ -57,16 +69,18 @@ class DecodedImage:
     has_alpha: bool
     jpeg_quality: int | None = None
     notes: list[str] = field(default_factory=list)
+    # Decoded pixels per source pixel: below 1 when the file was decoded at reduced scale.
+    scale: float = 1.0
 
     @property
     def width(self) -> int:
-        """Width in pixels after orientation."""
-        return self.image.width
+        """Width of the source picture in pixels after orientation (not of a reduced decode)."""
+        return self.image.width if self.scale == 1.0 else round(self.image.width / self.scale)
 
     @property
     def height(self) -> int:
-        """Height in pixels after orientation."""
-        return self.image.height
+        """Height of the source picture in pixels after orientation (not of a reduced decode)."""
+        return self.image.height if self.scale == 1.0 else round(self.image.height / self.scale)
 
     @property
     def mime_type(self) -> str:
@@ -97,11 +111,10 @@ def probe(data: bytes, limits: DecodeLimits) -> Image.Image:
     """Open the header only and enforce every limit; no pixel data is decoded yet."""
     check_size(data, limits)
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(record=True) as caught:
             # A damaged EXIF block or odd chunk makes Pillow warn; where warnings are errors that would
-            # escape as a bare Warning, so only the bomb warning stays loud.
-            warnings.simplefilter("ignore")
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            # escape as a bare Warning, so they are recorded and only the bomb warning counts.
+            warnings.simplefilter("always")
             image = Image.open(io.BytesIO(data), formats=list(limits.formats))
             frames = getattr(image, "n_frames", 1)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -118,6 +131,10 @@ def probe(data: bytes, limits: DecodeLimits) -> Image.Image:
         # Plugins raise whatever their parser tripped on (TIFF's n_frames: TypeError "Missing
         # dimensions", KeyError, ZeroDivisionError…): any of them means a damaged header, not our bug.
         raise CorruptImage(f"the image header is damaged: {type(exc).__name__}: {exc}") from exc
+    bomb = next((w.message for w in caught if issubclass(w.category, Image.DecompressionBombWarning)), None)
+    if bomb is not None and not _reducible_within(image, limits):
+        # Pillow's guard stays a second line, except for a JPEG our reduced decode keeps in budget
+        raise ImageTooLarge("the picture's header declares too many pixels") from bomb  # type: ignore[misc]
     width, height = image.size
     if width <= 0 or height <= 0:
         raise CorruptImage("the image has no pixels")
@@ -125,16 +142,57 @@ def probe(data: bytes, limits: DecodeLimits) -> Image.Image:
         raise ImageTooLarge(f"the picture is {width}×{height}; the longest side may be {limits.max_side}")
     if frames > limits.max_frames:
         raise ImageTooLarge(f"the picture has {frames} frames; at most {limits.max_frames} are accepted")
-    if width * height > limits.max_pixels:
+    limit = limits.pixel_limit((image.format or "").upper())
+    if width * height > limit:
         raise ImageTooLarge(
-            f"the picture is {width}×{height} = {width * height} pixels; the limit is {limits.max_pixels}"
+            f"the picture is {width}×{height} = {width * height} pixels; the limit for "
+            f"{image.format} is {limit}"
         )
     return image
 
 
-def decode(data: bytes, limits: DecodeLimits) -> DecodedImage:
-    """Decode within limits, apply EXIF orientation, convert to 8-bit sRGB RGB or RGBA."""
+def _reducible_within(image: Image.Image, limits: DecodeLimits) -> bool:
+    fmt = (image.format or "").upper()
+    return fmt in REDUCIBLE_FORMATS and image.width * image.height <= limits.pixel_limit(fmt)
+
+
+def upload_scale(width: int, height: int, fmt: str, limits: DecodeLimits) -> float:
+    """The scale a plain `decode` (no target side) gives a picture of this size and format: 1 within
+    `max_pixels`, else the power-of-two DCT reduction that fits it (facts measured on the decoded
+    picture, such as the fingerprint's content size, are that much smaller than the file's)."""
+    scale = 1.0
+    if fmt.upper() in REDUCIBLE_FORMATS:
+        while width * height * scale * scale > limits.max_pixels:
+            scale /= 2
+    return scale
+
+
+def _reduce_on_load(image: Image.Image, limits: DecodeLimits, target_side: int | None) -> None:
+    """Ask the JPEG decoder for a DCT-scaled decode: no smaller than `target_side` on the longer
+    side, and only when that saves work; files over `max_pixels` are always reduced to fit it."""
+    if (image.format or "").upper() not in REDUCIBLE_FORMATS or getattr(image, "n_frames", 1) > 1:
+        return
+    width, height = image.size
+    longest = max(width, height)
+    side = target_side or longest
+    while width * height * (side / longest) ** 2 > limits.max_pixels:  # a 100 MP file stays in budget
+        side //= 2
+    if side * 2 > longest:
+        return  # not even a 1/2 decode: nothing to gain, and the picture stays byte-identical
+    ratio = side / longest
+    image.draft(None, (max(1, math.ceil(width * ratio)), max(1, math.ceil(height * ratio))))
+
+
+def decode(data: bytes, limits: DecodeLimits, target_side: int | None = None) -> DecodedImage:
+    """Decode within limits, apply EXIF orientation, convert to 8-bit sRGB RGB or RGBA.
+
+    With `target_side`, a JPEG may be decoded at 1/2, 1/4 or 1/8 scale as long as its longer side
+    stays at least that long (`scale` says how much); without it, pictures within `max_pixels`
+    decode at full size, byte for byte as before.
+    """
     image = probe(data, limits)
+    full_width = image.width
+    _reduce_on_load(image, limits, target_side)
     source_format = (image.format or "").upper()
     # A multi-picture JPEG (MPO, as phone cameras write) is a JPEG whose first frame is the picture.
     source_format = _FORMAT_ALIASES.get(source_format, source_format)
@@ -151,6 +209,7 @@ def decode(data: bytes, limits: DecodeLimits) -> DecodedImage:
         raise ImageTooLarge("the picture needs more memory than is allowed") from exc
     except Exception as exc:  # any decoder failure on hostile data is the file's fault
         raise CorruptImage(f"the image data is damaged or truncated: {type(exc).__name__}: {exc}") from exc
+    scale = image.width / full_width
     notes: list[str] = []
     try:
         image = _apply_orientation(image, notes)
@@ -168,6 +227,7 @@ def decode(data: bytes, limits: DecodeLimits) -> DecodedImage:
         has_alpha=has_alpha,
         jpeg_quality=jpeg_quality,
         notes=notes,
+        scale=scale,
     )
 
 
@@ -264,14 +324,9 @@ def estimate_jpeg_quality(image: Image.Image) -> int | None:
     luma = np.asarray(list(tables[0]), dtype=np.float64)
     if luma.size != 64:
         return None
-    best_quality, best_error = None, float("inf")
-    for quality in range(1, 101):
-        scale = 5000 / quality if quality < 50 else 200 - quality * 2
-        table = np.clip(np.floor((_IJG_LUMA * scale + 50) / 100), 1, 255)
-        error = float(np.mean((np.sort(table) - np.sort(luma)) ** 2))
-        if error < best_error:
-            best_quality, best_error = quality, error
-    return best_quality
+    # every IJG quality's table at once (argmin keeps the lowest quality on ties, as a loop would)
+    error = np.mean((np.sort(_IJG_TABLES, axis=1) - np.sort(luma)) ** 2, axis=1)
+    return int(np.argmin(error)) + 1
 
 
 _IJG_LUMA = np.array(
@@ -283,3 +338,6 @@ _IJG_LUMA = np.array(
     ],
     dtype=np.float64,
 )
+_QUALITIES = np.arange(1, 101, dtype=np.float64)
+_IJG_SCALES = np.where(_QUALITIES < 50, 5000 / _QUALITIES, 200 - _QUALITIES * 2)
+_IJG_TABLES = np.clip(np.floor((_IJG_LUMA[None, :] * _IJG_SCALES[:, None] + 50) / 100), 1, 255)

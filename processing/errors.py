@@ -41,3 +41,21 @@ class CorruptImage(ImageError):
     """The bytes claim to be an allowed format but do not decode."""
 
     code = "image_corrupt"
+
+
+class TooSmallForProfile(ImageError):
+    """The picture would have to be enlarged past what the profile allows: flagged, not produced."""
+
+    code = "image_too_small_for_profile"
+
+    def __init__(self, message: str, *, profile: str, upscale: float, min_side: int) -> None:
+        super().__init__(message)
+        self.profile = profile
+        self.upscale = upscale
+        self.min_side = min_side
+
+
+class OverByteLimit(ImageError):
+    """The variant stays above the profile's byte limit even at the lowest quality allowed."""
+
+    code = "variant_over_byte_limit"

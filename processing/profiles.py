@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 import tomllib
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,20 @@ class Fit(StrEnum):
     PAD = "pad"
     CONTAIN = "contain"
     COVER = "cover"
+
+
+class Gravity(StrEnum):
+    """Where a cover crop is taken: the middle, or where the picture's detail is."""
+
+    CENTRE = "centre"
+    SMART = "smart"
+
+
+class BackgroundRule(StrEnum):
+    """What the marketplace demands around the product (checked by the compliance report)."""
+
+    ANY = "any"
+    WHITE = "white"  # pure RGB 255,255,255 at the border
 
 
 class ProfileError(ValueError):
@@ -46,6 +61,29 @@ class Profile:
     background: str
     format: str
     quality: int
+    # Fields below default to the behaviour profiles had before they existed, so a profile that does
+    # not set them keeps its digest (and its URLs).
+    min_side: int = 0  # the output's longer side may not be shorter (marketplace minimum)
+    max_upscale: float | None = None  # None: as `upscale` says (unbounded when true)
+    max_bytes: int = 0  # 0: no limit; otherwise quality steps down until the file fits
+    gravity: Gravity = Gravity.CENTRE
+    # Compliance-only facts: they describe the marketplace's rule and never shape the bytes.
+    colour_space: str = "sRGB"
+    background_rule: BackgroundRule = BackgroundRule.ANY
+    min_fill: float = 0.0
+    max_side: int = 0
+    max_pixels: int = 0
+    source: str = ""
+    version: int = 1
+    # served (by redirect) while this profile's variant is not rendered yet: AVIF is background work
+    fallback: str = ""
+
+    @property
+    def upscale_limit(self) -> float:
+        """The largest enlargement of source pixels this profile accepts."""
+        if not self.upscale:
+            return 1.0
+        return math.inf if self.max_upscale is None else self.max_upscale
 
     @property
     def extension(self) -> str:
@@ -67,7 +105,10 @@ class Profile:
     def digest(self) -> str:
         """A short hash of everything that shapes the output bytes."""
         spec = asdict(self)
-        spec.pop("description")
+        defaults = {f.name: f.default for f in fields(Profile)}
+        for key in list(spec):
+            if key not in _SHAPING or (key in _SHAPING_SINCE_V2 and spec[key] == defaults[key]):
+                spec.pop(key)
         spec["renderer_version"] = RENDERER_VERSION
         return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -88,9 +129,14 @@ class Catalog:
         return self.profiles[self.platforms[platform][role]]
 
 
-_PROFILE_KEYS = frozenset(
-    {"description", "width", "height", "fit", "trim", "fill", "upscale", "background", "format", "quality"}
+_LEGACY_SHAPING = frozenset(
+    {"name", "width", "height", "fit", "trim", "fill", "upscale", "background", "format", "quality"}
 )
+# Output-shaping fields added later: part of the digest only when set, so older digests stand.
+_SHAPING_SINCE_V2 = frozenset({"min_side", "max_upscale", "max_bytes", "gravity"})
+_SHAPING = _LEGACY_SHAPING | _SHAPING_SINCE_V2
+_PROFILE_KEYS = frozenset(f.name for f in fields(Profile)) - {"name"}
+COLOUR_SPACES = ("sRGB",)
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 _HEX_COLOUR = re.compile(r"#?[0-9A-Fa-f]{6}")
 
@@ -107,6 +153,13 @@ def _whole(raw: dict[str, Any], key: str, default: int | None = None) -> int:
     if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
         raise TypeError(f"{key} must be a whole number, not {value!r}")
     return int(value)
+
+
+def _number(raw: dict[str, Any], key: str, default: float | None = None) -> float:
+    value = raw[key] if default is None else raw.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{key} must be a number, not {value!r}")
+    return float(value)
 
 
 def _parse_profile(name: str, raw: Any) -> Profile:
@@ -133,6 +186,18 @@ def _parse_profile(name: str, raw: Any) -> Profile:
             background=str(raw.get("background", "#ffffff")),
             format=str(raw.get("format", "JPEG")).upper(),
             quality=_whole(raw, "quality", 85),
+            min_side=_whole(raw, "min_side", 0),
+            max_upscale=None if "max_upscale" not in raw else _number(raw, "max_upscale"),
+            max_bytes=_whole(raw, "max_bytes", 0),
+            gravity=Gravity(raw.get("gravity", "centre")),
+            colour_space=str(raw.get("colour_space", "sRGB")),
+            background_rule=BackgroundRule(raw.get("background_rule", "any")),
+            min_fill=_number(raw, "min_fill", 0.0),
+            max_side=_whole(raw, "max_side", 0),
+            max_pixels=_whole(raw, "max_pixels", 0),
+            source=str(raw.get("source", "")),
+            version=_whole(raw, "version", 1),
+            fallback=str(raw.get("fallback", "")),
         )
     except (KeyError, ValueError, TypeError) as exc:
         raise ProfileError(f"profile {name!r} is invalid: {exc}") from exc
@@ -146,7 +211,27 @@ def _parse_profile(name: str, raw: Any) -> Profile:
         raise ProfileError(f"profile {name!r}: quality must be within 1..100")
     if not _HEX_COLOUR.fullmatch(profile.background):
         raise ProfileError(f"profile {name!r}: background must be #rrggbb")
+    _check_limits(name, profile)
     return profile
+
+
+def _check_limits(name: str, profile: Profile) -> None:
+    if profile.colour_space not in COLOUR_SPACES:
+        raise ProfileError(f"profile {name!r}: colour_space must be one of {list(COLOUR_SPACES)}")
+    if profile.max_upscale is not None and not 1.0 <= profile.max_upscale <= 8.0:
+        raise ProfileError(f"profile {name!r}: max_upscale must be within 1..8")
+    if not 0 <= profile.min_side <= max(profile.width, profile.height):
+        raise ProfileError(f"profile {name!r}: min_side must be within 0..the box's longer side")
+    if profile.max_side and profile.max_side < max(profile.width, profile.height):
+        raise ProfileError(f"profile {name!r}: the box is larger than max_side")
+    if profile.max_pixels and profile.max_pixels < profile.width * profile.height:
+        raise ProfileError(f"profile {name!r}: the box has more pixels than max_pixels")
+    if profile.max_bytes < 0 or profile.max_side < 0 or profile.max_pixels < 0:
+        raise ProfileError(f"profile {name!r}: limits may not be negative")
+    if not 0.0 <= profile.min_fill <= 1.0:
+        raise ProfileError(f"profile {name!r}: min_fill must be within 0..1")
+    if profile.version < 1:
+        raise ProfileError(f"profile {name!r}: version must be 1 or more")
 
 
 def parse_catalog(text: str) -> Catalog:
@@ -160,6 +245,10 @@ def parse_catalog(text: str) -> Catalog:
     if not isinstance(raw_profiles, dict) or not isinstance(raw_platforms, dict):
         raise ProfileError("profiles and platforms must be tables")
     profiles = {name: _parse_profile(name, raw) for name, raw in raw_profiles.items()}
+    for profile in profiles.values():
+        target = profiles.get(profile.fallback) if profile.fallback else None
+        if profile.fallback and (target is None or target.format == "AVIF" or target.fallback):
+            raise ProfileError(f"profile {profile.name!r}: fallback must name a non-AVIF profile without a fallback")
     platforms: dict[str, dict[str, str]] = {}
     for platform, roles in raw_platforms.items():
         if not isinstance(roles, dict):

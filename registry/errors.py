@@ -60,3 +60,13 @@ class RenderUnavailable(RegistryError):
     """The asset's master cannot be rendered (its render job was quarantined)."""
 
     code = "variant_unavailable"
+
+
+class RenderPending(RegistryError):
+    """A slow variant (AVIF) is rendered by background work only; `fallback` serves until it exists."""
+
+    code = "variant_pending"
+
+    def __init__(self, message: str, *, fallback: str) -> None:
+        super().__init__(message)
+        self.fallback = fallback

@@ -41,6 +41,8 @@ class Settings(BaseSettings):
 
     max_upload_bytes: int = 40 * 1024 * 1024
     max_pixels: int = 50_000_000
+    # JPEGs decode at reduced scale, so they may have more source pixels (docs/rendering.md)
+    max_pixels_reducible: int = 120_000_000
     max_side: int = 20_000
     max_frames: int = 200
     allowed_formats: list[str] = Field(default_factory=lambda: ["JPEG", "PNG", "WEBP", "GIF", "AVIF", "TIFF"])

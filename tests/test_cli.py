@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from PIL import Image
 from typer.testing import CliRunner
 
 from api import cli
@@ -70,3 +71,59 @@ def test_a_tenant_name_is_one_tenant_however_its_accents_were_typed(runtime: Run
         composed, _ = create_key(session, "Loja Azul S\u00e3o", "merchant")
         decomposed, _ = create_key(session, "Loja Azul Sa\u0303o", "merchant")
         assert composed.id == decomposed.id and composed.name == "Loja Azul S\u00e3o"
+
+
+def _summary(output: str) -> dict[str, object]:
+    parsed: dict[str, object] = json.loads(output.strip().splitlines()[-1])
+    return parsed
+
+
+def test_render_writes_platform_files_and_flags_what_would_be_rejected(tmp_path: Path) -> None:
+    big, tiny, broken = tmp_path / "保温杯.jpg", tmp_path / "tiny.jpg", tmp_path / "broken.jpg"
+    big.write_bytes(jpeg(product(7, size=3000)))
+    tiny.write_bytes(jpeg(product(8, size=300)))
+    broken.write_bytes(b"\xff\xd8\xff not really a jpeg")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli.cli, ["render", str(big), str(tiny), str(broken), "--platform", "amazon",
+                                          "--out", str(out), "--jobs", "1"])
+    assert result.exit_code == 1, result.output  # the tiny picture would be rejected, the broken one unread
+    summary = _summary(result.stdout)
+    assert summary["failed_files"] == 1
+    outcomes = summary["outcomes"]
+    assert isinstance(outcomes, list)
+    by_key = {(Path(o["file"]).name, o["profile"]): o for o in outcomes}
+    assert {p for _f, p in by_key} == {"amazon_main", "amazon_gallery", "amazon_swatch"}
+    assert by_key[("保温杯.jpg", "amazon_main")]["verdict"] == "pass"
+    main = out / "保温杯.amazon_main.jpg"
+    assert main.exists() and by_key[("保温杯.jpg", "amazon_main")]["output"] == str(main)
+    with Image.open(main) as rendered:
+        assert rendered.size == (2000, 2000) and rendered.getpixel((0, 0)) == (255, 255, 255)
+    flagged = by_key[("tiny.jpg", "amazon_main")]
+    assert flagged["verdict"] == "fail" and flagged["output"] is None  # reported, never produced
+    assert "too small" in str(flagged["problems"])
+    assert not (out / "tiny.amazon_main.jpg").exists()
+    assert "broken.jpg" in result.output
+
+
+def test_render_one_profile_in_parallel_passes(tmp_path: Path) -> None:
+    files = []
+    for seed in (1, 2):
+        path = tmp_path / f"p{seed}.png"
+        product(seed, size=600).save(path)
+        files.append(str(path))
+    result = CliRunner().invoke(cli.cli, ["render", *files, "--profile", "web_thumb", "--out", str(tmp_path / "o"),
+                                          "--jobs", "2"])
+    assert result.exit_code == 0, result.output
+    assert _summary(result.stdout)["pass"] == 2
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["p1.web_thumb.webp", "p2.web_thumb.webp"]
+
+
+@pytest.mark.parametrize(
+    "args", [["--platform", "amazon", "--profile", "web_thumb"], [], ["--platform", "nowhere"],
+             ["--profile", "no_such_profile"]],
+)
+def test_render_refuses_bad_choices(tmp_path: Path, args: list[str]) -> None:
+    path = tmp_path / "a.jpg"
+    path.write_bytes(jpeg(product(3, size=300)))
+    result = CliRunner().invoke(cli.cli, ["render", str(path), "--out", str(tmp_path / "o"), *args])
+    assert result.exit_code == 2, result.output

@@ -34,7 +34,9 @@ log = logging.getLogger(__name__)
 
 def configure_image_limits(settings: Settings) -> None:
     """Apply the pixel budget process-wide, before any decoder runs (Pillow and OpenCV)."""
-    Image.MAX_IMAGE_PIXELS = settings.max_pixels
+    # Pillow's guard sits at the largest per-format limit (JPEGs decode reduced); decode's own
+    # per-format check is the rule.
+    Image.MAX_IMAGE_PIXELS = max(settings.max_pixels, settings.max_pixels_reducible)
     os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(settings.max_pixels))
 
 
@@ -101,13 +103,7 @@ def build_runtime(settings: Settings) -> Runtime:
         secret_access_key=secret,
         multipart_threshold=settings.s3_multipart_threshold,
     )
-    limits = DecodeLimits(
-        max_bytes=settings.max_upload_bytes,
-        max_pixels=settings.max_pixels,
-        max_side=settings.max_side,
-        max_frames=settings.max_frames,
-        formats=tuple(settings.allowed_formats),
-    )
+    limits = decode_limits(settings)
     thresholds = VerifyThresholds(
         max_structure_diff=settings.dedup_max_structure_diff,
         max_colour_diff=settings.dedup_max_colour_diff,
@@ -171,3 +167,15 @@ def close_runtime(rt: Runtime) -> None:
     if rt.settings.index_snapshot:
         save_index_snapshot(rt)
     rt.close()
+
+
+def decode_limits(settings: Settings) -> DecodeLimits:
+    """What decoders may accept, from the settings (per-format pixel limits included)."""
+    return DecodeLimits(
+        max_bytes=settings.max_upload_bytes,
+        max_pixels=settings.max_pixels,
+        max_side=settings.max_side,
+        max_frames=settings.max_frames,
+        formats=tuple(settings.allowed_formats),
+        max_pixels_reducible=settings.max_pixels_reducible,
+    )

@@ -25,6 +25,7 @@ from registry.media import service as media
 from registry.records import UploadRecord
 from registry.runtime import Runtime
 from registry.tenants.service import ROLE_PERMISSIONS
+from registry.variants.compliance import asset_verdicts
 
 router = APIRouter(prefix="/v1", tags=["media"])
 
@@ -49,7 +50,9 @@ async def create_media(request: Request, rt: RuntimeDep, principal: PrincipalDep
 async def get_media(asset_id: str, request: Request, rt: RuntimeDep, principal: PrincipalDep) -> AssetResponse:
     """An asset's public facts and every profile's variant URL."""
     view = await run_in_threadpool(media.describe_asset, rt, asset_id)
-    return asset_response(rt, public_base(request, rt), view.asset, view.uploads, view.variants, principal.tenant_id)
+    reports = await run_in_threadpool(asset_verdicts, rt, view.asset, view.variants)
+    return asset_response(rt, public_base(request, rt), view.asset, view.uploads, view.variants, principal.tenant_id,
+                          reports)
 
 
 @router.post("/media/search", response_model=SearchResponse)

@@ -10,6 +10,7 @@ from api.schemas import ListingResponse, ListingSlot, PlatformInfo, ProfileInfo,
 from api.urls import alias_path, variant_path
 from registry.skus import service as skus
 from registry.tenants import usecases
+from registry.variants.compliance import listing_reports
 from registry.variants.service import current_ref
 
 router = APIRouter(prefix="/v1", tags=["skus"])
@@ -33,15 +34,18 @@ async def sku_listing(sku: str, request: Request, rt: RuntimeDep, principal: Pri
     """A SKU's images with the platform's variant URLs, in listing order; platform keys name a `seller`."""
     owner = await run_in_threadpool(usecases.listing_owner, rt, principal, seller)
     code, entries = await run_in_threadpool(skus.tenant_listing, rt, owner, sku, platform)
+    reports = await run_in_threadpool(listing_reports, rt, [(entry.asset, entry.profile) for entry in entries])
     base = public_base(request, rt)
     slots = []
-    for entry in entries:
+    for entry, report in zip(entries, reports, strict=True):
         ref = current_ref(entry.asset, entry.profile)
         slots.append(ListingSlot(
             role=entry.role, position=entry.position, asset_id=entry.asset.id, profile=entry.profile.name,
             url=base + variant_path(ref), alias_url=base + alias_path(entry.asset.id, entry.profile),
             content_type=entry.profile.content_type,
             file_name=skus.listing_file_name(code, entry.role, entry.position, entry.profile.extension),
+            compliance=report.verdict.value if report is not None else None,
+            rejected=report is not None and report.rejected,
         ))
     return ListingResponse(sku=code, platform=platform, slots=slots)
 

@@ -33,7 +33,7 @@ def test_concurrent_first_requests_render_once(client: TestClient, merchant: dic
 
     renders = []
     lock = threading.Lock()
-    real_render = service.render
+    real_render = service.render_source
 
     def counting_render(*args: Any, **kwargs: Any) -> Any:
         with lock:
@@ -41,7 +41,7 @@ def test_concurrent_first_requests_render_once(client: TestClient, merchant: dic
         time.sleep(0.3)  # a slow render: every other request arrives while it runs
         return real_render(*args, **kwargs)
 
-    monkeypatch.setattr(service, "render", counting_render)
+    monkeypatch.setattr(service, "render_source", counting_render)
     # Each runtime is what one API process holds: its own connection pool, caches and locks.
     runtimes = [runtime] + [create_runtime(settings, role="test") for _ in range(processes - 1)]
     for extra in runtimes[1:]:

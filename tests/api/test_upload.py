@@ -213,10 +213,16 @@ class TestGuards:
         assert response.json()["code"] == "file_too_large"
 
     def test_too_many_pixels_is_422(self, client: TestClient, merchant: dict[str, str], runtime: Runtime) -> None:
-        runtime.limits = type(runtime.limits)(**{**runtime.limits.__dict__, "max_pixels": 100_000})
+        # JPEGs have their own (higher) limit, as they decode at reduced scale: lower both
+        runtime.limits = type(runtime.limits)(**{**runtime.limits.__dict__, "max_pixels": 100_000,
+                                                 "max_pixels_reducible": 100_000})
         response = upload(client, merchant, jpeg(Image.new("RGB", (400, 400), "white")))
         assert response.status_code == 422
         assert response.json()["code"] == "image_too_large"
+        runtime.limits = type(runtime.limits)(**{**runtime.limits.__dict__, "max_pixels_reducible": 200_000})
+        png = upload(client, merchant, encode(Image.new("RGB", (400, 400), "white"), "PNG"))
+        assert (png.status_code, png.json()["code"]) == (422, "image_too_large")  # PNG keeps max_pixels
+        assert upload(client, merchant, jpeg(Image.new("RGB", (400, 400), "white"))).status_code == 201
 
     def test_missing_file_field(self, client: TestClient, merchant: dict[str, str]) -> None:
         response = client.post("/v1/media", headers=merchant, files={"picture": ("a.jpg", b"x", "image/jpeg")})

@@ -18,7 +18,6 @@ PROFILE_FORMATS = {
     "taobao_main": ("image/jpeg", "JPEG", (800, 800)),
     "shopify_square": ("image/jpeg", "JPEG", (2048, 2048)),
     "web_thumb": ("image/webp", "WEBP", (400, 400)),
-    "avif_thumb": ("image/avif", "AVIF", (400, 400)),
     "swatch": ("image/jpeg", "JPEG", (100, 100)),
 }
 
@@ -33,7 +32,8 @@ class _DroppedJobs:
 @pytest.fixture
 def asset(client: TestClient, merchant: dict[str, str], runtime: Runtime) -> dict[str, object]:
     runtime.publisher = _DroppedJobs()
-    created = upload(client, merchant, jpeg(product(81, size=900)), sku="VAR-1", role="main").json()
+    # big enough for every profile without enlarging (marketplace profiles flag smaller pictures)
+    created = upload(client, merchant, jpeg(product(81, size=3200)), sku="VAR-1", role="main").json()
     body: dict[str, object] = client.get(f"/v1/media/{created['asset_id']}", headers=merchant).json()
     return body
 
@@ -150,3 +150,19 @@ class TestQuarantine:
         response = client.get(httpx.URL(str(_variant(asset, "web_large")["url"])).path)
         assert response.status_code == 422
         assert response.json()["code"] == "variant_unavailable"
+
+
+def test_avif_is_never_rendered_on_request_the_next_best_format_serves_meanwhile(
+    client: TestClient, asset: dict[str, object], runtime: Runtime
+) -> None:
+    avif = _variant(asset, "avif_thumb")
+    response = client.get(httpx.URL(str(avif["url"])).path, follow_redirects=False)
+    assert response.status_code == 307 and response.headers["cache-control"] == "no-store"
+    assert httpx.URL(response.headers["location"]).path == httpx.URL(str(_variant(asset, "web_thumb")["url"])).path
+    from registry.variants import service as variants
+
+    variants.render_missing(runtime, str(asset["asset_id"]), [runtime.catalog.profile("avif_thumb")])
+    rendered = client.get(httpx.URL(str(avif["url"])).path)
+    assert rendered.status_code == 200 and rendered.headers["content-type"] == "image/avif"
+    with Image.open(io.BytesIO(rendered.content)) as image:
+        assert image.format == "AVIF" and image.size == (400, 400)

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from processing import profiles
-from processing.profiles import Catalog, Fit, Profile, ProfileError, load_catalog, parse_catalog
+from processing.profiles import Catalog, Fit, Gravity, Profile, ProfileError, load_catalog, parse_catalog
 
 GOOD = """
 [profiles.main]
@@ -177,12 +177,60 @@ RENDERING_CHANGES: dict[str, Any] = {
     "background": "#fefefe",
     "format": "WEBP",
     "quality": 89,
+    "min_side": 500,
+    "max_upscale": 1.5,
+    "max_bytes": 1_000_000,
+    "gravity": Gravity.SMART,
+}
+LEGACY_DIGEST = "35850525f07a795f"
+# What a marketplace's rule says without shaping the bytes: the compliance report reads these.
+COMPLIANCE_ONLY: dict[str, Any] = {
+    "colour_space": "sRGB",
+    "background_rule": "white",
+    "min_fill": 0.85,
+    "max_side": 10_000,
+    "max_pixels": 64_000_000,
+    "source": "https://example.com/rules",
+    "version": 2,
 }
 
 
 def test_every_profile_field_is_covered() -> None:
     fields = {field.name for field in dataclasses.fields(Profile)}
-    assert fields == set(RENDERING_CHANGES) | {"name", "description"}
+    assert fields == set(RENDERING_CHANGES) | set(COMPLIANCE_ONLY) | {"name", "description", "fallback"}
+
+
+def test_fallback_names_a_servable_profile_and_leaves_the_digest() -> None:
+    avif = GOOD.replace('format = "webp"', 'format = "avif"\nfallback = "main"')
+    catalog = parse_catalog(avif)
+    assert catalog.profile("thumb").fallback == "main"
+    assert catalog.profile("thumb").digest == parse_catalog(GOOD.replace('"webp"', '"avif"')).profile("thumb").digest
+    for bad in ('fallback = "nowhere"', 'fallback = "thumb"'):
+        with pytest.raises(ProfileError, match="fallback"):
+            parse_catalog(GOOD.replace('format = "webp"', f'format = "avif"\n{bad}'))
+
+
+@pytest.mark.parametrize("field", sorted(COMPLIANCE_ONLY))
+def test_digest_ignores_compliance_only_fields(field: str) -> None:
+    profile = parse_catalog(_one()).profile("p")
+    assert parse_catalog(_one(**{field: COMPLIANCE_ONLY[field]})).profile("p").digest == profile.digest
+
+
+def test_new_fields_left_unset_keep_the_old_digest() -> None:
+    # digest of BASE as computed before min_side & co. existed: their URLs must not move
+    assert parse_catalog(_one()).profile("p").digest == LEGACY_DIGEST
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{"max_upscale": 0.5}, {"min_side": 5000}, {"colour_space": "AdobeRGB"}, {"min_fill": 2},
+     {"max_side": 10}, {"max_pixels": 10}, {"max_bytes": -1}, {"gravity": "left"}, {"version": 0},
+     {"background_rule": "grey"}, {"max_upscale": True}],
+    ids=str,
+)
+def test_bad_new_fields_are_refused(changes: dict[str, Any]) -> None:
+    with pytest.raises(ProfileError):
+        parse_catalog(_one(**changes))
 
 
 @pytest.mark.parametrize("field", sorted(RENDERING_CHANGES))
@@ -192,7 +240,7 @@ def test_digest_changes_with_every_rendering_field(field: str) -> None:
     assert changed.digest != profile.digest
     # and the same value parsed from TOML gives the same digest (it is a pure function of the data)
     raw = RENDERING_CHANGES[field]
-    reparsed = parse_catalog(_one(**{field: raw.value if isinstance(raw, Fit) else raw})).profile("p")
+    reparsed = parse_catalog(_one(**{field: raw.value if isinstance(raw, Fit | Gravity) else raw})).profile("p")
     assert reparsed.digest == changed.digest
 
 
@@ -211,4 +259,9 @@ def test_digest_moves_with_the_renderer_version(monkeypatch: pytest.MonkeyPatch)
 
 def test_digest_is_stable_across_releases() -> None:
     # Digests are part of immutable variant URLs: an accidental change here moves every URL.
-    assert load_catalog().profile("amazon_main").digest == "be53060b1c099ba8"
+    catalog = load_catalog()
+    # amazon_main moved once, on purpose (issue 14: 1000 px minimum, no enlarging, 10 MB limit)
+    assert catalog.profile("amazon_main").digest == "bce8f9ce1b78c7fb"
+    # profiles the marketplace work did not touch kept theirs
+    assert catalog.profile("web_thumb").digest == "2c2da52f284f193c"
+    assert catalog.profile("web_large").digest == "5c222d58792a33be"

@@ -11,6 +11,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from processing.decode import DecodeLimits, decode
+from processing.errors import TooSmallForProfile
 from processing.normalize import content_box
 from processing.profiles import Fit, Profile, load_catalog
 from processing.render import RenderedVariant, render
@@ -19,7 +20,8 @@ from tests.fixtures import media
 CATALOG = load_catalog()
 PROFILES = sorted(CATALOG.profiles)
 PAD_PROFILES = sorted(name for name, p in CATALOG.profiles.items() if p.fit is Fit.PAD)
-MASTER_SIZE = (1200, 900)
+MASTER_SIZE = (2600, 3900)  # product 2574 px tall: enough for every box without enlarging
+CUTOUT_SIZE = (1200, 900)
 # Metadata a merchant file may carry; none of it may reach a rendered variant.
 LEAKY_INFO: dict[str, object] = {
     "icc_profile": media.srgb_icc(),
@@ -32,7 +34,7 @@ LEAKY_INFO: dict[str, object] = {
 
 @cache
 def _master() -> Image.Image:
-    return decode(media.encode(media.product_on_white(MASTER_SIZE), "PNG"), DecodeLimits()).image
+    return decode(media.jpeg(media.product_on_white(MASTER_SIZE), quality=95), DecodeLimits()).image
 
 
 @cache
@@ -67,18 +69,22 @@ def _ink_box(image: Image.Image, threshold: int = 40) -> tuple[int, int, int, in
 
 def _expected_size(profile: Profile, source: tuple[int, int]) -> tuple[int, int]:
     """The output size from the profile's definition, written out independently of render.py."""
-    if profile.fit is Fit.PAD:
-        return (profile.width, profile.height)
     width, height = source
-    if profile.fit is Fit.COVER:
-        scale = max(profile.width / width, profile.height / height)
-        if not profile.upscale:
-            scale = min(scale, 1.0)
+    limit = 1.0 if not profile.upscale else (profile.max_upscale or float("inf"))
+    if profile.fit is Fit.CONTAIN:
+        scale = min(profile.width / width, profile.height / height, limit)
+        return (round(width * scale), round(height * scale))
+    if profile.fit is Fit.PAD:
+        wanted = min(profile.width * profile.fill / width, profile.height * profile.fill / height)
+    else:
+        wanted = max(profile.width / width, profile.height / height)
+    if profile.max_upscale is None:
+        if profile.fit is Fit.PAD:
+            return (profile.width, profile.height)
+        scale = min(wanted, limit)
         return (min(profile.width, round(width * scale)), min(profile.height, round(height * scale)))
-    scale = min(profile.width / width, profile.height / height)
-    if not profile.upscale:
-        scale = min(scale, 1.0)
-    return (round(width * scale), round(height * scale))
+    shrink = min(wanted, limit) / wanted
+    return (round(profile.width * shrink), round(profile.height * shrink))
 
 
 def _source_size(profile: Profile, master: Image.Image) -> tuple[int, int]:
@@ -115,11 +121,11 @@ def test_pad_profiles_have_pure_white_margins_and_fill_the_box(name: str) -> Non
     assert ink is not None
     ink_w, ink_h = ink[2] - ink[0], ink[3] - ink[1]
     # the trimmed product's longer relative side fills `fill` of the box
-    target = max(ink_w / profile.width, ink_h / profile.height)
+    target = max(ink_w / reopened.width, ink_h / reopened.height)
     assert abs(target - profile.fill) <= 0.012, (ink, profile.fill)
     # and it is centred
-    assert abs(ink[0] - (profile.width - ink[2])) <= 3
-    assert abs(ink[1] - (profile.height - ink[3])) <= 3
+    assert abs(ink[0] - (reopened.width - ink[2])) <= 3
+    assert abs(ink[1] - (reopened.height - ink[3])) <= 3
 
 
 def test_cover_profile_crops_the_centre_of_the_trimmed_product() -> None:
@@ -155,15 +161,15 @@ def test_output_carries_no_metadata(name: str) -> None:
 
 @pytest.mark.parametrize("name", PROFILES)
 def test_rendering_is_deterministic(name: str) -> None:
-    again = decode(media.encode(media.product_on_white(MASTER_SIZE), "PNG"), DecodeLimits()).image
+    again = decode(media.jpeg(media.product_on_white(MASTER_SIZE), quality=95), DecodeLimits()).image
     assert render(again, CATALOG.profile(name)).data == _rendered(name).data
 
 
-@pytest.mark.parametrize("name", ["amazon_main", "web_thumb", "web_large", "avif_thumb"])
+@pytest.mark.parametrize("name", ["taobao_main", "web_thumb", "web_large", "avif_thumb"])
 def test_transparent_master_renders_on_white(name: str) -> None:
     profile = CATALOG.profile(name)
     # cut-outs often hide black under alpha 0: it must not show up as a black background
-    cutout = Image.new("RGBA", MASTER_SIZE, (0, 0, 0, 0))
+    cutout = Image.new("RGBA", CUTOUT_SIZE, (0, 0, 0, 0))
     ImageDraw.Draw(cutout).ellipse((400, 200, 800, 700), fill=(200, 30, 30, 255))
     master = decode(media.encode(cutout, "PNG"), DecodeLimits()).image
     assert master.mode == "RGBA"
@@ -208,27 +214,35 @@ def test_polyglot_payload_does_not_survive_rendering() -> None:
     data = media.by_name("jpeg_polyglot_html").data
     assert b"<script>" in data
     master = decode(data, DecodeLimits()).image
-    for name in ("amazon_main", "web_thumb", "swatch"):
+    for name in ("taobao_main", "web_thumb", "web_large"):
         assert b"<script" not in render(master, CATALOG.profile(name)).data
 
 
-def test_small_master_is_upscaled_only_where_the_profile_allows() -> None:
+def test_small_master_is_flagged_not_upscaled() -> None:
     small = decode(media.encode(media.product_on_white((200, 150)), "PNG"), DecodeLimits()).image
-    product_h = content_box(small)[3] - content_box(small)[1]
+    left, top, right, bottom = content_box(small)
+    product_w, product_h = right - left, bottom - top
     amazon = CATALOG.profile("amazon_main")
-    assert amazon.upscale
-    ink = _ink_box(_reopen(render(small, amazon), amazon))
-    assert ink is not None
-    assert abs((ink[3] - ink[1]) - amazon.fill * amazon.height) <= amazon.height * 0.012
-    thumb = CATALOG.profile("web_thumb")
-    assert not thumb.upscale
+    with pytest.raises(TooSmallForProfile) as refused:
+        render(small, amazon)  # a 99 px product would need 10x enlarging to reach Amazon's 1000 px
+    assert refused.value.code == "image_too_small_for_profile"
+    assert refused.value.upscale > 8
+    # a profile without a minimum renders the largest canvas that needs no enlarging at all
+    taobao = CATALOG.profile("taobao_main")
+    variant = render(small, taobao)
+    assert variant.upscale <= 1.0
+    assert variant.width == variant.height == round(taobao.width * min(
+        taobao.width * taobao.fill / product_w, taobao.height * taobao.fill / product_h, 1.0
+    ) / min(taobao.width * taobao.fill / product_w, taobao.height * taobao.fill / product_h))
+    ink = _ink_box(_reopen(variant, taobao))
+    assert ink is not None and abs((ink[3] - ink[1]) - product_h) <= 3, "the product keeps its pixel size"
+    thumb = CATALOG.profile("web_thumb")  # a legacy fixed box: the product stays small inside it
     variant = render(small, thumb)
     assert (variant.width, variant.height) == (thumb.width, thumb.height)
     ink = _ink_box(_reopen(variant, thumb))
     assert ink is not None
-    assert abs((ink[3] - ink[1]) - product_h) <= 3, "no upscaling: the product keeps its pixel size"
-    gallery = CATALOG.profile("amazon_gallery")
-    assert render(small, gallery).width == 200
+    assert abs((ink[3] - ink[1]) - product_h) <= 3
+    assert render(small, CATALOG.profile("web_large")).width == 200  # contain never enlarges
 
 
 def test_contain_shrinks_a_large_master_to_the_box() -> None:

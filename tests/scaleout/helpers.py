@@ -7,7 +7,9 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from registry.models import Job, Variant
+from processing.render import RenderedVariant, render_many
+from registry.media.blobs import original_key
+from registry.models import Asset, Job, Variant
 from registry.runtime import Runtime
 from registry.tenants.service import Principal, authenticate, create_key
 from tests.fixtures.pictures import jpeg, product
@@ -58,3 +60,14 @@ def local_variant_files(blob_root: Path, asset_id: str) -> list[str]:
     """Variant blob files of an asset in a local blob store."""
     folder = blob_root / "variants" / asset_id
     return sorted(str(p.relative_to(blob_root)) for p in folder.rglob("*") if p.is_file())
+
+
+def servable(rt: Runtime, asset_id: str) -> int:
+    """How many profiles the asset's master can serve: a picture too small for a marketplace's
+    minimum is flagged and left unrendered, so the workers render exactly these."""
+    with rt.db.read_only() as session:
+        asset = session.get(Asset, asset_id)
+        assert asset is not None
+        master = asset.master_sha256
+    results = render_many(rt.store.get(original_key(master)), rt.limits, list(rt.catalog.profiles.values()))
+    return sum(isinstance(result, RenderedVariant) for result in results.values())

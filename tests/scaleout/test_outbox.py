@@ -20,7 +20,7 @@ from registry.jobs import service as jobs
 from registry.jobs.service import JobStatus
 from tests.conftest import make_key
 from tests.scaleout.conftest import ProcessSet, RedisServer, Stack, runtime_for, start_worker, wait_until
-from tests.scaleout.helpers import jobs_of, picture, variant_rows
+from tests.scaleout.helpers import jobs_of, picture, servable, variant_rows
 from workers.bootstrap import close_runtime
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
@@ -46,7 +46,6 @@ def test_uploads_committed_while_the_broker_is_down_are_rendered_after_it_return
     try:
         worker = start_worker(procs, stack, "worker", beat=True)
         headers = {"Authorization": f"Bearer {make_key(rt, 'outbox-tests', 'merchant')}"}
-        profiles = len(rt.catalog.profiles)
         done = threading.Semaphore(0)
 
         with TestClient(create_app(runtime=rt)) as client:
@@ -82,7 +81,7 @@ def test_uploads_committed_while_the_broker_is_down_are_rendered_after_it_return
 
             def all_rendered() -> bool:
                 worker.ensure_alive()
-                return all(len(variant_rows(rt, asset)) == profiles for asset in assets)
+                return all(len(variant_rows(rt, asset)) == servable(rt, asset) for asset in assets)
 
             wait_until(all_rendered, timeout=150, interval=0.5, what="every upload's variants after the outage")
             assert all(job.status == JobStatus.DONE for asset in assets for job in jobs_of(rt, asset))

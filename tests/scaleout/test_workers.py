@@ -35,6 +35,7 @@ from tests.scaleout.helpers import (
     local_variant_files,
     picture,
     principal_for,
+    servable,
     sha256,
     variant_rows,
 )
@@ -138,7 +139,7 @@ def test_a_picture_that_keeps_killing_its_worker_is_quarantined(cluster: Cluster
         worker.ensure_alive()
     healthy = cluster.upload(picture(9005))
     assert cluster.wait_job(healthy, JobStatus.DONE).attempts == 1
-    assert len(variant_rows(cluster.rt, healthy)) == len(cluster.rt.catalog.profiles)
+    assert len(variant_rows(cluster.rt, healthy)) == servable(cluster.rt, healthy)
 
 
 def test_transient_errors_are_retried_with_backoff(cluster: Cluster) -> None:
@@ -146,7 +147,7 @@ def test_transient_errors_are_retried_with_backoff(cluster: Cluster) -> None:
     job = cluster.wait_job(asset_id, JobStatus.DONE)
     assert job.attempts == 3  # two injected failures, then success
     assert "InjectedTransientFault" in job.last_error
-    assert len(variant_rows(cluster.rt, asset_id)) == len(cluster.rt.catalog.profiles)
+    assert len(variant_rows(cluster.rt, asset_id)) == servable(cluster.rt, asset_id)
     assert "Retry in" in cluster.worker_logs()
 
 
@@ -155,7 +156,7 @@ def test_the_soft_time_limit_interrupts_an_attempt_which_is_retried(cluster: Clu
     job = cluster.wait_job(asset_id, JobStatus.DONE)
     assert job.attempts == 2
     assert "SoftTimeLimitExceeded" in job.last_error
-    assert len(variant_rows(cluster.rt, asset_id)) == len(cluster.rt.catalog.profiles)
+    assert len(variant_rows(cluster.rt, asset_id)) == servable(cluster.rt, asset_id)
 
 
 def test_the_hard_time_limit_kills_an_attempt_and_the_job_is_redelivered(cluster: Cluster) -> None:
@@ -163,7 +164,7 @@ def test_the_hard_time_limit_kills_an_attempt_and_the_job_is_redelivered(cluster
     job = cluster.wait_job(asset_id, JobStatus.DONE)
     assert job.attempts == 2
     assert "Hard time limit" in cluster.worker_logs()
-    assert len(variant_rows(cluster.rt, asset_id)) == len(cluster.rt.catalog.profiles)
+    assert len(variant_rows(cluster.rt, asset_id)) == servable(cluster.rt, asset_id)
 
 
 def test_duplicate_and_concurrent_deliveries_render_each_variant_once(cluster: Cluster) -> None:
@@ -199,8 +200,8 @@ def test_duplicate_and_concurrent_deliveries_render_each_variant_once(cluster: C
     wait_until(lambda: handled() >= len(deliveries), timeout=60, what="every delivery to be handled")
     rows = variant_rows(rt, asset_id)
     files = local_variant_files(cluster.blob_root, asset_id)
-    assert len(rows) == len(rt.catalog.profiles)
-    assert len(files) == len(rt.catalog.profiles)
+    assert len(rows) == servable(rt, asset_id)
+    assert len(files) == servable(rt, asset_id)
     assert {row.blob_key for row in rows} == set(files)
     assert duplicate_variant_rows(rt) == 0
 

@@ -163,6 +163,8 @@ ROUTES: dict[tuple[str, str], tuple[Build, Expect]] = {
     ("GET", "/v1/grants"): (lambda w: Req("GET", "/v1/grants"), _keys(OK_READ)),
     ("POST", "/v1/grants"): (lambda w: Req("POST", "/v1/grants", json={"platform": STRANGER}), _sellers({201})),
     ("DELETE", "/v1/grants/{grant_id}"): (_grant_to_withdraw, _owner_only({204})),
+    ("GET", "/v1/media/{asset_id}/compliance"): (
+        lambda w: Req("GET", f"/v1/media/{w.asset_id}/compliance?platform=amazon"), _keys(OK_READ)),
     # hotlink serving (api/hotlink.py, answered ahead of FastAPI), operations and usage
     ("GET", "/readyz"): (lambda w: Req("GET", "/readyz"), _anyone(OK_READ)),
     ("GET", "/metrics"): (lambda w: Req("GET", "/metrics"), _anyone(OK_READ)),

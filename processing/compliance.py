@@ -1,0 +1,167 @@
+"""Compliance report: would a marketplace accept this picture for this profile? Pure: bytes in, verdicts out."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import asdict, dataclass
+from enum import StrEnum
+
+import numpy as np
+from PIL import Image
+
+from processing.errors import ImageError
+from processing.profiles import BackgroundRule, Fit, Profile
+from processing.render import RenderedVariant
+
+# Border purity: share of the outermost pixel frame at exactly (255, 255, 255).
+PURE_PASS = 0.98
+PURE_WARN = 0.90
+# Fill: how far under the marketplace's share the product may fall before a warning, then a failure.
+FILL_SLACK = 0.02
+FILL_WARN = 0.10
+# A pixel is product ("ink") when a channel is this far from white (ignores JPEG ringing).
+INK_THRESHOLD = 40
+
+
+class Verdict(StrEnum):
+    """One check's outcome; the report's verdict is its worst check."""
+
+    PASS = "pass"
+    WARN = "warn"
+    FAIL = "fail"
+
+
+_RANK = {Verdict.PASS: 0, Verdict.WARN: 1, Verdict.FAIL: 2}
+
+
+@dataclass(frozen=True)
+class Check:
+    """One measured fact against one rule of the profile."""
+
+    name: str
+    verdict: Verdict
+    value: float | int | str
+    rule: str
+
+
+@dataclass(frozen=True)
+class Report:
+    """Every check of one picture against one profile."""
+
+    profile: str
+    checks: tuple[Check, ...]
+
+    @property
+    def verdict(self) -> Verdict:
+        """The worst verdict of any check."""
+        return max((c.verdict for c in self.checks), key=_RANK.__getitem__, default=Verdict.PASS)
+
+    @property
+    def rejected(self) -> bool:
+        """True when the marketplace would refuse the picture."""
+        return self.verdict is Verdict.FAIL
+
+    def as_dict(self) -> dict[str, object]:
+        """A JSON-ready form."""
+        return {"profile": self.profile, "verdict": self.verdict.value,
+                "checks": [{**asdict(c), "verdict": c.verdict.value} for c in self.checks]}
+
+
+def _worse(verdict: Verdict, other: Verdict) -> Verdict:
+    return verdict if _RANK[verdict] >= _RANK[other] else other
+
+
+def border_purity(pixels: np.ndarray) -> float:
+    """Share of the outermost pixel frame that is exactly RGB 255,255,255."""
+    frame = np.concatenate([pixels[0], pixels[-1], pixels[1:-1, 0], pixels[1:-1, -1]])
+    return float((frame == 255).all(axis=1).mean())
+
+
+def fill_ratio(pixels: np.ndarray) -> float:
+    """How much of the frame the product spans: its box's larger share of width or height."""
+    ink = (255 - pixels.astype(np.int16)).max(axis=2) > INK_THRESHOLD
+    rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+    if rows.size == 0:
+        return 0.0
+    height, width = ink.shape
+    return max((cols[-1] + 1 - cols[0]) / width, (rows[-1] + 1 - rows[0]) / height)
+
+
+def size_checks(profile: Profile, width: int, height: int, upscale: float) -> list[Check]:
+    """Pixel size and enlargement against the profile's limits."""
+    longest = max(width, height)
+    verdict = Verdict.PASS
+    rules = []
+    if profile.min_side:
+        rules.append(f">= {profile.min_side} px")
+        verdict = _worse(verdict, Verdict.FAIL if longest < profile.min_side else Verdict.PASS)
+    if profile.max_side:
+        rules.append(f"<= {profile.max_side} px")
+        verdict = _worse(verdict, Verdict.FAIL if longest > profile.max_side else Verdict.PASS)
+    if profile.max_pixels:
+        rules.append(f"<= {profile.max_pixels} pixels")
+        verdict = _worse(verdict, Verdict.FAIL if width * height > profile.max_pixels else Verdict.PASS)
+    limit = profile.upscale_limit
+    up = Verdict.FAIL if upscale > limit + 1e-6 else Verdict.WARN if upscale > 1.0 + 1e-6 else Verdict.PASS
+    return [
+        Check("pixel_size", verdict, f"{width}x{height}", ", ".join(rules) or "no limit"),
+        Check("upscale", up, round(upscale, 3), f"<= {limit:g}x" if limit != float("inf") else "any"),
+    ]
+
+
+def check_rendered(profile: Profile, variant: RenderedVariant) -> Report:
+    """Check an encoded variant against every rule of its profile."""
+    return check_bytes(profile, variant.data, variant.upscale)
+
+
+def check_bytes(profile: Profile, data: bytes, upscale: float = 1.0) -> Report:
+    """Check encoded picture bytes (a variant, or any file meant for the profile's slot)."""
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    fmt = (image.format or "").upper()
+    icc = image.info.get("icc_profile")
+    mode = image.mode
+    pixels = np.asarray(image.convert("RGB"))
+    checks = size_checks(profile, image.width, image.height, upscale)
+    purity = border_purity(pixels)
+    if profile.background_rule is BackgroundRule.WHITE:
+        bg = Verdict.PASS if purity >= PURE_PASS else Verdict.WARN if purity >= PURE_WARN else Verdict.FAIL
+        checks.append(Check("background", bg, round(purity, 4), f">= {PURE_PASS:.0%} of border pixels at 255"))
+    else:
+        checks.append(Check("background", Verdict.PASS, round(purity, 4), "any"))
+    fill = fill_ratio(pixels)
+    if profile.min_fill and profile.fit is not Fit.COVER:
+        target = profile.min_fill
+        fv = Verdict.PASS if fill >= target - FILL_SLACK else Verdict.WARN if fill >= target - FILL_WARN \
+            else Verdict.FAIL
+        checks.append(Check("fill", fv, round(fill, 4), f">= {target:.0%} of the frame"))
+    else:
+        checks.append(Check("fill", Verdict.PASS, round(fill, 4), "any"))
+    facts = check_facts(profile, image.width, image.height, len(data), fmt, upscale).checks
+    checks.extend(c for c in facts if c.name in ("bytes", "format"))
+    # Decoded masters are converted to sRGB and variants carry no ICC profile, which browsers and
+    # marketplaces read as sRGB; an embedded profile or a CMYK/grey mode would be something else.
+    srgb = icc is None and mode in ("RGB", "L", "RGBA")
+    checks.append(Check("colour_space", Verdict.PASS if srgb else Verdict.FAIL,
+                        "sRGB" if srgb else f"{mode}{' + ICC' if icc else ''}", profile.colour_space))
+    return Report(profile.name, tuple(checks))
+
+
+def check_facts(profile: Profile, width: int, height: int, size_bytes: int, fmt: str, upscale: float) -> Report:
+    """The checks a stored variant's facts answer without its pixels (size, enlargement, bytes, format)."""
+    checks = size_checks(profile, width, height, upscale)
+    over = profile.max_bytes and size_bytes > profile.max_bytes
+    checks.append(Check("bytes", Verdict.FAIL if over else Verdict.PASS, size_bytes,
+                        f"<= {profile.max_bytes}" if profile.max_bytes else "no limit"))
+    checks.append(Check("format", Verdict.PASS if fmt.upper() == profile.format else Verdict.FAIL, fmt.upper(),
+                        profile.format))
+    return Report(profile.name, tuple(checks))
+
+
+def refused(profile: Profile, error: ImageError) -> Report:
+    """The report for a picture the renderer refused (too small, over the byte limit)."""
+    upscale = getattr(error, "upscale", None)
+    checks = [Check("render", Verdict.FAIL, error.code, error.message)]
+    if upscale is not None:
+        checks.append(Check("upscale", Verdict.FAIL, upscale, f"<= {profile.upscale_limit:g}x"))
+    return Report(profile.name, tuple(checks))
