@@ -30,6 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api import ops
 from api.errors import status_for
 from api.urls import variant_path
+from processing import errors as image_errors
 from processing.profiles import Profile
 from registry import errors as registry_errors
 from registry.hotlink import service as hotlink_rules
@@ -403,7 +404,7 @@ class Hotlink:
                                               "/v/{asset}/{profile}/{version}.{ext}")
         except _NotFound as exc:
             return await self._error(send, rid, method, exc.status, exc.code, exc.message, exc.extra)
-        except registry_errors.RegistryError as exc:
+        except (registry_errors.RegistryError, image_errors.ImageError) as exc:
             return await self._error(send, rid, method, status_for(exc), exc.code, exc.message)
         except StorageError as exc:
             log.error("blob store error on %s: %s", path, exc)
