@@ -5,18 +5,34 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
+from starlette.types import Receive, Scope, Send
 
 from api.errors import RejectNulInUrl, install_error_handlers
+from api.hotlink import Hotlink, enable_access_log
 from api.limits import install_limits
-from api.routes import catalog, console, health, keys, media, packs, skus, trust, variants
+from api.routes import catalog, console, hotlinks, keys, media, packs, skus, stats, trust
 from api.routes import compliance as compliance_routes
 from registry.runtime import Runtime
 from registry.settings import Settings
 from workers.bootstrap import close_runtime, create_runtime
 
 log = logging.getLogger(__name__)
+
+
+class SkupixApp(FastAPI):
+    """FastAPI with /v/ hotlinks answered ahead of its per-request machinery (telemetry, middleware, routing)."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.hotlink = Hotlink(super().__call__)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Hotlinks here; everything else through FastAPI, with a request id and an access-log line."""
+        scope["app"] = self
+        await self.hotlink(scope, receive, send)
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
@@ -27,6 +43,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if app.state.runtime is None:
             app.state.runtime = create_runtime(settings or Settings())
+        if app.state.runtime.settings.access_log:
+            enable_access_log()
         try:
             yield
         finally:
@@ -34,7 +52,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
                 close_runtime(app.state.runtime)
                 app.state.runtime = None
 
-    app = FastAPI(
+    app = SkupixApp(
         title="skupix",
         version="0.1.0",
         description="Shared product-media registry and image CDN: upload once, reuse by reference.",
@@ -44,14 +62,22 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     install_error_handlers(app)
     app.add_middleware(RejectNulInUrl)
     install_limits(app)
-    app.include_router(health.router)
     app.include_router(media.router)
     app.include_router(skus.router)
-    app.include_router(variants.router)
     app.include_router(console.router)
+    app.include_router(stats.router)
+    app.include_router(stats.pages)
+    app.include_router(hotlinks.router)
     app.include_router(keys.router)
     app.include_router(trust.router)
     app.include_router(compliance_routes.router)
     app.include_router(catalog.router)
     app.include_router(packs.router)
     return app
+
+
+def create_served_app() -> object:
+    """The app as `skupix serve --server granian` runs it: X-Forwarded-For/-Proto trusted, as uvicorn does."""
+    from granian.utils.proxies import wrap_asgi_with_proxy_headers
+
+    return wrap_asgi_with_proxy_headers(create_app(), "*")

@@ -6,13 +6,13 @@ import json
 import os
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from rich.console import Console
@@ -42,22 +42,62 @@ def _settings() -> Settings:
     return Settings()
 
 
+_T = TypeVar("_T")
+
+
+def _need_key(key: str) -> None:
+    """Exit with a clear message when no API key was given."""
+    if not key:
+        console.print("[red]an API key is needed: --key or SKUPIX_API_KEY[/red]")
+        raise typer.Exit(2)
+
+
+def _ask(server: str, call: Callable[[], _T]) -> _T:
+    """One API call of a command; a clear message and exit status 1 when it fails."""
+    import httpx
+
+    from api.client import ApiFailure
+
+    try:
+        return call()
+    except ApiFailure as exc:
+        console.print(f"[red]{exc.code}: {exc.message}[/red]")
+        raise typer.Exit(1) from exc
+    except httpx.HTTPError as exc:
+        console.print(f"[red]cannot reach {server}: {exc}[/red]")
+        raise typer.Exit(1) from exc
+
+
 @cli.command()
 def serve(
     host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
     workers: Annotated[int, typer.Option(help="API processes (needs PostgreSQL when > 1)")] = 1,
+    server: Annotated[str, typer.Option(help="HTTP server: granian (faster, sendfile) or uvicorn")] = "granian",
+    access_log: Annotated[bool, typer.Option(help="one JSON line per request on stderr")] = True,
 ) -> None:
     """Run the API (embedded default: SQLite + local folder + in-process tasks)."""
-    import uvicorn
-
     settings = _settings()
     if workers > 1 and settings.resolved_database_url.startswith("sqlite") and settings.embedded_tasks:
         console.print("[yellow]several API processes on SQLite with in-process tasks: using 1[/yellow]")
         workers = 1
+    if server not in ("granian", "uvicorn"):
+        console.print(f"[red]--server is granian or uvicorn, not {server!r}[/red]")
+        raise typer.Exit(2)
+    # Worker processes build their own Settings: the environment carries the choice to them.
+    os.environ["SKUPIX_ACCESS_LOG"] = "true" if access_log else "false"
     console.print(f"skupix serving on http://{host}:{port}  data: {settings.data_dir.resolve()}")
+    if server == "granian":
+        from granian.constants import Interfaces
+        from granian.server import Server
+
+        Server("api.app:create_served_app", address=host, port=port, interface=Interfaces.ASGI, workers=workers,
+               factory=True, log_access=False, websockets=False).serve()
+        return
+    import uvicorn
+
     uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers,
-                log_level="info", proxy_headers=True, forwarded_allow_ips="*")
+                log_level="info", proxy_headers=True, forwarded_allow_ips="*", access_log=False)
 
 
 @cli.command()
@@ -249,7 +289,7 @@ def ingest(
     """Upload every picture in a folder, with a progress bar and a dedup summary."""
     from api.client import ApiFailure, SkupixClient
 
-    require_key(key)
+    _need_key(key)
     if gs1 or manifest is not None:
         _official_ingest(folder, server, key, manifest, concurrency)
         return
@@ -305,13 +345,6 @@ def ingest(
         raise typer.Exit(1)
 
 
-def require_key(key: str) -> None:
-    """Stop with exit code 2 when no API key was given."""
-    if not key:
-        console.print("[red]an API key is needed: --key or SKUPIX_API_KEY[/red]")
-        raise typer.Exit(2)
-
-
 def _human(count: int) -> str:
     value = float(count)
     for unit in ("B", "KiB", "MiB", "GiB"):
@@ -336,7 +369,7 @@ def pull(
 
     from api.client import ApiFailure, SkupixClient
 
-    require_key(key)
+    _need_key(key)
     if bool(sku) == bool(pack):
         console.print("[red]give either --sku or --pack BRAND/PACK[/red]")
         raise typer.Exit(2)
@@ -344,14 +377,7 @@ def pull(
         _pull_pack(pack, version, platform, out, server, key)
         return
     with closing(SkupixClient(server, key)) as client:
-        try:
-            listing = client.listing(sku, platform)
-        except ApiFailure as exc:
-            console.print(f"[red]{exc.code}: {exc.message}[/red]")
-            raise typer.Exit(1) from exc
-        except httpx.HTTPError as exc:
-            console.print(f"[red]cannot reach {server}: {exc}[/red]")
-            raise typer.Exit(1) from exc
+        listing = _ask(server, lambda: client.listing(sku, platform))
         try:
             out.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -411,7 +437,7 @@ def catalog_import(
 
     from api.client import ApiFailure, SkupixClient
 
-    require_key(key)
+    _need_key(key)
     try:
         text = file.read_bytes().decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -618,6 +644,33 @@ def main() -> None:
         cli()
     except KeyboardInterrupt:
         sys.exit(130)
+
+
+@cli.command()
+def stats(
+    days: Annotated[int, typer.Option(help="the last N days")] = 30,
+    server: ServerOption = "http://127.0.0.1:8000",
+    key: KeyOption = "",
+) -> None:
+    """Your usage: hotlink hits per day and per asset, referring sites, what deduplication saved."""
+    from api.client import SkupixClient
+
+    _need_key(key)
+    with closing(SkupixClient(server, key)) as client:
+        found = _ask(server, lambda: client.stats(days))
+    out = Console()
+    out.print(f"since {found['since']}: {found['hits']:,} hotlink hits from {found['sites']} sites; "
+              f"{found['uploads_deduplicated']} of {found['uploads']} uploads deduplicated, "
+              f"{found['storage_saved_bytes'] / 1e6:.1f} MB saved, about "
+              f"{found['design_minutes_avoided'] / 60:.1f} h of design work avoided", soft_wrap=True)
+    peak = max((day["hits"] for day in found["by_day"]), default=0)
+    for day in found["by_day"]:
+        bar = "█" * (round(40 * day["hits"] / peak) if peak else 0)
+        out.print(f"{day['day']}  {bar} {day['hits']:,}")
+    table = Table("asset", "hits", "sites", "SKUs")
+    for asset in found["assets"]:
+        table.add_row(asset["asset_id"], f"{asset['hits']:,}", ", ".join(asset["sites"]), ", ".join(asset["skus"]))
+    out.print(table)
 
 
 @cli.command()

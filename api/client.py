@@ -138,3 +138,6 @@ class SkupixClient:
                 handle.write(chunk)
                 offset += len(chunk)
         return offset
+    def stats(self, days: int = 30) -> dict[str, Any]:
+        """GET /v1/stats: the caller's usage analytics."""
+        return self._check(self.http.get("/v1/stats", params={"days": days}))

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from api import ops
 from processing import errors as image_errors
 from processing.profiles import ProfileError
 from registry import errors as registry_errors
@@ -62,6 +63,7 @@ class ApiError(Exception):
 def error_response(status: int, code: str, message: str, **details: object) -> JSONResponse:
     """The one JSON error shape: {"code", "message", "status", optional "details"}."""
     body: dict[str, object] = {"code": code, "message": message, "status": status}
+    ops.errors[code] += 1
     if details:
         body["details"] = details
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None

@@ -21,3 +21,18 @@ def check(rt: Runtime) -> dict[str, str]:
         raise StoreUnavailable(f"blob store unreachable: {type(exc).__name__}") from exc
     mode = "embedded" if rt.settings.embedded_tasks else "celery"
     return {"status": "ok", "database": rt.db.engine.dialect.name, "tasks": mode}
+
+
+def ready(rt: Runtime) -> dict[str, str]:
+    """Readiness: database and store as `check` probes them, and the broker when tasks go through one."""
+    answer = check(rt)
+    if not rt.settings.embedded_tasks:
+        from kombu import Connection
+
+        try:
+            with Connection(rt.settings.broker_url, connect_timeout=2) as connection:
+                connection.ensure_connection(max_retries=1, timeout=2)
+        except Exception as exc:
+            raise ServiceUnavailable(f"broker unreachable: {type(exc).__name__}") from exc
+        answer["broker"] = "ok"
+    return answer

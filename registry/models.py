@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -252,6 +253,54 @@ class Job(Base):
     last_error: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class VariantHit(Base):
+    """Hotlink hits of one asset's variant profile on one UTC day, added up in memory and flushed."""
+
+    __tablename__ = "variant_hits"
+    __table_args__ = (Index("ix_variant_hits_asset_day", "asset_id", "day"),)
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    asset_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    profile: Mapped[str] = mapped_column(String(60), primary_key=True)
+    hits: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class AssetReferrer(Base):
+    """Hits of an asset's variants from pages of one site (the Referer's host) on one UTC day."""
+
+    __tablename__ = "asset_referrers"
+    __table_args__ = (Index("ix_asset_referrers_asset_day", "asset_id", "day"),)
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    asset_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255), primary_key=True)
+    hits: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class HotlinkPolicy(Base):
+    """How a tenant's pictures may be hotlinked: public or signed URLs, and which sites may show them."""
+
+    __tablename__ = "hotlink_policies"
+
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True)
+    signed: Mapped[bool] = mapped_column(Boolean, default=False)
+    referrers: Mapped[list[str]] = mapped_column(JSON, default=list)
+    secret: Mapped[str] = mapped_column(String(64), default="")
+    previous_secret: Mapped[str] = mapped_column(String(64), default="")
+    previous_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class RevokedAsset(Base):
+    """An asset its owner withdrew: none of its URLs answers any more."""
+
+    __tablename__ = "revoked_assets"
+
+    asset_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
+    revoked_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
 
 
 class PlatformGrant(Base):

@@ -74,6 +74,7 @@ class VariantRecord(_FromRow):
     size_bytes: int
     width: int
     height: int
+    created_at: datetime  # Last-Modified of its URL
 
 
 def asset_record(row: Asset) -> AssetRecord:

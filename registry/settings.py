@@ -5,9 +5,10 @@ from __future__ import annotations
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class VariantDelivery(StrEnum):
@@ -32,7 +33,7 @@ class Settings(BaseSettings):
     s3_multipart_threshold: int = 8 * 1024 * 1024
     broker_url: str = ""
     # HTTP delivery (public_url, variant_delivery, cdn_url, presign_ttl_seconds, alias_max_age_seconds):
-    # read only by api/ (api/deps.py, api/delivery.py, api/routes/variants.py), never by the registry.
+    # read only by api/ (api/deps.py, api/hotlink.py), never by the registry.
     public_url: str = ""
     variant_delivery: VariantDelivery = VariantDelivery.STREAM
     cdn_url: str = ""
@@ -74,6 +75,31 @@ class Settings(BaseSettings):
     # Webhooks to loopback, private or link-local addresses reach the registry's own network (SSRF); off
     # unless a deployment (or a test) really delivers inside it.
     webhook_allow_private_hosts: bool = False
+    # One JSON line per request on stderr (logger skupix.access); `skupix serve` turns it on.
+    access_log: bool = False
+    # With local storage behind nginx: answer variant GETs with X-Accel-Redirect to this internal
+    # location (e.g. /_skupix_blobs/) and let nginx send the file; see infra/nginx. Empty: send it here.
+    accel_redirect_prefix: str = ""
+    # Hotlink requests one client address may make per second, with bursts up to the burst size; 0: no limit.
+    hotlink_rate_per_client: float = 0.0
+    hotlink_burst_per_client: int = 100
+    # The same for all hotlinks of the assets one tenant owns, per API process; 0: no limit.
+    hotlink_rate_per_tenant: float = 0.0
+    hotlink_burst_per_tenant: int = 2000
+    # Revoking an asset refreshes its URLs on these edges (nginx base URLs, comma-separated) with this token,
+    # and POSTs {"asset_id", "paths"} to the webhook (a CDN's purge-by-URL, through a small adapter).
+    purge_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    purge_token: SecretStr | None = None
+    purge_webhook_url: str = ""
+    # How often each API process writes the hotlink hits it has added up (one transaction per flush).
+    usage_flush_seconds: float = 30.0
+
+    @field_validator("purge_urls", mode="before")
+    @classmethod
+    def _split_urls(cls, value: object) -> object:
+        if isinstance(value, str) and not value.lstrip().startswith("["):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
     # Hostile-request bounds (api/limits.py): JSON bodies are small; uploads get max_upload_bytes.
     max_json_body_bytes: int = Field(default=64 * 1024, ge=1024)

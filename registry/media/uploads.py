@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 import unicodedata
 from dataclasses import dataclass, field
 
@@ -10,6 +11,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 
 from processing.decode import check_size
+from registry import telemetry
 from registry.errors import Forbidden
 from registry.ids import new_id, new_opaque_id
 from registry.jobs.service import JobKind, enqueue
@@ -117,6 +119,13 @@ def _resolve_exact(session: Session, principal: Principal, command: UploadComman
 
 def upload(rt: Runtime, principal: Principal, command: UploadCommand) -> UploadOutcome:
     """Use case: register a file, reusing the asset of an exact or verified near copy, or making one."""
+    started = time.perf_counter()
+    outcome = _upload(rt, principal, command)
+    telemetry.dedup.observe(str(outcome.dedup), time.perf_counter() - started)  # decisions and their time
+    return outcome
+
+
+def _upload(rt: Runtime, principal: Principal, command: UploadCommand) -> UploadOutcome:
     if not principal.can_upload:
         raise Forbidden("platform keys can read listings but not upload")
     check_size(command.data, rt.limits)

@@ -9,14 +9,16 @@ brand that published it always sees it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from sqlalchemy.orm import Session
 
 from registry.errors import NotFound
 from registry.media.repository import MediaRepository
-from registry.models import PackAsset, utcnow
+from registry.models import utcnow
 from registry.packs.repository import PackRepository
 from registry.runtime import Runtime
 
@@ -30,12 +32,46 @@ class Visibility:
     restricted: bool = False  # true while only the brand may see it (embargo, expiry, revocation)
 
 
-def _released(row: PackAsset, now: datetime) -> bool:
+class TermsRow(Protocol):
+    """What the visibility rule reads of a pack's terms for one asset (a PackAsset row or a cached copy)."""
+
+    @property
+    def brand_tenant_id(self) -> str:
+        """The brand that published the pack."""
+        ...
+
+    @property
+    def embargo_until(self) -> datetime | None:
+        """Before this, only the brand sees the picture."""
+        ...
+
+    @property
+    def expires_at(self) -> datetime | None:
+        """After this, only the brand sees the picture."""
+        ...
+
+    @property
+    def revoked_at(self) -> datetime | None:
+        """Set when the brand withdrew the picture."""
+        ...
+
+
+@dataclass(frozen=True)
+class CachedTerms:
+    """A detached copy of one terms row, for processes that cache terms between requests (hotlinks)."""
+
+    brand_tenant_id: str
+    embargo_until: datetime | None
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+
+def _released(row: TermsRow, now: datetime) -> bool:
     return (row.revoked_at is None and (row.embargo_until is None or row.embargo_until <= now)
             and (row.expires_at is None or row.expires_at > now))
 
 
-def visibility_of_rows(rows: list[PackAsset], viewer_tenant_id: str | None, now: datetime) -> Visibility:
+def visibility_of_rows(rows: Sequence[TermsRow], viewer_tenant_id: str | None, now: datetime) -> Visibility:
     """The rule itself, on the terms rows naming one asset."""
     if not rows:
         return Visibility(allowed=True)
@@ -57,6 +93,17 @@ def asset_visibility(session: Session, asset_id: str, viewer_tenant_id: str | No
     if asset is not None and asset.id != asset_id:
         ids.append(asset.id)
     return visibility_of_rows(PackRepository(session).terms_rows(ids), viewer_tenant_id, now or utcnow())
+
+
+def asset_terms(rt: Runtime, asset_id: str) -> tuple[CachedTerms, ...]:
+    """Every pack-terms row naming the asset (following merges), detached so a process may cache them."""
+    with rt.db.read_only() as session:
+        ids = [asset_id]
+        asset = MediaRepository(session).asset(asset_id)
+        if asset is not None and asset.id != asset_id:
+            ids.append(asset.id)
+        return tuple(CachedTerms(r.brand_tenant_id, r.embargo_until, r.expires_at, r.revoked_at)
+                     for r in PackRepository(session).terms_rows(ids))
 
 
 def check_asset_visible(rt: Runtime, asset_id: str, viewer_tenant_id: str | None) -> Visibility:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -15,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from processing.errors import ImageError
 from processing.profiles import Profile
 from processing.render import RenderedVariant, load_source, render_many, render_source
+from registry import telemetry
 from registry.errors import NotFound, RenderPending, RenderUnavailable
 from registry.ids import new_id
 from registry.jobs.repository import JobRepository
@@ -24,6 +26,8 @@ from registry.media.lookup import require_asset
 from registry.models import Variant
 from registry.records import AssetRecord, VariantRecord
 from registry.runtime import Runtime
+from registry.telemetry import timed
+from registry.variants.claims import render_claim
 from registry.variants.repository import VariantRepository
 
 log = logging.getLogger(__name__)
@@ -104,14 +108,21 @@ def render_missing(rt: Runtime, asset_id: str, profiles: list[Profile] | None = 
         return []
     # one decode at the largest scale these profiles need; a profile the picture is too small for
     # (or cannot fit under its byte limit) is left unrendered: the compliance report flags it
+    started = time.perf_counter()
     results = render_many(rt.store.get(original_key(asset.master_sha256)), rt.limits, missing)
+    share = (time.perf_counter() - started) / len(missing)  # one decode serves them all: each gets its share
+    for profile in missing:
+        telemetry.renders.observe(profile.name, share, failed=isinstance(results[profile.name], ImageError))
     made = []
     for profile in missing:
         result = results[profile.name]
         if isinstance(result, ImageError):
             log.info("asset %s not rendered for %s: %s", asset.id, profile.name, result.code)
             continue
-        made.append(_store_variant(rt, asset, profile, result))
+        ref = current_ref(asset, profile)
+        with render_claim(rt, variant_blob_key(ref)):
+            if find(rt, asset.id, profile.name, ref.version) is None:  # a first request may have stored it
+                made.append(_store_variant(rt, asset, profile, result))
     return made
 
 
@@ -131,8 +142,15 @@ def ensure(rt: Runtime, asset: AssetRecord, profile: Profile) -> VariantRecord:
         # AVIF takes 10-100x a JPEG to encode: only background work renders it, never a request
         raise RenderPending(f"{profile.name} is being rendered; {profile.fallback} serves meanwhile",
                             fallback=profile.fallback)
-    source = load_source(rt.store.get(original_key(asset.master_sha256)), rt.limits, [profile])
-    return _store_variant(rt, asset, profile, render_source(source, profile))  # too small: an ImageError
+    with render_claim(rt, variant_blob_key(ref)):
+        # whoever rendered while this one waited has stored the row by now
+        existing = find(rt, asset.id, profile.name, ref.version)
+        if existing is not None:
+            return existing
+        source = load_source(rt.store.get(original_key(asset.master_sha256)), rt.limits, [profile])
+        with timed(telemetry.renders, profile.name):
+            rendered = render_source(source, profile)  # too small: an ImageError
+        return _store_variant(rt, asset, profile, rendered)
 
 
 def _store_variant(rt: Runtime, asset: AssetRecord, profile: Profile, rendered: RenderedVariant) -> VariantRecord:

@@ -35,3 +35,14 @@ def blob_files(rt: Runtime) -> list[str]:
         str(p.relative_to(root)) for p in root.rglob("*")
         if p.is_file() and not str(p.relative_to(root)).startswith(".")
     )
+
+
+def variant_paths(client: TestClient, headers: dict[str, str], data: bytes, profile: str = "swatch",
+                  **fields: Any) -> tuple[str, str, str]:
+    """Upload a picture; its asset id and the immutable and alias paths of one profile's variant."""
+    from urllib.parse import urlsplit
+
+    asset_id = upload(client, headers, data, **fields).json()["asset_id"]
+    variant = next(v for v in client.get(f"/v1/media/{asset_id}", headers=headers).json()["variants"]
+                   if v["profile"] == profile)
+    return asset_id, urlsplit(variant["url"]).path, urlsplit(variant["alias_url"]).path

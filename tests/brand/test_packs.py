@@ -33,11 +33,16 @@ from tests.conftest import wait_for_jobs
 PACK = f"/v1/packs/{BRAND_NAME}/spring"
 
 
-def _shift(runtime: Runtime, **values: datetime | None) -> None:
-    """Move a pack's terms in time (the clock cannot be waited on in a test)."""
+def _shift(client: TestClient, runtime: Runtime, **values: datetime | None) -> None:
+    """Move a pack's terms in time (the clock cannot be waited on in a test).
+
+    Rewriting the rows stands in for time passing, which the hot path's few-second view of an asset's
+    rules would not notice; real term changes go through the API and reach every process within it.
+    """
     with runtime.db.unit_of_work() as session:
         session.execute(update(PackVersion).values(**values))
         session.execute(update(PackAsset).values(**values))
+    client.app.hotlink.rules.clear()  # type: ignore[attr-defined]
 
 
 def _asset_of(version: dict[str, object], gtin: str, role: str = "main") -> str:
@@ -120,7 +125,7 @@ def test_embargo_hides_pictures_from_everyone_but_the_brand(client: TestClient, 
     listing = client.get("/v1/skus/COPY/listing", headers=merchant, params={"platform": "taobao"}).json()
     assert listing["slots"] == []
     # once the embargo has passed, everyone sees it, cached no longer than the terms allow
-    _shift(runtime, embargo_until=datetime.now(UTC) - timedelta(seconds=1))
+    _shift(client, runtime, embargo_until=datetime.now(UTC) - timedelta(seconds=1))
     released = client.get(path)
     assert released.status_code == 200
     assert "immutable" in released.headers["cache-control"]
@@ -140,7 +145,7 @@ def test_expiry_caps_cache_lifetimes_and_then_stops_serving(client: TestClient, 
     max_age = int(served.headers["cache-control"].split("max-age=")[1])
     assert 0 < max_age <= 7200
     assert "immutable" not in served.headers["cache-control"]
-    _shift(runtime, expires_at=datetime.now(UTC) - timedelta(seconds=1))
+    _shift(client, runtime, expires_at=datetime.now(UTC) - timedelta(seconds=1))
     assert client.get(path).status_code == 404
     assert client.get(path, headers=brand).status_code == 200
     assert client.get(f"{PACK}/versions/1/zip", headers=merchant, params={"platform": "taobao"}).status_code == 403

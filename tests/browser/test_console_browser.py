@@ -55,6 +55,7 @@ def clean_env(data_dir: Path) -> dict[str, str]:
     """
     env = {k: v for k, v in os.environ.items() if not k.startswith("SKUPIX_")}
     env["SKUPIX_DATA_DIR"] = str(data_dir)
+    env["SKUPIX_USAGE_FLUSH_SECONDS"] = "1"  # hotlink hits reach the usage dashboard within a second
     return env
 
 
@@ -413,3 +414,39 @@ def test_a_stray_percent_in_the_address_is_shown_as_a_miss_not_a_script_error(se
     page.goto(session.base + "/console#/asset/ast_%zz")
     page.wait("document.querySelector('#errors .error[data-code=not_found]')", "the not_found error")
     # the autouse fixture asserts no script exception (URIError) was raised on the way
+
+
+def test_usage_dashboard_charts_hotlink_hits(session: Session) -> None:
+    page = session.page
+    auth = {"Authorization": f"Bearer {session.key}"}
+    asset = httpx.get(f"{session.base}/v1/media/{session.uploads[0]['asset_id']}", headers=auth, timeout=10).json()
+    url = next(v["url"] for v in asset["variants"] if v["profile"] == "swatch")
+    for _ in range(3):
+        assert httpx.get(url, headers={"Referer": "https://loja.example.com.br/p/1"}, timeout=30).status_code == 200
+    deadline = time.monotonic() + WAIT
+    while True:
+        found = httpx.get(f"{session.base}/v1/stats", headers=auth, timeout=10).json()
+        if "loja.example.com.br" in {site for a in found["assets"] for site in a["sites"]}:
+            break
+        assert time.monotonic() < deadline, f"hits never reached /v1/stats: {found}"
+        time.sleep(0.3)
+
+    page.goto(session.base + "/console#/uploads")
+    page.wait("document.getElementById('usage-link')", "the console's usage link")
+    page.js("document.getElementById('usage-link').click(); true")
+    page.wait("location.pathname === '/console/usage' && document.querySelectorAll('#chart rect.bar').length === 30",
+              "the usage chart")
+    bars = page.js("[...document.querySelectorAll('#chart rect.bar')].map(b => ({day: b.dataset.day,"
+                   " hits: Number(b.dataset.hits), height: Number(b.getAttribute('height'))}))")
+    today = bars[-1]
+    assert today["day"] == found["by_day"][-1]["day"] and today["hits"] >= 3
+    assert today["height"] == 150  # the tallest bar: all hits are today's
+    assert all(bar["hits"] == 0 and bar["height"] == 0 for bar in bars[:-1])
+    page.wait("document.getElementById('hits').textContent !== '0'", "the totals")
+    shown = int(page.js("document.getElementById('hits').textContent").replace(",", ""))
+    assert shown >= found["hits"]
+    table = page.js("document.getElementById('assets').innerText")
+    assert session.uploads[0]["asset_id"] in table and "loja.example.com.br" in table and SKU in table
+    assert "minutes" in page.js("document.getElementById('assumption').textContent")
+    path = page.screenshot(session.shots / "console-usage.png")
+    print(f"screenshot: {path}")

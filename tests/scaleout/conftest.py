@@ -508,7 +508,8 @@ def create_api_key(stack: Stack, tenant: str, kind: str = "merchant") -> str:
 
 
 def render_edge_config(listen: str, upstream: str, cache_dir: Path, max_body: str = "48m",
-                       cache_size: str = "256m") -> str:
+                       cache_size: str = "256m", blob_root: Path | None = None,
+                       purge_token: str = "edge-tests-purge-token") -> str:
     """infra/nginx/skupix-edge.conf.template with its variables filled in, as the nginx image does."""
     text = NGINX_TEMPLATE.read_text(encoding="utf-8")
     values = {
@@ -517,6 +518,8 @@ def render_edge_config(listen: str, upstream: str, cache_dir: Path, max_body: st
         "SKUPIX_EDGE_CACHE_DIR": str(cache_dir),
         "SKUPIX_EDGE_CACHE_SIZE": cache_size,
         "SKUPIX_EDGE_MAX_BODY": max_body,
+        "SKUPIX_EDGE_BLOB_ROOT": str(blob_root or cache_dir / "no-blobs"),
+        "SKUPIX_EDGE_PURGE_TOKEN": purge_token,
     }
     for name, value in values.items():
         text = text.replace("${" + name + "}", value)
@@ -542,15 +545,16 @@ def nginx_binary() -> str:
     return binary
 
 
-def start_edge(processes: ProcessSet, root: Path, upstream: str) -> Edge:
-    """Run the real nginx with the edge config on a free port, its files all under `root`."""
+def start_edge(processes: ProcessSet, root: Path, upstream: str, blob_root: Path | None = None,
+               port: int | None = None) -> Edge:
+    """Run the real nginx with the edge config on a free port (or `port`), its files all under `root`."""
     binary = nginx_binary()
-    port = free_port()
+    port = port or free_port()
     root.mkdir(parents=True, exist_ok=True)
     for folder in ("cache", "client_body", "proxy", "fastcgi", "uwsgi", "scgi", "logs"):
         (root / folder).mkdir(exist_ok=True)
     (root / "skupix-edge.conf").write_text(
-        render_edge_config(f"127.0.0.1:{port}", upstream, root / "cache"), encoding="utf-8")
+        render_edge_config(f"127.0.0.1:{port}", upstream, root / "cache", blob_root=blob_root), encoding="utf-8")
     user = "user root;\n" if os.geteuid() == 0 else ""  # workers must reach the root-owned temp folders
     mime_types = "include /etc/nginx/mime.types;" if Path("/etc/nginx/mime.types").exists() else ""
     (root / "nginx.conf").write_text(f"""{user}worker_processes 1;

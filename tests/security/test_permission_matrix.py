@@ -15,6 +15,7 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from starlette.routing import Route
 
+from api.hotlink import ROUTES as HOTLINK_ROUTES
 from registry.runtime import Runtime
 from tests.api.helpers import upload
 from tests.conftest import make_key
@@ -109,6 +110,11 @@ def _variant(world: World, alias: bool) -> str:
     thumb = next(v for v in asset["variants"] if v["profile"] == "web_thumb")
     url = thumb["alias_url"] if alias else thumb["url"]
     return "/" + url.split("/", 3)[3]
+
+
+def _sign_with_owner_key(world: World) -> Req:
+    world.client.post("/v1/hotlink/keys", headers=world.keys["owner"], json={"grace_seconds": 0})
+    return Req("POST", "/v1/hotlink/sign", json={"path": _variant(world, False)})
 
 
 Build = Callable[[World], Req]
@@ -229,6 +235,21 @@ ROUTES: dict[tuple[str, str], tuple[Build, Expect]] = {
     ("GET", "/v1/skus/{sku:path}/manifest"): (
         lambda w: Req("GET", "/v1/skus/S-1/manifest?platform=web"), OWN_SKU),
     ("GET", "/v1/skus/{sku:path}/zip"): (lambda w: Req("GET", "/v1/skus/S-1/zip?platform=web"), OWN_SKU),
+    # hotlink serving (api/hotlink.py, answered ahead of FastAPI), operations and usage
+    ("GET", "/readyz"): (lambda w: Req("GET", "/readyz"), _anyone(OK_READ)),
+    ("GET", "/metrics"): (lambda w: Req("GET", "/metrics"), _anyone(OK_READ)),
+    ("GET", "/v/{asset_id}/{profile}"): (lambda w: Req("GET", f"/v/{w.asset_id}/web_thumb"), _anyone(OK_READ)),
+    ("HEAD", "/v/{asset_id}/{profile}"): (lambda w: Req("HEAD", f"/v/{w.asset_id}/web_thumb"), _anyone(OK_READ)),
+    ("GET", "/console/usage"): (lambda w: Req("GET", "/console/usage"), _anyone(OK_READ)),
+    ("GET", "/v1/stats"): (lambda w: Req("GET", "/v1/stats"), _keys(OK_READ)),
+    ("GET", "/v1/hotlink/policy"): (lambda w: Req("GET", "/v1/hotlink/policy"), _keys(OK_READ)),
+    ("PUT", "/v1/hotlink/policy"): (lambda w: Req("PUT", "/v1/hotlink/policy", json={"signed": False}),
+                                    _sellers(OK_READ)),
+    ("POST", "/v1/hotlink/keys"): (lambda w: Req("POST", "/v1/hotlink/keys", json={"grace_seconds": 0}),
+                                   _sellers(OK_READ)),
+    ("POST", "/v1/hotlink/sign"): (_sign_with_owner_key, _owner_only(OK_READ)),
+    ("POST", "/v1/hotlink/revoke/{asset_id}"): (
+        lambda w: Req("POST", f"/v1/hotlink/revoke/{w.owner_upload()['asset_id']}"), _owner_only(OK_READ)),
 }
 
 
@@ -244,7 +265,7 @@ def _walk(routes: list[Any], prefix: str = "") -> set[tuple[str, str]]:
 
 
 def _app_routes(client: TestClient) -> set[tuple[str, str]]:
-    return _walk(list(client.app.routes))  # type: ignore[attr-defined]
+    return _walk(list(client.app.routes)) | set(HOTLINK_ROUTES)  # type: ignore[attr-defined]
 
 
 @pytest.fixture

@@ -1,0 +1,881 @@
+"""Hotlink serving: a lean raw-ASGI handler for /v/... in front of FastAPI.
+
+Platforms embed variant URLs in their pages, so this path carries most of the traffic. It skips
+FastAPI's routing, dependency injection and validation; an immutable variant's row never changes,
+so once seen it is answered from memory (a bounded LRU) without a database round trip, and its
+bytes are sent from memory (small hot files, under a byte budget), by the server's zero-copy
+`http.response.pathsend` extension, or in chunks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import itertools
+import json
+import logging
+import math
+import os
+import time
+from collections import Counter, OrderedDict
+from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime
+from email.utils import format_datetime, parsedate_to_datetime
+from pathlib import Path
+from urllib.parse import parse_qsl, unquote_to_bytes, urlsplit
+
+import anyio.to_thread
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api import ops
+from api.deps import bearer_key
+from api.errors import status_for
+from api.urls import variant_path
+from processing import errors as image_errors
+from processing.profiles import Profile
+from registry import errors as registry_errors
+from registry.hotlink import service as hotlink_rules
+from registry.packs.terms import CachedTerms, asset_terms, visibility_of_rows
+from registry.runtime import Runtime
+from registry.tenants.service import authenticate
+from registry.usage import service as usage
+from registry.variants import service as variants
+from storage import StorageError
+from storage.local import LocalBlobStore
+
+log = logging.getLogger(__name__)
+access_log = logging.getLogger("skupix.access")
+
+
+IMMUTABLE = b"public, max-age=31536000, immutable"
+_CHUNK = 256 * 1024
+_NEGATIVE_TTL = 10.0
+_RULES_TTL = 5.0  # how long a process trusts what it read of an owner's rules and revocations
+_OPS = frozenset({"/healthz", "/readyz", "/metrics"})
+# What this handler answers instead of FastAPI routes, as (method, path template): for route inventories
+# such as the permission matrix (tests/security).
+ROUTES = frozenset({(method, path) for method in ("GET", "HEAD") for path in (
+    "/v/{asset_id}/{profile}/{filename}", "/v/{asset_id}/{filename}", "/v/{asset_id}/{profile}")}
+    | {("GET", path) for path in _OPS})
+_PATHSEND = os.environ.get("HOTLINK_PATHSEND", "1") == "1"
+_COMMON = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"access-control-allow-origin", b"*"),
+    (b"access-control-expose-headers", b"ETag, Content-Length, Content-Range, X-Request-ID"),
+]
+
+
+@dataclass(frozen=True)
+class HotlinkLimits:
+    """How much the hot path may keep in memory."""
+
+    rows: int = 20_000
+    body_budget: int = 64 * 1024 * 1024
+    body_max: int = 512 * 1024
+    negatives: int = 10_000
+
+
+@dataclass
+class Entry:
+    """What an immutable variant URL answers, prepared once: headers, and where its bytes are."""
+
+    asset_id: str
+    profile: str
+    etag: bytes
+    last_modified: datetime
+    size: int
+    content_type: bytes
+    blob_key: str
+    path: str | None  # the file, when the store is a local folder
+    headers: list[tuple[bytes, bytes]]  # shared by 200, 206 and 304
+    body: bytes | None = None
+    redirect: bytes | None = None  # a CDN copy: stable, so cached with the row
+
+
+@dataclass
+class _Bodies:
+    """Bytes of small hot files, least recently used evicted first, under a byte budget."""
+
+    budget: int
+    used: int = 0
+    order: OrderedDict[str, Entry] = field(default_factory=OrderedDict)
+
+    def keep(self, key: str, entry: Entry, data: bytes) -> None:
+        """Hold `data` for `entry` if it fits the budget, evicting older bodies."""
+        if len(data) > self.budget:
+            return
+        while self.used + len(data) > self.budget and self.order:
+            _, old = self.order.popitem(last=False)
+            self.used -= len(old.body or b"")
+            old.body = None
+        entry.body = data
+        self.order[key] = entry
+        self.used += len(data)
+
+    def touch(self, key: str) -> None:
+        """Mark a body as recently used."""
+        if key in self.order:
+            self.order.move_to_end(key)
+
+
+class AccessLog:
+    """Structured access lines (JSON), written in batches so logging costs less than the response."""
+
+    def __init__(self, batch: int = 256, interval: float = 1.0) -> None:
+        self.lines: list[str] = []
+        self.batch, self.interval = batch, interval
+        self._flush_at = time.monotonic() + interval
+        self._timer: asyncio.TimerHandle | None = None
+
+    def add(self, rid: bytes, method: str, path: str, status: int, sent: int, seconds: float) -> None:
+        """Queue one line; flush when the batch is full or the interval has passed."""
+        self.lines.append(
+            f'{{"ts":{time.time():.3f},"rid":"{rid.decode("latin-1")}","method":"{method}",'
+            f'"path":{json.dumps(path, ensure_ascii=False)},"status":{status},"bytes":{sent},'
+            f'"ms":{seconds * 1000:.3f}}}')
+        if len(self.lines) >= self.batch or time.monotonic() >= self._flush_at:
+            self.flush()
+        elif self._timer is None:
+            # a quiet spell must not hold the last lines back
+            self._timer = asyncio.get_running_loop().call_later(self.interval, self.flush)
+
+    def flush(self) -> None:
+        """Write the queued lines as one log record (one JSON object per line)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._flush_at = time.monotonic() + self.interval
+        if self.lines:
+            lines, self.lines = self.lines, []
+            access_log.info("\n".join(lines))
+
+
+def enable_access_log() -> None:
+    """Send access lines to stderr unless logging is already configured for them."""
+    if not access_log.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        access_log.addHandler(handler)
+        access_log.setLevel(logging.INFO)
+        access_log.propagate = False
+
+
+class UsageCounter:
+    """Hotlink hits added up in memory and written in one transaction now and then, never per request."""
+
+    def __init__(self, keys: int = 50_000) -> None:
+        self.hits: Counter[tuple[str, str]] = Counter()
+        self.referrers: Counter[tuple[str, bytes]] = Counter()
+        self.keys = keys
+        self._timer: asyncio.TimerHandle | None = None
+        self._runtime: Runtime | None = None
+
+    def count(self, asset_id: str, profile: str, referer: bytes | None) -> None:
+        """One hit of an asset's variant, from a page of `referer` if sent."""
+        self.hits[(asset_id, profile)] += 1
+        if referer:
+            self.referrers[(asset_id, referer)] += 1
+
+    def schedule(self, rt: Runtime) -> None:
+        """Make sure a flush is due within the configured interval."""
+        self._runtime = rt
+        if self._timer is None:
+            loop = asyncio.get_running_loop()
+            self._timer = loop.call_later(rt.settings.usage_flush_seconds, lambda: loop.create_task(self.flush()))
+        if len(self.hits) + len(self.referrers) > self.keys:
+            self._timer.cancel()
+            self._timer = None
+            asyncio.get_running_loop().create_task(self.flush())
+
+    def take(self) -> tuple[dict[tuple[str, str], int], dict[tuple[str, str], int]]:
+        """The counts so far, emptied: hits by (asset, profile) and by (asset, referring host)."""
+        hits, raw = dict(self.hits), self.referrers
+        self.hits, self.referrers = Counter(), Counter()
+        sites: Counter[tuple[str, str]] = Counter()
+        for (asset_id, referer), count in raw.items():
+            host = urlsplit(referer.decode("latin-1")).hostname
+            if host:
+                sites[(asset_id, host[:255])] += count
+        return hits, dict(sites)
+
+    async def flush(self) -> None:
+        """Write the counts so far (in a thread); on failure they are put back for the next flush."""
+        self._timer = None
+        if self._runtime is not None:
+            await anyio.to_thread.run_sync(self.flush_now, self._runtime)
+
+    def flush_now(self, rt: Runtime) -> None:
+        """Write the counts so far, blocking."""
+        hits, sites = self.take()
+        try:
+            usage.record_hits(rt, datetime.now(UTC).date(), hits, sites)
+        except Exception:
+            log.exception("hotlink usage not written; kept for the next flush")
+            self.hits.update(hits)
+
+
+class RateLimiter:
+    """Token buckets per client address, the least recently seen forgotten first."""
+
+    def __init__(self, clients: int = 100_000) -> None:
+        self.buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # tokens, when counted
+        self.clients = clients
+
+    def take(self, client: tuple[str, int] | None, rate: float, burst: int) -> int:
+        """Spend one token; 0 when allowed, else the whole seconds until one is there (Retry-After)."""
+        key = client[0] if client else "-"
+        now = time.monotonic()
+        tokens, then = self.buckets.pop(key, (float(burst), now))
+        tokens = min(float(burst), tokens + (now - then) * rate)
+        allowed = tokens >= 1.0
+        self.buckets[key] = (tokens - 1.0 if allowed else tokens, now)
+        if len(self.buckets) > self.clients:
+            self.buckets.popitem(last=False)
+        return 0 if allowed else max(1, math.ceil((1.0 - tokens) / rate))
+
+
+class _NotFound(Exception):
+    """An error answer of the hot path (not only 404s)."""
+
+    def __init__(self, status: int, code: str, message: str, extra: list[tuple[bytes, bytes]] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.extra = status, code, message, extra
+
+
+def _error_body(status: int, code: str, message: str) -> bytes:
+    return json.dumps({"code": code, "message": message, "status": status}).encode()
+
+
+def http_date(moment: datetime) -> bytes:
+    """An IMF-fixdate (RFC 9110 5.6.7) for a UTC-aware time."""
+    return format_datetime(moment, usegmt=True).encode()
+
+
+def etag_matches(header: bytes, etag: bytes) -> bool:
+    """RFC 9110 weak comparison for If-None-Match: any listed tag (or *) equal to ours."""
+    for candidate in header.split(b","):
+        tag = candidate.strip()
+        if tag == b"*":
+            return True
+        if tag.startswith(b"W/"):
+            tag = tag[2:]
+        if tag == etag:
+            return True
+    return False
+
+
+def _not_modified_since(header: bytes, last_modified: datetime) -> bool:
+    try:
+        since = parsedate_to_datetime(header.decode("latin-1"))
+    except (TypeError, ValueError, IndexError):
+        return False  # an invalid date is ignored (RFC 9110 13.1.3)
+    if since.tzinfo is None:
+        return False
+    return last_modified.replace(microsecond=0) <= since
+
+
+def parse_range(header: bytes, size: int) -> tuple[int, int] | None | bool:
+    """One byte range (start, end inclusive); None to ignore the header; False when unsatisfiable."""
+    unit, _, spec = header.partition(b"=")
+    if unit.strip().lower() != b"bytes" or b"," in spec:
+        return None  # other units and multiple ranges: the full representation (RFC 9110 14.2)
+    first, dash, last = spec.strip().partition(b"-")
+    if not dash:
+        return None
+    try:
+        if first:
+            start = int(first)
+            end = int(last) if last else size - 1
+            if start >= size:
+                return False
+            if start < 0 or end < start:
+                return None
+            return start, min(end, size - 1)
+        suffix = int(last)
+    except ValueError:
+        return None
+    if suffix <= 0 or size == 0:
+        return False
+    return max(0, size - suffix), size - 1
+
+
+class Hotlink:
+    """The /v/ handler; everything else goes to the wrapped app."""
+
+    def __init__(self, app: ASGIApp, limits: HotlinkLimits | None = None) -> None:
+        self.app = app
+        self.limits = limits or HotlinkLimits()
+        self.rows: OrderedDict[str, Entry] = OrderedDict()
+        self.bodies = _Bodies(self.limits.body_budget)
+        self.negatives: OrderedDict[str, tuple[float, int, bytes]] = OrderedDict()
+        self.inflight: dict[str, asyncio.Future[Entry]] = {}
+        self._ids = itertools.count(1)
+        self._id_prefix = f"{os.getpid():x}-{os.urandom(3).hex()}-"
+        self.log = AccessLog()
+        self.stats = ops.HttpStats()
+        self.cache_results: Counter[str] = Counter()
+        self.limiter = RateLimiter()
+        self.tenant_limiter = RateLimiter()
+        self.usage = UsageCounter()
+        self.rules: OrderedDict[str, tuple[float, hotlink_rules.Policy, bool, tuple[CachedTerms, ...]]] = OrderedDict()
+        self.choices: OrderedDict[str, tuple[float, list[tuple[str, str, bool, bool]]]] = OrderedDict()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve /v/ URLs; pass everything else on; one access-log line per request either way."""
+        if scope["type"] == "lifespan":
+            await self.app(scope, self._flush_at_shutdown(scope, receive), send)
+            return
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        path: str = scope["path"]
+        headers = _Headers(scope["headers"])
+        rid = headers.request_id or (self._id_prefix + str(next(self._ids))).encode()
+        if path.startswith("/v/"):
+            status, sent = await self._serve(scope, path, headers, rid, send)
+            route = ("/v/{asset}/{profile}/{version}.{ext}" if path.count("/") == 4
+                     else "/v/{asset}/{profile}.{ext}" if "." in path.rsplit("/", 1)[1] else "/v/{asset}/{profile}")
+        elif path in _OPS:
+            (status, sent), route = await ops.answer(self, path, scope, send, rid), path
+        else:
+            status, sent = await self._pass(scope, receive, send, rid)
+            route = getattr(scope.get("route"), "path", None) or "unmatched"
+        elapsed = time.perf_counter() - started
+        self.stats.observe(route, scope["method"], status, elapsed)
+        if access_log.isEnabledFor(logging.INFO):
+            self.log.add(rid, scope["method"], path, status, sent, elapsed)
+
+    def _flush_at_shutdown(self, scope: Scope, receive: Receive) -> Receive:
+        """Write the hits counted so far before the app closes its runtime."""
+
+        async def receiving() -> Message:
+            message = await receive()
+            if message["type"] == "lifespan.shutdown":
+                rt: Runtime | None = scope["app"].state.runtime
+                if rt is not None:
+                    await anyio.to_thread.run_sync(self.usage.flush_now, rt)
+            return message
+
+        return receiving
+
+    async def _pass(self, scope: Scope, receive: Receive, send: Send, rid: bytes) -> tuple[int, int]:
+        """The rest of the API, with the request id added to its answers."""
+        seen = [500, 0]
+
+        async def tagged(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                seen[0] = message["status"]
+                message["headers"] = [*message.get("headers", ()), (b"x-request-id", rid)]
+            elif message["type"] == "http.response.body":
+                seen[1] += len(message.get("body", b""))
+            await send(message)
+
+        await self.app(scope, receive, tagged)
+        return seen[0], seen[1]
+
+    async def _serve(self, scope: Scope, path: str, headers: _Headers, rid: bytes, send: Send) -> tuple[int, int]:
+        method = scope["method"]
+        if method not in ("GET", "HEAD"):
+            if method == "OPTIONS":
+                return await _send(send, 204, [*_COMMON, (b"access-control-allow-methods", b"GET, HEAD"),
+                                               (b"access-control-allow-headers", b"Range, If-None-Match, If-Range"),
+                                               (b"access-control-max-age", b"86400"), (b"x-request-id", rid)], b"")
+            return await self._error(send, rid, method, 405, "method_not_allowed",
+                                     "variant URLs answer GET and HEAD", [(b"allow", b"GET, HEAD")])
+        query = scope.get("query_string", b"")
+        if "\x00" in path or (query and b"\x00" in unquote_to_bytes(query)):
+            # as RejectNulInUrl does for the rest of the API: no id holds one, and PostgreSQL errs on it
+            return await self._error(send, rid, method, 400, "bad_request", "URLs may not contain NUL characters")
+        rt: Runtime = scope["app"].state.runtime
+        if rt.settings.hotlink_rate_per_client > 0:
+            wait = self.limiter.take(scope.get("client"), rt.settings.hotlink_rate_per_client,
+                                     rt.settings.hotlink_burst_per_client)
+            if wait:
+                return await self._error(send, rid, method, 429, "too_many_requests",
+                                         "too many requests from this address; slow down",
+                                         [(b"retry-after", str(wait).encode())])
+        parts = path[3:].split("/")
+        try:
+            if len(parts) == 3:
+                return await self._immutable(scope, path, parts, headers, rid, send)
+            if len(parts) == 2 and "." not in parts[1]:
+                return await self._negotiated(scope, parts, headers, rid, send)
+            if len(parts) == 2:
+                return await self._alias(scope, parts, headers, rid, send)
+            raise _NotFound(404, "not_found", "not a variant URL: /v/{asset}/{profile}.{ext} or "
+                                              "/v/{asset}/{profile}/{version}.{ext}")
+        except _NotFound as exc:
+            return await self._error(send, rid, method, exc.status, exc.code, exc.message, exc.extra)
+        except (registry_errors.RegistryError, image_errors.ImageError) as exc:
+            return await self._error(send, rid, method, status_for(exc), exc.code, exc.message)
+        except StorageError as exc:
+            log.error("blob store error on %s: %s", path, exc)
+            return await self._error(send, rid, method, 503, "storage_unavailable",
+                                     "the blob store is unavailable; try again shortly")
+        except Exception:
+            log.exception("unhandled error on %s", path)
+            return await self._error(send, rid, method, 500, "internal_error",
+                                     "something went wrong on our side; it has been logged")
+
+    async def _error(self, send: Send, rid: bytes, method: str, status: int, code: str, message: str,
+                     extra: list[tuple[bytes, bytes]] | None = None) -> tuple[int, int]:
+        body = _error_body(status, code, message)
+        ops.errors[code] += 1
+        # A missing blob answers HEAD and GET alike: same status and headers, HEAD without the body.
+        head = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                *_COMMON, (b"x-request-id", rid), *(extra or [])]
+        return await _send(send, status, head, b"" if method == "HEAD" else body)
+
+    # ---------------------------------------------------------------- tenant rules
+
+    async def _guard(self, rt: Runtime, scope: Scope, path: str, asset_id: str,
+                     headers: _Headers) -> tuple[hotlink_rules.Policy, bytes | None]:
+        """Apply the owner's rules (revocation, signature, referrers); a narrower Cache-Control when they bind."""
+        found = self.rules.get(asset_id)
+        now = time.monotonic()
+        if found is None or found[0] < now:
+            policy, revoked = await anyio.to_thread.run_sync(hotlink_rules.rules_for_asset, rt, asset_id)
+            terms = await anyio.to_thread.run_sync(asset_terms, rt, asset_id)
+            found = self.rules[asset_id] = (now + _RULES_TTL, policy, revoked, terms)
+            while len(self.rules) > self.limits.rows:
+                self.rules.popitem(last=False)
+        _fresh, policy, revoked, terms = found
+        if rt.settings.hotlink_rate_per_tenant > 0 and policy.owner:
+            wait = self.tenant_limiter.take(("tenant:" + policy.owner, 0), rt.settings.hotlink_rate_per_tenant,
+                                            rt.settings.hotlink_burst_per_tenant)
+            if wait:
+                raise _NotFound(429, "too_many_requests", "this picture's owner is over its hotlink rate; slow down",
+                                [(b"retry-after", str(wait).encode())])
+        if revoked:
+            # cacheable on purpose: a purge request through the edge replaces its copy with this answer
+            raise _NotFound(410, "revoked", "its owner withdrew this picture",
+                            [(b"cache-control", b"public, max-age=31536000")])
+        terms_cache = await self._brand_terms(rt, asset_id, terms, headers) if terms else None
+        cache: bytes | None = None
+        if policy.signed:
+            query = _query(scope)
+            exp = query.get("exp")
+            if not policy.signature_valid(path, exp, query.get("sig"), datetime.now(UTC)):
+                raise _NotFound(403, "signature_invalid",
+                                "this picture needs a signed URL (sig, and exp if given, unexpired)")
+            if exp is not None:
+                left = max(0, int(exp) - int(datetime.now(UTC).timestamp()))
+                cache = f"public, max-age={min(left, 31536000)}".encode()
+        if policy.referrers:
+            host = urlsplit(headers.referer.decode("latin-1")).hostname if headers.referer else None
+            if not policy.referrer_allowed(host):
+                raise _NotFound(403, "referrer_not_allowed", "this site may not show this picture")
+            cache = b"private, max-age=86400"  # shared caches would serve it to any site
+        return policy, _stricter(cache, terms_cache)
+
+    async def _brand_terms(self, rt: Runtime, asset_id: str, terms: tuple[CachedTerms, ...],
+                           headers: _Headers) -> bytes | None:
+        """A brand pack's embargo, expiry or revocation: 404 to others, private to the brand, caches capped."""
+        when = datetime.now(UTC)
+        seen = visibility_of_rows(terms, None, when)
+        if seen.restricted:  # only the brand may see it now: who is asking decides
+            viewer = await anyio.to_thread.run_sync(_viewer_tenant, rt, headers.authorization)
+            seen = visibility_of_rows(terms, viewer, when)
+        if not seen.allowed:  # the answer never says an embargoed picture exists
+            raise _NotFound(404, "not_found", f"no asset {asset_id!r}")
+        if seen.restricted:
+            return b"private, no-store"
+        if seen.until is not None:  # a cache must not keep serving past the pack's expiry
+            left = max(0, int((seen.until - when).total_seconds()))
+            return f"public, max-age={min(left, 31536000)}".encode()
+        return None
+
+    # ---------------------------------------------------------------- format negotiation
+
+    async def _negotiated(self, scope: Scope, parts: list[str], headers: _Headers, rid: bytes,
+                          send: Send) -> tuple[int, int]:
+        """/v/{asset}/{profile}: the profile's picture in the best format the client accepts (Vary: Accept).
+
+        The candidates are the profile and its format siblings (same geometry, another encoding, e.g.
+        web_thumb and avif_thumb); a sibling is offered only once stored (AVIF is rendered in the
+        background, never on a request), the profile itself always (rendered on first request).
+        """
+        rt: Runtime = scope["app"].state.runtime
+        asset_id, profile = parts
+        if profile not in rt.catalog.profiles:
+            raise _NotFound(404, "not_found", f"no profile {profile!r}")
+        _policy, cache = await self._guard(rt, scope, f"/v/{asset_id}/{profile}", asset_id, headers)
+        key = f"{asset_id}/{profile}"
+        found = self.choices.get(key)
+        now = time.monotonic()
+        if found is None or found[0] < now:
+            options = await anyio.to_thread.run_sync(_format_options, rt, asset_id, profile)
+            found = self.choices[key] = (now + _RULES_TTL, options)
+            while len(self.choices) > self.limits.rows:
+                self.choices.popitem(last=False)
+        options = found[1]
+        path = pick_format(options, headers.accept)
+        vary = b"Accept" if len(options) > 1 else b""
+        return await self._immutable(scope, path, path[3:].split("/"), headers, rid, send, (vary, cache))
+
+    # ---------------------------------------------------------------- aliases
+
+    async def _alias(self, scope: Scope, parts: list[str], headers: _Headers, rid: bytes,
+                     send: Send) -> tuple[int, int]:
+        """A stable alias per asset and profile: a short-lived redirect to the current immutable URL."""
+        rt: Runtime = scope["app"].state.runtime
+        asset_id, filename = parts
+        profile, dot, extension = filename.rpartition(".")
+        if not dot or not profile or not extension:
+            raise _NotFound(404, "not_found", "variant URLs end in an image extension, e.g. .jpg")
+        if profile not in rt.catalog.profiles:
+            raise _NotFound(404, "not_found", f"no profile {profile!r}")
+        policy, cache = await self._guard(rt, scope, f"/v/{asset_id}/{filename}", asset_id, headers)
+        ref = await anyio.to_thread.run_sync(variants.alias_target, rt, asset_id, profile, extension)
+        if ref.asset_id != asset_id:
+            await self._guard(rt, scope, f"/v/{asset_id}/{filename}", ref.asset_id, headers)
+        target = variant_path(ref)
+        if policy.signed:  # the immutable URL it points at needs a signature of its own, with the same expiry
+            exp = _query(scope).get("exp")
+            signature = hotlink_rules.sign(policy.secrets[0], target, exp)
+            target += ("?" if exp is None else f"?exp={exp}&") + f"sig={signature}"
+        location = (_public_base(scope, rt, headers) + target).encode()
+        return await _send(send, 302, [(b"location", location), (b"cache-control", cache or _alias_cache(rt)),
+                                       (b"content-length", b"0"), *_COMMON, (b"x-request-id", rid)], b"")
+
+    # ---------------------------------------------------------------- immutable URLs
+
+    async def _immutable(self, scope: Scope, path: str, parts: list[str], headers: _Headers, rid: bytes,
+                         send: Send, negotiated: tuple[bytes, bytes | None] | None = None) -> tuple[int, int]:
+        entry = self.rows.get(path)
+        if entry is None:
+            try:
+                entry = await self._entry(scope, path, parts)
+            except registry_errors.RenderPending as pending:
+                return await self._pending(scope, parts[0], pending.fallback, headers, rid, send)
+        else:
+            self.cache_results["hit"] += 1
+            self.rows.move_to_end(path)
+        rt: Runtime = scope["app"].state.runtime
+        if entry.path is not None and not os.path.exists(entry.path):
+            # the blob went missing after it was seen: say so (HEAD and GET alike), even with bytes in memory
+            self.rows.pop(path, None)
+            old = self.bodies.order.pop(path, None)
+            if old is not None:
+                self.bodies.used -= len(old.body or b"")
+            raise StorageError(f"{entry.blob_key}: the stored variant is missing")
+        if negotiated is None:
+            _policy, cache = await self._guard(rt, scope, path, entry.asset_id, headers)
+        else:  # the negotiated URL was checked; its answer may change, so it is cached briefly
+            cache = negotiated[1] or _alias_cache(rt)
+        self.usage.count(entry.asset_id, entry.profile, headers.referer)
+        self.usage.schedule(rt)
+        reply = [*entry.headers, (b"x-request-id", rid)]
+        if cache is not None:
+            reply = [(name, cache if name == b"cache-control" else value) for name, value in reply]
+        if negotiated is not None:
+            reply += [(b"content-location", path.encode()), (b"vary", negotiated[0])] if negotiated[0] else [
+                (b"content-location", path.encode())]
+        if entry.redirect is None and not entry.path and (redirect := await self._store_redirect(rt, entry)):
+            return await _send(send, 302, [(b"location", redirect), (b"cache-control", _alias_cache(rt)),
+                                           (b"content-length", b"0"), *_COMMON, (b"x-request-id", rid)], b"")
+        if entry.redirect is not None:
+            return await _send(send, 302, [(b"location", entry.redirect), (b"cache-control", _alias_cache(rt)),
+                                           (b"content-length", b"0"), *_COMMON, (b"x-request-id", rid)], b"")
+        if headers.if_none_match is not None:
+            if etag_matches(headers.if_none_match, entry.etag):
+                return await _send(send, 304, reply, b"")
+        elif headers.if_modified_since is not None and _not_modified_since(headers.if_modified_since,
+                                                                             entry.last_modified):
+            return await _send(send, 304, reply, b"")
+        start, end, status = 0, entry.size - 1, 200
+        # Range is defined for GET only (RFC 9110 14.2): a HEAD describes the whole representation.
+        if headers.range is not None and scope["method"] == "GET" and self._if_range_holds(headers.if_range, entry):
+            wanted = parse_range(headers.range, entry.size)
+            if wanted is False:
+                return await _send(send, 416, [*reply, (b"content-range", f"bytes */{entry.size}".encode()),
+                                               (b"content-length", b"0")], b"")
+            if isinstance(wanted, tuple):
+                start, end = wanted
+                status = 206
+                reply.append((b"content-range", f"bytes {start}-{end}/{entry.size}".encode()))
+        length = end - start + 1
+        reply.append((b"content-type", entry.content_type))
+        reply.append((b"content-length", str(length).encode()))
+        if scope["method"] == "HEAD":
+            return await _send(send, status, reply, b"")
+        accel = rt.settings.accel_redirect_prefix
+        if accel and entry.path is not None and status == 200:
+            # nginx sends the file from the blob folder; the answer's headers are ours (see infra/nginx)
+            reply.append((b"x-accel-redirect", (accel.rstrip("/") + "/" + entry.blob_key).encode()))
+            return await _send(send, 200, reply, b"")
+        if entry.body is not None and not (_PATHSEND and "http.response.pathsend" in scope.get("extensions", {})):
+            self.bodies.touch(path)
+            body = entry.body if status == 200 else entry.body[start:end + 1]
+            return await _send(send, status, reply, body)
+        if entry.path is not None and status == 200 and _PATHSEND and "http.response.pathsend" in scope.get(
+                "extensions", {}):
+            await send({"type": "http.response.start", "status": 200, "headers": reply})
+            await send({"type": "http.response.pathsend", "path": entry.path})
+            return 200, length
+        await send({"type": "http.response.start", "status": status, "headers": reply})
+        await self._stream(rt, entry, start, end, send)
+        return status, length
+
+    async def _pending(self, scope: Scope, asset_id: str, fallback: str, headers: _Headers, rid: bytes,
+                       send: Send) -> tuple[int, int]:
+        """Not rendered yet (AVIF, background only): a redirect to the fallback profile, kept by no cache."""
+        rt: Runtime = scope["app"].state.runtime
+        profile = rt.catalog.profiles[fallback]
+        ref = await anyio.to_thread.run_sync(variants.alias_target, rt, asset_id, profile.name, profile.extension)
+        location = (_public_base(scope, rt, headers) + variant_path(ref)).encode()
+        return await _send(send, 307, [(b"location", location), (b"cache-control", b"no-store"),
+                                       (b"content-length", b"0"), *_COMMON, (b"x-request-id", rid)], b"")
+
+    @staticmethod
+    def _if_range_holds(if_range: bytes | None, entry: Entry) -> bool:
+        """If-Range: the range applies only to the representation the client already has."""
+        if if_range is None:
+            return True
+        tag = if_range.strip()
+        if tag.startswith(b'"'):
+            return tag == entry.etag  # strong comparison (RFC 9110 13.1.5)
+        try:
+            return parsedate_to_datetime(tag.decode("latin-1")) == entry.last_modified.replace(microsecond=0)
+        except (TypeError, ValueError, IndexError):
+            return False
+
+    async def _stream(self, rt: Runtime, entry: Entry, start: int, end: int, send: Send) -> None:
+        if entry.path is not None:
+            with open(entry.path, "rb") as handle:
+                handle.seek(start)
+                left = end - start + 1
+                while left > 0:
+                    chunk = await anyio.to_thread.run_sync(handle.read, min(_CHUNK, left))
+                    if not chunk:
+                        break
+                    left -= len(chunk)
+                    await send({"type": "http.response.body", "body": chunk, "more_body": left > 0})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            return
+        if start == 0 and end == entry.size - 1:
+            data = await anyio.to_thread.run_sync(rt.store.get, entry.blob_key)
+        else:
+            data = await anyio.to_thread.run_sync(rt.store.get_range, entry.blob_key, start, end)
+        await send({"type": "http.response.body", "body": data, "more_body": False})
+
+    async def _store_redirect(self, rt: Runtime, entry: Entry) -> bytes | None:
+        """A presigned URL when the settings ask for redirects and the store makes them (never cached)."""
+        if rt.settings.variant_delivery != "redirect":
+            return None
+        url = await anyio.to_thread.run_sync(rt.store.presigned_url, entry.blob_key, rt.settings.presign_ttl_seconds)
+        return url.encode() if url else None
+
+    async def _entry(self, scope: Scope, path: str, parts: list[str]) -> Entry:
+        """The entry for an immutable URL: looked up (or rendered) once, by one caller per process."""
+        negative = self.negatives.get(path)
+        if negative is not None:
+            if negative[0] > time.monotonic():
+                self.cache_results["negative"] += 1
+                raise _NotFound(negative[1], "not_found", negative[2].decode())
+            del self.negatives[path]
+        rt: Runtime = scope["app"].state.runtime
+        asset_id, profile, filename = parts
+        version, dot, extension = filename.rpartition(".")
+        if not dot or not version or not extension:
+            raise _NotFound(404, "not_found", "variant URLs end in an image extension, e.g. .jpg")
+        if profile not in rt.catalog.profiles:  # answered from memory: nothing is decoded or queried
+            raise _NotFound(404, "not_found", f"no profile {profile!r}")
+        task = self.inflight.get(path)
+        self.cache_results["miss" if task is None else "joined"] += 1
+        if task is None:
+            # The load belongs to no single request: a client that hangs up does not cancel it for the others.
+            task = asyncio.ensure_future(self._fill(rt, path, asset_id, profile, version, extension))
+            self.inflight[path] = task
+        return await asyncio.shield(task)
+
+    async def _fill(self, rt: Runtime, path: str, asset_id: str, profile: str, version: str,
+                    extension: str) -> Entry:
+        try:
+            entry = await anyio.to_thread.run_sync(self._load, rt, path, asset_id, profile, version, extension)
+        except registry_errors.NotFound as exc:
+            self._remember_missing(path, exc.message)
+            raise _NotFound(404, "not_found", exc.message) from exc
+        finally:
+            del self.inflight[path]
+        self.rows[path] = entry
+        while len(self.rows) > self.limits.rows:
+            old_path, _ = self.rows.popitem(last=False)
+            old = self.bodies.order.pop(old_path, None)
+            if old is not None:
+                self.bodies.used -= len(old.body or b"")
+        return entry
+
+    def _remember_missing(self, path: str, message: str) -> None:
+        self.negatives[path] = (time.monotonic() + _NEGATIVE_TTL, 404, message.encode())
+        while len(self.negatives) > self.limits.negatives:
+            self.negatives.popitem(last=False)
+
+    def _load(self, rt: Runtime, path: str, asset_id: str, profile: str, version: str, extension: str) -> Entry:
+        """Blocking part of a first request: the row (rendered now if needed) and, if small, the bytes."""
+        row = variants.locate(rt, asset_id, profile, version, extension)
+        etag = f'"{row.etag}"'.encode()
+        last_modified = row.created_at
+        entry = Entry(
+            asset_id=asset_id, profile=profile, etag=etag, last_modified=last_modified, size=row.size_bytes,
+            content_type=row.content_type.encode(),
+            blob_key=row.blob_key, path=None,
+            headers=[(b"etag", etag), (b"last-modified", http_date(last_modified)), (b"cache-control", IMMUTABLE),
+                     (b"accept-ranges", b"bytes"), *_COMMON],
+        )
+        if rt.settings.cdn_url:
+            entry.redirect = (rt.settings.cdn_url.rstrip("/") + "/" + row.blob_key).encode()
+            return entry
+        if isinstance(rt.store, LocalBlobStore) and rt.settings.variant_delivery != "redirect":
+            file = Path(rt.store.root) / row.blob_key
+            # Verified once against the content hash the ETag carries; later requests trust the row.
+            data = rt.store.get(row.blob_key)
+            if hashlib.sha256(data).hexdigest()[:32] != row.etag:
+                raise StorageError(f"{row.blob_key}: stored bytes do not match the variant's hash")
+            entry.path = str(file)
+            if len(data) <= self.limits.body_max:
+                self.bodies.keep(path, entry, data)
+        return entry
+
+
+# Most compact first; JPEG and PNG every client takes.
+_PREFERENCE = {"AVIF": 0, "WEBP": 1, "JPEG": 2, "PNG": 3}
+_ALWAYS_ACCEPTED = {"JPEG", "PNG"}
+
+
+def _format_options(rt: Runtime, asset_id: str, profile_name: str) -> list[tuple[str, str, bool, bool]]:
+    """(format, immutable path, offered, the profile asked for) of the profile and its format siblings,
+    most compact first."""
+    wanted = rt.catalog.profiles[profile_name]
+    shape = _geometry(wanted)
+    family = [p for p in rt.catalog.profiles.values() if p.name == profile_name or (
+        p.format != wanted.format and _geometry(p) == shape)]
+    options = []
+    for profile in family:
+        ref = variants.alias_target(rt, asset_id, profile.name, profile.extension)
+        stored = variants.find(rt, ref.asset_id, profile.name, ref.version) is not None
+        own = profile.name == profile_name
+        options.append((profile.format, variant_path(ref), stored or own, own))
+    return sorted(options, key=lambda option: _PREFERENCE.get(option[0], 9))
+
+
+# Profile fields that do not shape pixels: encoding, byte budget, AVIF's fallback, bookkeeping.
+_NOT_GEOMETRY = frozenset({"name", "description", "format", "quality", "max_bytes", "fallback", "source", "version"})
+
+
+def _geometry(profile: Profile) -> tuple[object, ...]:
+    """Everything that shapes a profile's pixels (not its name, description, encoding or quality)."""
+    return tuple(getattr(profile, f.name) for f in fields(profile)
+                 if f.name not in _NOT_GEOMETRY)
+
+
+def accepted_formats(accept: bytes) -> set[str]:
+    """Image formats an Accept header names with q above zero (wildcards promise no particular format)."""
+    found = set()
+    for item in accept.decode("latin-1").lower().split(","):
+        media, *params = (part.strip() for part in item.split(";"))
+        weight = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip() == "q":
+                try:
+                    weight = float(value)
+                except ValueError:
+                    weight = 0.0
+        if weight > 0 and media.startswith("image/"):
+            found.add(media[6:].upper().replace("JPG", "JPEG"))
+    return found
+
+
+def pick_format(options: list[tuple[str, str, bool, bool]], accept: bytes) -> str:
+    """The immutable path of the most compact offered format the client accepts (else the profile's own)."""
+    accepted = accepted_formats(accept) | _ALWAYS_ACCEPTED
+    for fmt, path, offered, _own in options:
+        if offered and fmt in accepted:
+            return path
+    return next(path for _fmt, path, _offered, own in options if own)
+
+
+def _stricter(first: bytes | None, second: bytes | None) -> bytes | None:
+    """The Cache-Control of two that keeps a response the shorter time (no-store and private win)."""
+    if first is None or second is None:
+        return first or second
+    for value in (first, second):
+        if b"no-store" in value:
+            return value
+    private = b"private" in first or b"private" in second
+    age = min(int(v.rsplit(b"max-age=", 1)[1].split(b",")[0]) for v in (first, second))
+    return (b"private" if private else b"public") + b", max-age=" + str(age).encode()
+
+
+def _viewer_tenant(rt: Runtime, authorization: bytes | None) -> str | None:
+    """The tenant behind an optional bearer key on a public URL; a missing or bad key is anonymous."""
+    if not authorization:
+        return None
+    try:
+        return authenticate(rt, bearer_key(authorization.decode("latin-1"))).tenant_id
+    except registry_errors.Unauthenticated:
+        return None
+
+
+def _query(scope: Scope) -> dict[str, str]:
+    """The query parameters (first of each name)."""
+    raw = scope.get("query_string", b"")
+    return dict(reversed(parse_qsl(raw.decode("latin-1")))) if raw else {}
+
+
+def _public_base(scope: Scope, rt: Runtime, headers: _Headers) -> str:
+    """The absolute origin for links, as Starlette's request.base_url would build it."""
+    if rt.settings.public_url:
+        return str(rt.settings.public_url).rstrip("/")
+    host = headers.host.decode("latin-1") if headers.host else "{}:{}".format(*scope.get("server") or ("localhost", 80))
+    return f"{scope.get('scheme', 'http')}://{host}{scope.get('root_path', '')}".rstrip("/")
+
+
+def _alias_cache(rt: Runtime) -> bytes:
+    return f"public, max-age={rt.settings.alias_max_age_seconds}".encode()
+
+
+class _Headers:
+    """The request headers the hot path reads, found in one pass."""
+
+    __slots__ = ("accept", "authorization", "host", "if_modified_since", "if_none_match", "if_range", "range",
+                 "referer", "request_id")
+
+    def __init__(self, raw: list[tuple[bytes, bytes]]) -> None:
+        self.if_none_match: bytes | None = None
+        self.if_modified_since: bytes | None = None
+        self.range: bytes | None = None
+        self.if_range: bytes | None = None
+        self.request_id: bytes | None = None
+        self.host: bytes | None = None
+        self.referer: bytes | None = None
+        self.accept: bytes = b""
+        self.authorization: bytes | None = None
+        for name, value in raw:
+            if name == b"if-none-match":
+                self.if_none_match = value
+            elif name == b"range":
+                self.range = value
+            elif name == b"if-modified-since":
+                self.if_modified_since = value
+            elif name == b"if-range":
+                self.if_range = value
+            elif name == b"host":
+                self.host = value
+            elif name == b"x-request-id":
+                if 0 < len(value) <= 128 and value.isascii() and value.replace(b"-", b"").isalnum():
+                    self.request_id = value
+            elif name == b"referer":
+                self.referer = value
+            elif name == b"accept":
+                self.accept = value
+            elif name == b"authorization":
+                self.authorization = value
+
+
+async def _send(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> tuple[int, int]:
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+    return status, len(body)

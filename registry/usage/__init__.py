@@ -1,0 +1,1 @@
+"""usage area of the registry: hotlink hits and what deduplication saved."""

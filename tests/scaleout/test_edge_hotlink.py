@@ -1,0 +1,173 @@
+"""The real nginx edge and hotlinks: concurrent misses reach the API once; X-Accel-Redirect offload."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.scaleout.conftest import (
+    ProcessSet,
+    Stack,
+    create_api_key,
+    free_port,
+    nginx_binary,
+    start_api,
+    start_edge,
+    wait_until,
+)
+from tests.scaleout.helpers import picture
+
+pytestmark = [pytest.mark.services, pytest.mark.slow]
+
+
+def _stack(tmp_path: Path, **values: str) -> Stack:
+    return Stack({
+        "database_url": f"sqlite:///{tmp_path / 'registry.sqlite3'}",
+        "data_dir": str(tmp_path / "data"),
+        "storage_url": (tmp_path / "blobs").as_uri(),
+        "broker_url": "",
+        **values,
+    })
+
+
+def _rendered_variant(client: httpx.Client, headers: dict[str, str], seed: int, profile: str) -> dict[str, Any]:
+    created = client.post("/v1/media", headers=headers, files={"file": ("p.jpg", picture(seed), "image/jpeg")})
+    assert created.status_code == 201, created.text
+    asset_id = created.json()["asset_id"]
+
+    def rendered() -> dict[str, Any] | None:
+        body: dict[str, Any] = client.get(f"/v1/media/{asset_id}", headers=headers).json()
+        return body if all(v["rendered"] for v in body["variants"]) else None
+
+    asset = wait_until(rendered, timeout=120, interval=0.5, what="variants rendered")
+    found: dict[str, Any] = next(v for v in asset["variants"] if v["profile"] == profile)
+    return found
+
+
+def _access_lines(log: Path, path: str) -> list[dict[str, Any]]:
+    lines = []
+    for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
+        if line.startswith("{") and '"rid"' in line:
+            entry = json.loads(line)
+            if entry["path"] == path:
+                lines.append(entry)
+    return lines
+
+
+def test_concurrent_edge_misses_reach_the_api_once(procs: ProcessSet, tmp_path: Path) -> None:
+    nginx_binary()
+    stack = _stack(tmp_path)
+    headers = {"Authorization": f"Bearer {create_api_key(stack, 'edge-hotlink')}"}
+    api, api_url = start_api(procs, stack)
+    edge = start_edge(procs, tmp_path / "edge", upstream=api_url.removeprefix("http://"))
+    with httpx.Client(base_url=edge.url, timeout=60) as client:
+        variant = _rendered_variant(client, headers, 611, "web_large")
+    path = httpx.URL(variant["url"]).path
+
+    def fetch(_: int) -> tuple[int, bytes, str]:
+        answer = httpx.get(edge.url + path, timeout=60)
+        return answer.status_code, answer.content, answer.headers["x-cache-status"]
+
+    with ThreadPoolExecutor(20) as pool:
+        answers = list(pool.map(fetch, range(20)))
+    assert {status for status, _, _ in answers} == {200}
+    assert len({body for _, body, _ in answers}) == 1
+    assert sorted(state for _, _, state in answers).count("MISS") == 1  # the rest waited on the lock: HIT
+    assert httpx.get(edge.url + "/metrics").status_code == 404  # scraped at the API processes, not published
+    assert httpx.get(api_url + "/metrics").status_code == 200
+    # The API's access log (one JSON line per request, flushed within a second) saw the URL once.
+    wait_until(lambda: _access_lines(api.log_path, path), timeout=10, interval=0.5, what="access log")
+    assert len(_access_lines(api.log_path, path)) == 1
+
+
+def test_offload_hands_the_file_to_nginx_with_the_api_headers(procs: ProcessSet, tmp_path: Path) -> None:
+    nginx_binary()
+    stack = _stack(tmp_path, accel_redirect_prefix="/_skupix_blobs/")
+    headers = {"Authorization": f"Bearer {create_api_key(stack, 'edge-offload')}"}
+    _api, api_url = start_api(procs, stack)
+    edge = start_edge(procs, tmp_path / "edge", upstream=api_url.removeprefix("http://"),
+                      blob_root=tmp_path / "blobs")
+    with httpx.Client(base_url=edge.url, timeout=60) as client:
+        variant = _rendered_variant(client, headers, 612, "web_thumb")
+        path = httpx.URL(variant["url"]).path
+
+        direct = httpx.get(api_url + path, timeout=30)  # the API alone answers with headers only
+        assert direct.status_code == 200 and direct.content == b""
+        assert direct.headers["x-accel-redirect"].startswith("/_skupix_blobs/variants/")
+
+        served = client.get(path)
+        assert served.status_code == 200
+        assert served.content[:4] == b"RIFF"
+        strong = f'"{hashlib.sha256(served.content).hexdigest()[:32]}"'
+        assert served.headers["etag"] == direct.headers["etag"] == strong
+        assert served.headers["content-type"] == "image/webp"
+        assert served.headers["cache-control"] == "public, max-age=31536000, immutable"
+        assert served.headers["last-modified"] == direct.headers["last-modified"]
+        assert served.headers["x-content-type-options"] == "nosniff"
+        assert served.headers["access-control-allow-origin"] == "*"
+        assert "x-accel-redirect" not in served.headers
+        revalidated = client.get(path, headers={"If-None-Match": direct.headers["etag"]})
+        assert revalidated.status_code == 304 and revalidated.content == b""
+        assert revalidated.headers["etag"] == direct.headers["etag"]
+        partial = client.get(path, headers={"Range": "bytes=0-9"})  # ranges are answered by the API itself
+        assert partial.status_code == 206 and partial.content == served.content[:10]
+        # Nothing else under the blob folder can be asked for from outside.
+        assert client.get("/_skupix_blobs/variants/" + direct.headers["x-accel-redirect"].split("/variants/")[1]
+                          ).status_code == 404
+
+
+def test_revoking_an_asset_replaces_its_cached_urls_on_the_edge(procs: ProcessSet, tmp_path: Path) -> None:
+    nginx_binary()
+    edge_port = free_port()
+    stack = _stack(tmp_path, purge_urls=f"http://127.0.0.1:{edge_port}", purge_token="edge-tests-purge-token")
+    headers = {"Authorization": f"Bearer {create_api_key(stack, 'edge-revoke')}"}
+    _api, api_url = start_api(procs, stack)
+    edge = start_edge(procs, tmp_path / "edge", upstream=api_url.removeprefix("http://"), port=edge_port)
+    with httpx.Client(base_url=edge.url, timeout=60) as client:
+        variant = _rendered_variant(client, headers, 613, "web_thumb")
+        path = httpx.URL(variant["url"]).path
+        assert [client.get(path).headers["x-cache-status"] for _ in range(2)] == ["MISS", "HIT"]
+        negotiated = f"/v/{variant['url'].split('/')[4]}/web_thumb"
+        chrome = {"Accept": "image/avif,image/webp,*/*;q=0.8"}
+        assert [client.get(negotiated, headers=chrome).headers["x-cache-status"] for _ in range(2)] == ["MISS", "HIT"]
+        # Only the right token skips the cache.
+        assert client.get(path, headers={"X-Skupix-Purge": "guess"}).headers["x-cache-status"] == "HIT"
+        assert client.get(path, headers={"X-Skupix-Purge": "edge-tests-purge-token"}
+                          ).headers["x-cache-status"] == "BYPASS"
+
+        revoked = client.post(f"/v1/hotlink/revoke/{variant['url'].split('/')[4]}", headers=headers)
+        assert revoked.status_code == 200 and revoked.json()["purge_failures"] == [], revoked.text
+        gone = client.get(path)
+        assert gone.status_code == 410 and gone.headers["x-cache-status"] == "HIT"  # the edge's copy replaced
+        assert client.get(httpx.URL(variant["alias_url"]).path).status_code == 410
+        replaced = client.get(negotiated, headers=chrome)
+        assert (replaced.status_code, replaced.headers["x-cache-status"]) == (410, "HIT")
+
+
+def test_negotiated_urls_are_cached_once_per_format_class(procs: ProcessSet, tmp_path: Path) -> None:
+    nginx_binary()
+    stack = _stack(tmp_path)
+    headers = {"Authorization": f"Bearer {create_api_key(stack, 'edge-negotiation')}"}
+    _api, api_url = start_api(procs, stack)
+    edge = start_edge(procs, tmp_path / "edge", upstream=api_url.removeprefix("http://"))
+    with httpx.Client(base_url=edge.url, timeout=60) as client:
+        variant = _rendered_variant(client, headers, 614, "avif_thumb")  # every profile rendered, AVIF too
+        url = f"/v/{variant['url'].split('/')[4]}/web_thumb"
+        seen = []
+        for accept in ("image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8",
+                       "image/avif,image/webp,*/*",  # another browser, same class: the same cached copy
+                       "image/webp,image/png,image/*;q=0.8,*/*;q=0.5",
+                       "image/webp,*/*;q=0.8",
+                       "*/*"):
+            answer = client.get(url, headers={"Accept": accept})
+            assert answer.status_code == 200, answer.text
+            assert answer.headers["vary"] == "Accept"
+            seen.append((answer.headers["content-type"], answer.headers["x-cache-status"]))
+    assert seen == [("image/avif", "MISS"), ("image/avif", "HIT"), ("image/webp", "MISS"), ("image/webp", "HIT"),
+                    ("image/webp", "MISS")]
