@@ -579,15 +579,9 @@ def _pull_pack(pack: str, version: str, platform: str, out: Path, server: str, k
         raise typer.Exit(2)
     downloaded, skipped, failures = 0, 0, []
     with closing(SkupixClient(server, key)) as client:
+        manifest = _ask(server, lambda: client.pack_manifest(brand, name, version, platform))
         try:
-            manifest = client.pack_manifest(brand, name, version, platform)
             out.mkdir(parents=True, exist_ok=True)
-        except ApiFailure as exc:
-            console.print(f"[red]{exc.code}: {exc.message}[/red]")
-            raise typer.Exit(1) from exc
-        except httpx.HTTPError as exc:
-            console.print(f"[red]cannot reach {server}: {exc}[/red]")
-            raise typer.Exit(1) from exc
         except OSError as exc:
             console.print(f"[red]cannot write into {out}: {exc.strerror or exc}[/red]")
             raise typer.Exit(1) from exc
@@ -608,7 +602,12 @@ def _pull_pack(pack: str, version: str, platform: str, out: Path, server: str, k
                     continue
                 try:
                     with partial.open("ab") as handle:
-                        client.stream_to(item["url"], handle, handle.tell())
+                        resumed_at = handle.tell()
+                        client.stream_to(item["url"], handle, resumed_at)
+                    if resumed_at and _sha256_of(partial) != item["sha256"]:
+                        # the kept part was no prefix of this file (damaged, another version): fetch it whole once
+                        with partial.open("wb") as handle:
+                            client.stream_to(item["url"], handle, 0)
                     if _sha256_of(partial) != item["sha256"]:
                         partial.unlink(missing_ok=True)  # a bad resume: the next run starts this file over
                         raise ValueError("checksum mismatch")
