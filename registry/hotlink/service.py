@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from registry.errors import Forbidden, InvalidInput, NotFound
+from registry.errors import Conflict, Forbidden, InvalidInput, NotFound
 from registry.ids import is_well_formed
-from registry.models import Asset, HotlinkPolicy, RevokedAsset
+from registry.models import Asset, HotlinkPolicy, RevokedAsset, Sku, SkuSlot, Upload
 from registry.runtime import Runtime
 from registry.tenants.service import Principal
 from registry.variants.repository import VariantRepository
@@ -185,8 +186,20 @@ def revoke_asset(rt: Runtime, principal: Principal, asset_id: str) -> None:
             raise NotFound(f"no asset {asset_id!r}", field="asset_id")
         if asset.owner_tenant_id != tenant_id:
             raise Forbidden("only the tenant that owns an asset may revoke it")
+        if _used_by_others(session, asset_id, tenant_id):
+            # Shared media is shared trust: revoking would empty other shops' listings and URLs.
+            raise Conflict("other tenants use this picture; take your own uploads out of it (split) or "
+                           "remove it from your SKUs instead", asset_id=asset_id)
         if session.get(RevokedAsset, asset_id) is None:
             session.add(RevokedAsset(asset_id=asset_id, tenant_id=tenant_id))
+
+
+def _used_by_others(session: Session, asset_id: str, tenant_id: str) -> bool:
+    """Whether another tenant uploaded the picture or shows it in one of its SKU slots."""
+    uploaded = select(Upload.id).where(Upload.asset_id == asset_id, Upload.tenant_id != tenant_id).limit(1)
+    slotted = (select(SkuSlot.id).join(Sku, Sku.id == SkuSlot.sku_id)
+               .where(SkuSlot.asset_id == asset_id, Sku.tenant_id != tenant_id).limit(1))
+    return session.scalar(uploaded) is not None or session.scalar(slotted) is not None
 
 
 def revoked_since(rt: Runtime, since: datetime) -> list[str]:

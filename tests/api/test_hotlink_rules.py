@@ -111,6 +111,23 @@ def test_a_revoked_asset_leaves_every_url(client: TestClient, merchant: dict[str
         assert other_process.get(path).status_code == 410
 
 
+def test_the_owner_cannot_revoke_a_picture_other_tenants_use(client: TestClient, merchant: dict[str, str],
+                                                             other_merchant: dict[str, str], runtime: Runtime) -> None:
+    # A's asset, reused by B (exact copy in B's SKU): A revoking it would empty B's listing and URLs.
+    runtime.publisher = _DroppedJobs()
+    data = jpeg(product(97, size=600))
+    asset_id, path, alias = variant_paths(client, merchant, data)
+    reused = client.post("/v1/media", headers=other_merchant, files={"file": ("p.jpg", data, "image/jpeg")},
+                         data={"sku": "B-1", "role": "main"})
+    assert reused.status_code == 200 and reused.json()["asset_id"] == asset_id
+    refused = client.post(f"/v1/hotlink/revoke/{asset_id}", headers=merchant)
+    assert refused.status_code == 409 and refused.json()["code"] == "conflict"
+    for url in (path, alias):
+        assert client.get(url, follow_redirects=False).status_code in (200, 302)
+    listing = client.get("/v1/skus/B-1/listing", headers=other_merchant, params={"platform": "web"}).json()
+    assert [slot["asset_id"] for slot in listing["slots"]] == [asset_id]
+
+
 def test_revocation_tells_the_cdn_webhook_and_reports_unreachable_edges(
         client: TestClient, merchant: dict[str, str], runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
     runtime.publisher = _DroppedJobs()
