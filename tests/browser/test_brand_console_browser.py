@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.brand.helpers import WALMART_SIZE
 from tests.browser.test_console_browser import (
     CHROMIUM,
     DevTools,
@@ -70,7 +71,8 @@ def test_brand_publishes_and_seller_downloads_a_zip(tmp_path: Path) -> None:
         assert httpx.post(base + "/v1/catalog/import", headers=auth, content=csv_text.encode()).status_code == 200
         for seed, (gtin, facet) in enumerate([(TEA, "C1N1"), (TEA, "C7N1"), (SOAP, "C1N1")]):
             sent = httpx.post(f"{base}/v1/catalog/products/{gtin}/media", headers=auth, data={"facet": facet},
-                              files={"file": (f"{gtin}_{facet}.jpg", jpeg(product(60 + seed, size=600)), "image/jpeg")},
+                              files={"file": (f"{gtin}_{facet}.jpg",
+                                              jpeg(product(60 + seed, size=WALMART_SIZE)), "image/jpeg")},
                               timeout=60)
             assert sent.status_code == 201, sent.text
 
@@ -87,7 +89,10 @@ def test_brand_publishes_and_seller_downloads_a_zip(tmp_path: Path) -> None:
         page.wait("document.getElementById('preview-grid').dataset.state === 'ready'", "the Amazon preview")
         page.wait("[...document.images].filter(i => i.complete && i.naturalWidth > 0).length === 3", "three pictures")
         assert images(page, "#preview-grid img") == {"count": 3, "loaded": 3, "broken": []}
-        assert page.js("document.querySelector('#preview-grid img').naturalWidth") == 2000  # Amazon's square
+        # Amazon's square: as large as the picture allows without enlarging, never under its 1000 px minimum
+        width = page.js("document.querySelector('#preview-grid img').naturalWidth")
+        assert 1000 <= width <= 2000
+        assert page.js("document.querySelector('#preview-grid img').naturalHeight") == width
         page.screenshot(shots / "brands-preview.png")
         page.js("document.getElementById('changelog').value = 'primeira versão';"
                 "document.getElementById('licence').value = 'Marketplaces only';"
