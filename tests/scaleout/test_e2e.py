@@ -138,7 +138,7 @@ def run_scale_out(procs: ProcessSet, stack: Stack, s3: S3Bucket, items: list[Ite
 
         # A sample of variant URLs serves the stored bytes.
         rng = random.Random(len(items))
-        sample = rng.sample([v for view in views.values() for v in view["variants"]], samples)
+        sample = rng.sample([v for view in views.values() for v in view["variants"] if v["rendered"]], samples)
         for variant in sample:
             response = client.get(httpx.URL(variant["url"]).path)
             assert response.status_code == 200
