@@ -536,8 +536,7 @@ class Hotlink:
             signature = hotlink_rules.sign(policy.secrets[0], target, exp)
             target += ("?" if exp is None else f"?exp={exp}&") + f"sig={signature}"
         location = (_public_base(scope, rt, headers) + target).encode()
-        return await _send(send, 302, [(b"location", location), (b"cache-control", cache or _alias_cache(rt)),
-                                       (b"content-length", b"0"), *_COMMON, (b"x-request-id", rid)], b"")
+        return await _redirect(send, 302, location, cache or _alias_cache(rt), rid)
 
     # ---------------------------------------------------------------- immutable URLs
 
@@ -573,11 +572,9 @@ class Hotlink:
             reply += [(b"content-location", path.encode()), (b"vary", negotiated[0])] if negotiated[0] else [
                 (b"content-location", path.encode())]
         if entry.redirect is None and not entry.path and (redirect := await self._store_redirect(rt, entry)):
-            return await _send(send, 302, [(b"location", redirect), (b"cache-control", _alias_cache(rt)),
-                                           (b"content-length", b"0"), *_COMMON, (b"x-request-id", rid)], b"")
+            return await _redirect(send, 302, redirect, _alias_cache(rt), rid)
         if entry.redirect is not None:
-            return await _send(send, 302, [(b"location", entry.redirect), (b"cache-control", _alias_cache(rt)),
-                                           (b"content-length", b"0"), *_COMMON, (b"x-request-id", rid)], b"")
+            return await _redirect(send, 302, entry.redirect, _alias_cache(rt), rid)
         if headers.if_none_match is not None:
             if etag_matches(headers.if_none_match, entry.etag):
                 return await _send(send, 304, reply, b"")
@@ -625,8 +622,7 @@ class Hotlink:
         profile = rt.catalog.profiles[fallback]
         ref = await anyio.to_thread.run_sync(variants.alias_target, rt, asset_id, profile.name, profile.extension)
         location = (_public_base(scope, rt, headers) + variant_path(ref)).encode()
-        return await _send(send, 307, [(b"location", location), (b"cache-control", b"no-store"),
-                                       (b"content-length", b"0"), *_COMMON, (b"x-request-id", rid)], b"")
+        return await _redirect(send, 307, location, b"no-store", rid)
 
     @staticmethod
     def _if_range_holds(if_range: bytes | None, entry: Entry) -> bool:
@@ -873,6 +869,12 @@ class _Headers:
                 self.accept = value
             elif name == b"authorization":
                 self.authorization = value
+
+
+async def _redirect(send: Send, status: int, location: bytes, cache: bytes, rid: bytes) -> tuple[int, int]:
+    """An empty redirect with the hot path's common headers."""
+    return await _send(send, status, [(b"location", location), (b"cache-control", cache), (b"content-length", b"0"),
+                                      *_COMMON, (b"x-request-id", rid)], b"")
 
 
 async def _send(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> tuple[int, int]:
