@@ -91,6 +91,11 @@ class Settings(BaseSettings):
     purge_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
     purge_token: SecretStr | None = None
     purge_webhook_url: str = ""
+    # The purge is an outbox job: a pass that cannot reach an edge or the webhook is tried again after
+    # purge_backoff_seconds x 2^(attempt-1) (capped at an hour), up to purge_max_attempts passes (a CDN
+    # outage of several hours with the defaults), then quarantined with its last error.
+    purge_max_attempts: int = Field(default=12, ge=1, le=100)
+    purge_backoff_seconds: float = Field(default=15.0, gt=0)
     # How often each API process writes the hotlink hits it has added up (one transaction per flush).
     usage_flush_seconds: float = 30.0
 

@@ -18,7 +18,7 @@ from registry.jobs.service import JobKind
 from registry.runtime import Runtime
 from registry.variants import service as variants
 from storage.base import ChecksumMismatch
-from workers import webhooks
+from workers import purge, webhooks
 from workers.memory import release_memory
 
 log = logging.getLogger(__name__)
@@ -33,6 +33,7 @@ class JobResult(StrEnum):
     DONE = "done"
     SKIPPED = "skipped"
     FAILED = "failed"
+    RETRYING = "retrying"  # put back to pending with a due time; the sweeper publishes it then
     QUARANTINED = "quarantined"
 
 
@@ -63,6 +64,12 @@ def run_job(rt: Runtime, job_id: str) -> JobResult:
                 release_memory()  # a render decodes the whole master: give its pages back
         elif job.kind == JobKind.DELIVER_WEBHOOK:
             webhooks.deliver(rt, job.subject)
+        elif job.kind == JobKind.PURGE_ASSET:
+            # An unreachable edge or CDN is no exception: the pass reschedules itself with backoff (in the
+            # database), rather than leaving it to the broker's short retry countdowns.
+            outcome = JobResult(purge.run(rt, job.id, job.subject, job.attempts))
+            if outcome is not JobResult.DONE:
+                return outcome
         else:
             raise NotFound(f"unknown job kind {job.kind!r}")
     except PERMANENT_ERRORS as exc:

@@ -8,10 +8,9 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from api import purge
 from api.deps import PrincipalDep, RuntimeDep, public_base
-from api.urls import alias_path, variant_path
 from registry.hotlink import service as rules
+from workers import purge
 
 router = APIRouter(prefix="/v1/hotlink", tags=["hotlink"])
 
@@ -83,13 +82,14 @@ async def sign(body: SignBody, request: Request, rt: RuntimeDep, principal: Prin
 
 @router.post("/revoke/{asset_id}")
 async def revoke(asset_id: str, request: Request, rt: RuntimeDep, principal: PrincipalDep) -> dict[str, object]:
-    """Withdraw an asset you own from every URL it had: this process at once, the others within seconds,
-    the edges (SKUPIX_PURGE_URLS) and a CDN purge webhook told; the paths are listed for your own caches."""
-    await run_in_threadpool(rules.revoke_asset, rt, principal, asset_id)
-    request.app.hotlink.rules.pop(asset_id, None)
-    refs = await run_in_threadpool(rules.asset_refs, rt, asset_id)
-    aliases = [alias_path(asset_id, profile) for profile in rt.catalog.profiles.values()]
-    negotiated = [f"/v/{asset_id}/{name}" for name in rt.catalog.profiles]
-    paths = sorted({variant_path(ref) for ref in refs}) + aliases + negotiated
-    failures = await run_in_threadpool(purge.purge, rt, asset_id, paths)
-    return {"asset_id": asset_id, "paths": paths, "purge_failures": failures}
+    """Withdraw an asset you own from every URL it had: this process at once, the others within seconds;
+    the edges (SKUPIX_PURGE_URLS) and a CDN purge webhook are told by a durable job (retried until they
+    answer); the paths are listed for your own caches."""
+    # The hot path keeps immutable rows but checks revocation on every hit through a per-process cache
+    # (api.hotlink._RULES_TTL): this process forgets the asset's entry at commit, before the purge job is
+    # published, so an edge refreshed by the purge never gets the picture from here again.
+    forget = request.app.hotlink.rules
+    job_id = await run_in_threadpool(rules.revoke_asset, rt, principal, asset_id,
+                                     lambda: forget.pop(asset_id, None))
+    paths = await run_in_threadpool(purge.paths_of, rt, asset_id)
+    return {"asset_id": asset_id, "paths": paths, "purge_job": job_id}

@@ -11,15 +11,17 @@ import base64
 import hashlib
 import hmac
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from registry.errors import Conflict, Forbidden, InvalidInput, NotFound
 from registry.ids import is_well_formed
-from registry.models import Asset, HotlinkPolicy, RevokedAsset, Sku, SkuSlot, Upload
+from registry.jobs.service import JobKind, enqueue
+from registry.models import Asset, HotlinkPolicy, PackAsset, RevokedAsset, Sku, SkuSlot, Upload
 from registry.runtime import Runtime
 from registry.tenants.service import Principal
 from registry.variants.repository import VariantRepository
@@ -174,8 +176,23 @@ def rules_for_asset(rt: Runtime, asset_id: str) -> tuple[Policy, bool]:
         return Policy(row.signed, tuple(row.referrers), tuple(live), owner or ""), revoked
 
 
-def revoke_asset(rt: Runtime, principal: Principal, asset_id: str) -> None:
-    """Withdraw an asset from every URL; only its owner may."""
+def purge_configured(rt: Runtime) -> bool:
+    """Whether edges or a CDN webhook are there to be told about withdrawn pictures."""
+    return bool(rt.settings.purge_urls or rt.settings.purge_webhook_url)
+
+
+def enqueue_purge(rt: Runtime, session: Session, asset_id: str) -> str | None:
+    """Queue the edge/CDN purge of a withdrawn asset with the change (outbox); None if nothing to tell."""
+    return enqueue(rt, session, JobKind.PURGE_ASSET, asset_id) if purge_configured(rt) else None
+
+
+def revoke_asset(rt: Runtime, principal: Principal, asset_id: str,
+                 on_commit: Callable[[], None] | None = None) -> str | None:
+    """Withdraw an asset from every URL; only its owner may. Returns the purge job's id, if one was queued.
+
+    The purge is written in the same transaction, so a crash right after the commit leaves a pending
+    job the sweeper publishes; revoking again queues another purge (a pending one is reused).
+    `on_commit` runs after the commit and before the purge is published (the caller's caches)."""
     _may_own(principal)
     tenant_id = principal.tenant_id
     if not is_well_formed(asset_id):
@@ -192,6 +209,10 @@ def revoke_asset(rt: Runtime, principal: Principal, asset_id: str) -> None:
                            "remove it from your SKUs instead", asset_id=asset_id)
         if session.get(RevokedAsset, asset_id) is None:
             session.add(RevokedAsset(asset_id=asset_id, tenant_id=tenant_id))
+            session.flush()
+        if on_commit is not None:
+            rt.db.after_commit(session, on_commit)
+        return enqueue_purge(rt, session, asset_id)
 
 
 def _used_by_others(session: Session, asset_id: str, tenant_id: str) -> bool:
@@ -206,6 +227,15 @@ def revoked_since(rt: Runtime, since: datetime) -> list[str]:
     """Assets revoked at or after `since`."""
     with rt.db.read_only() as session:
         return list(session.scalars(select(RevokedAsset.asset_id).where(RevokedAsset.revoked_at >= since)))
+
+
+def withdrawn_at(rt: Runtime, asset_id: str) -> datetime | None:
+    """When the asset was last withdrawn (its owner's revocation or a brand's pack revocation), if ever."""
+    with rt.db.read_only() as session:
+        moments = [session.scalar(select(RevokedAsset.revoked_at).where(RevokedAsset.asset_id == asset_id)),
+                   session.scalar(select(func.max(PackAsset.revoked_at)).where(PackAsset.asset_id == asset_id))]
+    found = [moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment for moment in moments if moment]
+    return max(found) if found else None
 
 
 def asset_refs(rt: Runtime, asset_id: str) -> list[VariantRef]:

@@ -21,6 +21,7 @@ class JobKind(StrEnum):
 
     RENDER_ASSET = "render_asset"
     DELIVER_WEBHOOK = "deliver_webhook"
+    PURGE_ASSET = "purge_asset"
 
 
 class JobStatus(StrEnum):
@@ -30,6 +31,11 @@ class JobStatus(StrEnum):
     RUNNING = "running"
     DONE = "done"
     QUARANTINED = "quarantined"
+
+
+def max_attempts(rt: Runtime, kind: str) -> int:
+    """Attempts a job of this kind gets: a purge outlasts a CDN outage, other work quarantines sooner."""
+    return rt.settings.purge_max_attempts if kind == JobKind.PURGE_ASSET else rt.settings.task_max_attempts
 
 
 def enqueue(rt: Runtime, session: Session, kind: JobKind, subject: str) -> str:
@@ -60,7 +66,7 @@ def start(rt: Runtime, job_id: str) -> Job | None:
         job = JobRepository(session).get_for_update(job_id)
         if job is None or job.status in (JobStatus.DONE, JobStatus.QUARANTINED):
             return None
-        if job.attempts >= rt.settings.task_max_attempts:
+        if job.attempts >= max_attempts(rt, job.kind):
             job.status = JobStatus.QUARANTINED.value
             job.last_error = (job.last_error or "") + f"\nquarantined after {job.attempts} attempts"
             job.updated_at = utcnow()
@@ -91,8 +97,39 @@ def fail(rt: Runtime, job_id: str, error: str, *, permanent: bool) -> None:
             return
         job.last_error = error[-4000:]
         job.updated_at = utcnow()
-        exhausted = job.attempts >= rt.settings.task_max_attempts
+        exhausted = job.attempts >= max_attempts(rt, job.kind)
         job.status = (JobStatus.QUARANTINED if permanent or exhausted else JobStatus.PENDING).value
+
+
+def retry_later(rt: Runtime, job_id: str, error: str, delay: timedelta) -> bool:
+    """Put a failed job back to pending for the sweeper to publish once `delay` has passed; False if
+    that was its last attempt (quarantined).
+
+    The sweeper republishes pending rows untouched for its grace period, so the row is stamped as if
+    touched `grace` before it is due; the backoff then lives in the database and survives restarts.
+    """
+    with rt.db.unit_of_work() as session:
+        job = JobRepository(session).get_for_update(job_id)
+        if job is None:
+            return False
+        job.last_error = error[-4000:]
+        if job.attempts >= max_attempts(rt, job.kind):
+            job.status = JobStatus.QUARANTINED.value
+            job.updated_at = utcnow()
+            log.error("job %s (%s %s) quarantined after %d attempts: %s", job.id, job.kind, job.subject,
+                      job.attempts, error[:500])
+            return False
+        job.status = JobStatus.PENDING.value
+        job.updated_at = utcnow() + delay - timedelta(seconds=rt.settings.sweeper_grace_seconds)
+        return True
+
+
+def schedule(rt: Runtime, session: Session, kind: JobKind, subject: str, due: datetime) -> str:
+    """A job row in the caller's transaction that the sweeper publishes once `due` has passed."""
+    job = JobRepository(session).add(Job(
+        id=new_id("job"), kind=kind.value, subject=subject, status=JobStatus.PENDING.value, created_at=utcnow(),
+        updated_at=due - timedelta(seconds=rt.settings.sweeper_grace_seconds)))
+    return job.id
 
 
 def _aware(moment: datetime) -> datetime:

@@ -18,6 +18,7 @@ from registry.catalog import service as catalog
 from registry.catalog.gtin import normalise_gtin
 from registry.catalog.repository import CatalogRepository
 from registry.errors import Conflict, Forbidden, InvalidInput, NotFound
+from registry.hotlink.service import enqueue_purge
 from registry.ids import new_id
 from registry.media.repository import MediaRepository
 from registry.models import Asset, ListingLink, Pack, PackAsset, PackSubscription, PackVersion, utcnow
@@ -301,6 +302,8 @@ def revoke_asset(rt: Runtime, principal: Principal, asset_id: str) -> int:
             row.revoked_at = row.revoked_at or now
         session.flush()
         events.asset_changed(rt, session, ids[-1], "asset.revoked")
+        # the edges and the CDN keep public copies cached for up to a year: replace them (outbox job)
+        enqueue_purge(rt, session, ids[-1])
         return len(rows)
 
 
