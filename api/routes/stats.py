@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import PrincipalDep, RuntimeDep
 from api.routes.console import CONTENT_SECURITY_POLICY, PAGE
+from registry.tenants.service import TenantKind
 from registry.usage import service as usage
 
 router = APIRouter(prefix="/v1", tags=["stats"])
@@ -29,11 +30,21 @@ def usage_page() -> HTMLResponse:
 @router.get("/stats")
 async def stats(rt: RuntimeDep, principal: PrincipalDep, days: int = Query(30, ge=1, le=366),
                 top: int = Query(20, ge=1, le=200)) -> dict[str, Any]:
-    """Hits per day and per asset (with its SKUs and the sites showing it), uploads deduplicated, bytes saved."""
-    found = await run_in_threadpool(usage.tenant_usage, rt, principal.tenant_id, days, top)
+    """Hits per day, per asset (its SKUs, the sites showing it, how many shops use it) and per SKU, uploads
+    deduplicated, bytes saved; for a brand key also `brand`: its catalogue and pack pictures among other
+    shops (counts of shops, never which)."""
+    found = await run_in_threadpool(usage.tenant_usage, rt, principal.tenant_id, days, top,
+                                    brand=principal.kind == TenantKind.BRAND)
     body = asdict(found)
     body["since"] = found.since.isoformat()
-    body["by_day"] = [{"day": day.isoformat(), "hits": hits} for day, hits in found.by_day]
-    body["assumption"] = (f"design work avoided = uploads deduplicated x {usage.MINUTES_PER_REUSED_PICTURE} "
-                          "minutes (one marketplace retouch of a product photo spared per reused picture)")
+    body["by_day"] = _days(found.by_day)
+    if found.brand is not None:
+        body["brand"]["by_day"] = _days(found.brand.by_day)
+    body["assumption"] = (f"design work avoided = pictures reused (uploads deduplicated, and for a brand also its "
+                          f"pictures shops show through pack links) x {usage.MINUTES_PER_REUSED_PICTURE} minutes "
+                          "(one marketplace retouch of a product photo spared per reused picture)")
     return body
+
+
+def _days(by_day: tuple[tuple[Any, int], ...]) -> list[dict[str, Any]]:
+    return [{"day": day.isoformat(), "hits": hits} for day, hits in by_day]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -14,10 +15,11 @@ from typer.testing import CliRunner
 from api import cli
 from api.app import create_app
 from api.client import SkupixClient
-from registry.models import AssetReferrer, VariantHit
+from registry.models import AssetReferrer, Tenant, VariantHit
 from registry.runtime import Runtime
 from tests.api.helpers import upload, variant_paths
 from tests.api.test_variants import _DroppedJobs
+from tests.brand.helpers import BRAND_NAME, GTIN_SOAP_14, GTIN_TEA, GTIN_TEA_14, picture, published_pack
 from tests.fixtures.pictures import jpeg, product
 
 
@@ -101,3 +103,75 @@ def test_counts_are_flushed_on_their_own_every_interval(client: TestClient, merc
     while _rows(runtime) == 0 and time.monotonic() < deadline:
         time.sleep(0.1)
     assert client.get("/v1/stats", headers=merchant).json()["hits"] == 2
+
+
+def test_every_asset_and_sku_has_its_own_breakdown(client: TestClient, merchant: dict[str, str],
+                                                   other_merchant: dict[str, str], runtime: Runtime) -> None:
+    runtime.publisher = _DroppedJobs()
+    shared, own = jpeg(product(88, size=600)), jpeg(product(89, size=600))
+    shared_id, shared_path, _ = variant_paths(client, merchant, shared, sku="CHÁ-1", role="main")
+    own_id, own_path, _ = variant_paths(client, merchant, own, sku="CHÁ-1", role="gallery", position=0)
+    assert upload(client, merchant, own, sku="茶-2", role="main").json()["asset_id"] == own_id  # reused
+    assert upload(client, other_merchant, shared, sku="B-1", role="main").json()["asset_id"] == shared_id
+    for path, count, site in ((shared_path, 2, "a.example"), (own_path, 5, "b.example")):
+        for _ in range(count):
+            assert client.get(path, headers={"Referer": f"https://{site}/p"}).status_code == 200
+    client.app.hotlink.usage.flush_now(runtime)  # type: ignore[attr-defined]
+
+    found = client.get("/v1/stats", headers=merchant).json()
+    assert [(a["asset_id"], a["hits"], a["shops"], a["uploads_deduplicated"]) for a in found["assets"]] == [
+        (own_id, 5, 1, 1), (shared_id, 2, 2, 0)]  # shops: a count; the other shop is never named
+    assert found["assets"][0]["storage_saved_bytes"] == len(own)
+    assert found["skus"] == [{"sku": "CHÁ-1", "pictures": 2, "hits": 7, "sites": 2},
+                             {"sku": "茶-2", "pictures": 1, "hits": 5, "sites": 1}]
+    assert found["brand"] is None  # a merchant key gets no brand section
+    theirs = client.get("/v1/stats", headers=other_merchant).json()
+    assert theirs["skus"] == [{"sku": "B-1", "pictures": 1, "hits": 2, "sites": 1}]
+    assert client.get("/v1/stats?top=1", headers=merchant).json()["skus"] == found["skus"][:1]
+
+
+def test_a_brand_sees_how_far_its_pictures_went_in_counts_not_names(
+        client: TestClient, brand: dict[str, str], merchant: dict[str, str], other_merchant: dict[str, str],
+        runtime: Runtime) -> None:
+    runtime.publisher = _DroppedJobs()
+    version = published_pack(client, brand, size=700)
+    tea = next(p for p in version["products"] if p["gtin"] == GTIN_TEA_14)
+    tea_main = next(s["asset_id"] for s in tea["slots"] if s["role"] == "main")
+    # one shop uploads the brand's picture (deduplicated onto it), another links the product from the pack
+    reused = upload(client, merchant, picture(11, 700), sku="LOJA-CHÁ", role="main").json()
+    assert reused["asset_id"] == tea_main and reused["dedup"] != "new"
+    assert client.post(f"/v1/packs/{BRAND_NAME}/spring/subscribe", headers=other_merchant, json={}).status_code == 200
+    linked = client.post("/v1/links", headers=other_merchant,
+                         json={"sku": "東京-茶", "gtin": GTIN_TEA, "brand": BRAND_NAME, "pack": "spring"})
+    assert linked.status_code == 200, linked.text
+    swatch = next(v for v in client.get(f"/v1/media/{tea_main}", headers=merchant).json()["variants"]
+                  if v["profile"] == "swatch")
+    for site in ("loja.example.com.br", "shop.example.jp", "shop.example.jp"):
+        assert client.get(swatch["url"], headers={"Referer": f"https://{site}/"}).status_code == 200
+    client.app.hotlink.usage.flush_now(runtime)  # type: ignore[attr-defined]
+
+    answer = client.get("/v1/stats", headers=brand)
+    assert answer.status_code == 200
+    mine = answer.json()["brand"]
+    assert (mine["pictures"], mine["shops"], mine["hits"], mine["sites"]) == (3, 2, 3, 2)
+    assert mine["uploads_deduplicated"] == 1 and mine["storage_saved_bytes"] == len(picture(11, 700))
+    assert mine["linked_pictures"] == 2  # the linked product shows both its official pictures
+    assert mine["design_minutes_avoided"] == 3 * 20
+    assert mine["by_day"] == [{"day": datetime.now(UTC).date().isoformat(), "hits": 3}]
+    first, second = mine["products"]
+    assert (first["gtin"], first["pictures"], first["shops"], first["hits"]) == (GTIN_TEA_14, 2, 2, 3)
+    assert (first["uploads_deduplicated"], first["linked_pictures"], first["design_minutes_avoided"]) == (1, 2, 60)
+    assert (second["gtin"], second["shops"], second["hits"], second["design_minutes_avoided"]) == (
+        GTIN_SOAP_14, 0, 0, 0)
+    assert mine["packs"] == [{"name": "spring", "title": "Spring", "followers": 1, "shops_linking": 1}]
+    assert mine["top_pictures"][0] == {"asset_id": tea_main, "shops": 2, "hits": 3, "sites": 2,
+                                       "uploads_deduplicated": 1, "storage_saved_bytes": len(picture(11, 700))}
+    # Counts only: nothing in the brand's answer names or identifies the shops, nor their sites.
+    with runtime.db.read_only() as session:
+        shops = [(t.id, t.name) for t in session.scalars(select(Tenant).where(Tenant.kind == "merchant"))]
+    text = json.dumps(mine, ensure_ascii=False)
+    assert len(shops) == 2 and not any(ident in text or name in text for ident, name in shops)
+    assert "example" not in text and "LOJA-CHÁ" not in text and "東京-茶" not in text
+    # The shops' own answers carry no brand section, and see the picture as theirs only through their upload.
+    assert client.get("/v1/stats", headers=merchant).json()["brand"] is None
+    assert client.get("/v1/stats", headers=other_merchant).json()["assets"] == []
