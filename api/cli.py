@@ -651,13 +651,14 @@ def stats(
     server: ServerOption = "http://127.0.0.1:8000",
     key: KeyOption = "",
 ) -> None:
-    """Your usage: hotlink hits per day and per asset, referring sites, what deduplication saved."""
+    """Your usage: hotlink hits per day, per asset and per SKU, referring sites, what deduplication saved;
+    for a brand key also how far its catalogue and pack pictures went among other shops."""
     from api.client import SkupixClient
 
     _need_key(key)
     with closing(SkupixClient(server, key)) as client:
         found = _ask(server, lambda: client.stats(days))
-    out = Console()
+    out = Console(width=max(Console().width, 150))  # GTINs and asset ids stay whole
     out.print(f"since {found['since']}: {found['hits']:,} hotlink hits from {found['sites']} sites; "
               f"{found['uploads_deduplicated']} of {found['uploads']} uploads deduplicated, "
               f"{found['storage_saved_bytes'] / 1e6:.1f} MB saved, about "
@@ -666,10 +667,33 @@ def stats(
     for day in found["by_day"]:
         bar = "█" * (round(40 * day["hits"] / peak) if peak else 0)
         out.print(f"{day['day']}  {bar} {day['hits']:,}")
-    table = Table("asset", "hits", "sites", "SKUs")
+    table = Table("asset", "hits", "sites", "SKUs", "shops")
     for asset in found["assets"]:
-        table.add_row(asset["asset_id"], f"{asset['hits']:,}", ", ".join(asset["sites"]), ", ".join(asset["skus"]))
+        table.add_row(asset["asset_id"], f"{asset['hits']:,}", ", ".join(asset["sites"]), ", ".join(asset["skus"]),
+                      str(asset.get("shops", "")))
     out.print(table)
+    if found.get("skus"):
+        by_sku = Table("SKU", "pictures", "hits", "sites")
+        for sku in found["skus"]:
+            by_sku.add_row(sku["sku"], str(sku["pictures"]), f"{sku['hits']:,}", str(sku["sites"]))
+        out.print(by_sku)
+    brand = found.get("brand")
+    if brand:
+        out.print(f"your brand's {brand['pictures']} pictures: used by {brand['shops']} other shops, "
+                  f"{brand['hits']:,} hits from {brand['sites']} sites; {brand['uploads_deduplicated']} uploads "
+                  f"deduplicated onto them ({brand['storage_saved_bytes'] / 1e6:.1f} MB saved), "
+                  f"{brand['linked_pictures']} shown through pack links, about "
+                  f"{brand['design_minutes_avoided'] / 60:.1f} h of design work avoided", soft_wrap=True)
+        products = Table("GTIN", "product", "pictures", "shops", "hits", "deduplicated", "linked", "design h")
+        for item in brand["products"]:
+            products.add_row(item["gtin"], item["title"] or item["sku"], str(item["pictures"]), str(item["shops"]),
+                             f"{item['hits']:,}", str(item["uploads_deduplicated"]), str(item["linked_pictures"]),
+                             f"{item['design_minutes_avoided'] / 60:.1f}")
+        out.print(products)
+        packs = Table("pack", "followers", "shops linking")
+        for pack in brand["packs"]:
+            packs.add_row(pack["name"], str(pack["followers"]), str(pack["shops_linking"]))
+        out.print(packs)
 
 
 @cli.command()

@@ -132,7 +132,7 @@ def test_every_asset_and_sku_has_its_own_breakdown(client: TestClient, merchant:
 
 def test_a_brand_sees_how_far_its_pictures_went_in_counts_not_names(
         client: TestClient, brand: dict[str, str], merchant: dict[str, str], other_merchant: dict[str, str],
-        runtime: Runtime) -> None:
+        runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
     runtime.publisher = _DroppedJobs()
     version = published_pack(client, brand, size=700)
     tea = next(p for p in version["products"] if p["gtin"] == GTIN_TEA_14)
@@ -175,3 +175,10 @@ def test_a_brand_sees_how_far_its_pictures_went_in_counts_not_names(
     # The shops' own answers carry no brand section, and see the picture as theirs only through their upload.
     assert client.get("/v1/stats", headers=merchant).json()["brand"] is None
     assert client.get("/v1/stats", headers=other_merchant).json()["assets"] == []
+    # `skupix stats` prints the brand's section from the same answer.
+    monkeypatch.setattr(SkupixClient, "stats", lambda self, days=30: answer.json())
+    printed = CliRunner().invoke(cli.cli, ["stats", "--key", "sk_test"], terminal_width=160)
+    assert printed.exit_code == 0, printed.output
+    assert "your brand's 3 pictures: used by 2 other shops, 3 hits from 2 sites" in printed.output
+    assert "1 uploads deduplicated onto them" in printed.output and "2 shown through pack links" in printed.output
+    assert GTIN_TEA_14 in printed.output and "Chá verde 250 g" in printed.output and "spring" in printed.output

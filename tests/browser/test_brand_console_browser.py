@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 import zipfile
 from pathlib import Path
 
@@ -123,6 +124,36 @@ def test_brand_publishes_and_seller_downloads_a_zip(tmp_path: Path) -> None:
         assert names == {f"{TEA}.jpg", f"{TEA}_1.jpg", f"{SOAP}.jpg", "manifest.json", "manifest.csv"}
         subscriptions = httpx.get(base + "/v1/subscriptions", headers={"Authorization": f"Bearer {seller_key}"}).json()
         assert [s["pack"] for s in subscriptions] == ["spring"]
+
+        # the seller shows the tea through a pack link and its shop page hotlinks the picture; the brand's
+        # usage dashboard charts the hits and counts the shop without naming it
+        seller = {"Authorization": f"Bearer {seller_key}"}
+        linked = httpx.post(base + "/v1/links", headers=seller, timeout=30,
+                            json={"sku": "LOJA-CHÁ", "gtin": TEA, "brand": BRAND, "pack": "spring"})
+        assert linked.status_code == 200, linked.text
+        listing = httpx.get(base + "/v1/skus/LOJA-CHÁ/listing", params={"platform": "web"}, headers=seller,
+                            timeout=30).json()
+        url = listing["slots"][0]["url"]
+        for _ in range(3):
+            assert httpx.get(url, headers={"Referer": "https://loja.example.com.br/cha"}, timeout=60).status_code == 200
+        deadline = time.monotonic() + 30
+        while (found := httpx.get(base + "/v1/stats", headers=auth, timeout=10).json())["brand"]["hits"] < 3:
+            assert time.monotonic() < deadline, f"hits never reached the brand's /v1/stats: {found}"
+            time.sleep(0.3)
+        page.goto(base + "/console/usage")
+        page.js(f"localStorage.setItem('skupix.apiKey', {json.dumps(brand_key)}); location.reload(); true")
+        page.wait("document.getElementById('brand-box').dataset.state === 'ready'", "the brand section")
+        bars = page.js("[...document.querySelectorAll('#brand-chart rect.bar')].map(b => ({day: b.dataset.day,"
+                       " hits: Number(b.dataset.hits), height: Number(b.getAttribute('height'))}))")
+        assert len(bars) == 30 and bars[-1]["day"] == found["brand"]["by_day"][-1]["day"]
+        assert bars[-1]["hits"] >= 3 and bars[-1]["height"] == 150
+        assert page.js("document.getElementById('brand-shops').textContent") == "1"
+        products = page.js("[...document.querySelectorAll('#brand-products tr')].map(r => r.innerText)")
+        assert TEA in products[0] and "Chá verde" in products[0]  # the hotlinked product first
+        assert "spring" in page.js("document.getElementById('brand-packs').innerText")
+        assert "Loja São João" not in page.js("document.body.innerText")  # counted, never named
+        page.screenshot(shots / "usage-brand.png")
+        assert page.take_errors() == []
     finally:
         if page is not None:
             page.close()
