@@ -25,7 +25,6 @@ import httpx
 from api.urls import alias_path, variant_path
 from registry.hotlink import service as rules
 from registry.jobs import service as jobs
-from registry.jobs.service import JobKind
 from registry.models import utcnow
 from registry.runtime import Runtime
 
@@ -98,8 +97,7 @@ def run_pass(rt: Runtime, asset_id: str) -> list[str]:
     settled = withdrawn + timedelta(seconds=SECOND_PASS_SECONDS) if withdrawn else None
     if settled is not None and started < settled:
         # another API process may still have served the picture to an edge refreshed just now
-        with rt.db.unit_of_work() as session:
-            jobs.schedule(rt, session, JobKind.PURGE_ASSET, asset_id, settled)
+        rules.schedule_purge(rt, asset_id, settled)
     return []
 
 

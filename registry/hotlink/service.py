@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from registry.errors import Conflict, Forbidden, InvalidInput, NotFound
 from registry.ids import is_well_formed
-from registry.jobs.service import JobKind, enqueue
+from registry.jobs.service import JobKind, enqueue, schedule
 from registry.models import Asset, HotlinkPolicy, PackAsset, RevokedAsset, Sku, SkuSlot, Upload
 from registry.runtime import Runtime
 from registry.tenants.service import Principal
@@ -184,6 +184,12 @@ def purge_configured(rt: Runtime) -> bool:
 def enqueue_purge(rt: Runtime, session: Session, asset_id: str) -> str | None:
     """Queue the edge/CDN purge of a withdrawn asset with the change (outbox); None if nothing to tell."""
     return enqueue(rt, session, JobKind.PURGE_ASSET, asset_id) if purge_configured(rt) else None
+
+
+def schedule_purge(rt: Runtime, asset_id: str, due: datetime) -> str:
+    """One more purge pass of an asset, published by the sweeper once `due` has passed."""
+    with rt.db.unit_of_work() as session:
+        return schedule(rt, session, JobKind.PURGE_ASSET, asset_id, due)
 
 
 def revoke_asset(rt: Runtime, principal: Principal, asset_id: str,
