@@ -71,6 +71,7 @@ class Profile:
     colour_space: str = "sRGB"
     background_rule: BackgroundRule = BackgroundRule.ANY
     min_fill: float = 0.0
+    max_text_share: float = 0.0  # 0: not checked; else the share of a 10x10 grid text may cover
     max_side: int = 0
     max_pixels: int = 0
     source: str = ""
@@ -233,6 +234,7 @@ def parse_profile(name: str, raw: Any) -> Profile:
             colour_space=str(raw.get("colour_space", "sRGB")),
             background_rule=BackgroundRule(raw.get("background_rule", "any")),
             min_fill=_number(raw, "min_fill", 0.0),
+            max_text_share=_number(raw, "max_text_share", 0.0),
             max_side=_whole(raw, "max_side", 0),
             max_pixels=_whole(raw, "max_pixels", 0),
             source=str(raw.get("source", "")),
@@ -276,6 +278,8 @@ def _check_limits(name: str, profile: Profile) -> None:
         raise ProfileError(f"profile {name!r}: max_side and max_pixels may not pass {MAX_SIDE} px a side")
     if not 0.0 <= profile.min_fill <= 1.0:
         raise ProfileError(f"profile {name!r}: min_fill must be within 0..1")
+    if not 0.0 <= profile.max_text_share <= 1.0:
+        raise ProfileError(f"profile {name!r}: max_text_share must be within 0..1")
     if profile.version < 1:
         raise ProfileError(f"profile {name!r}: version must be 1 or more")
 
