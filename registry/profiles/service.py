@@ -279,16 +279,3 @@ def may_render(rt: Runtime, record: TenantProfileRecord, asset_ids: list[str]) -
         return True
     with rt.db.read_only() as session:
         return ProfileRepository(session).tenant_uses_asset(record.tenant_id, asset_ids)
-
-
-def usable_by(rt: Runtime, tenant_id: str, name: str) -> Profile:
-    """A profile the tenant may use for something new (a built-in, its own or a published one, not retired)."""
-    builtin = rt.catalog.profiles.get(name)
-    if builtin is not None:
-        return builtin
-    record = lookup(rt, name)
-    if record is None or not record.visible_to(tenant_id):
-        raise _hidden(name)
-    if record.retired:
-        raise Conflict(f"profile {name!r} is retired", field="profile")
-    return record.current
