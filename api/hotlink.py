@@ -32,7 +32,7 @@ from api.deps import bearer_key
 from api.errors import status_for
 from api.urls import variant_path
 from processing import errors as image_errors
-from processing.profiles import Profile
+from processing.profiles import Profile, is_tenant_name
 from registry import errors as registry_errors
 from registry.hotlink import service as hotlink_rules
 from registry.packs.terms import CachedTerms, asset_terms, visibility_of_rows
@@ -743,10 +743,11 @@ _ALWAYS_ACCEPTED = {"JPEG", "PNG"}
 def _format_options(rt: Runtime, asset_id: str, profile_name: str) -> list[tuple[str, str, bool, bool]]:
     """(format, immutable path, offered, the profile asked for) of the profile and its format siblings,
     most compact first."""
-    wanted = rt.catalog.profiles[profile_name]
+    wanted = variants.profile_named(rt, profile_name)
     shape = _geometry(wanted)
-    family = [p for p in rt.catalog.profiles.values() if p.name == profile_name or (
-        p.format != wanted.format and _geometry(p) == shape)]
+    family = [wanted] if is_tenant_name(profile_name) else [  # a tenant's profile has no format siblings
+        p for p in rt.catalog.profiles.values() if p.name == profile_name or (
+            p.format != wanted.format and _geometry(p) == shape)]
     options = []
     for profile in family:
         ref = variants.alias_target(rt, asset_id, profile.name, profile.extension)

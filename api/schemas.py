@@ -161,6 +161,14 @@ class ProfileInfo(BaseModel):
     fit: str
     format: str
     digest: str
+    display_name: str = ""
+    built_in: bool = True
+    yours: bool = Field(False, description="a tenant profile you defined")
+    published: bool = Field(True, description="every tenant may see and use it (built-ins are)")
+    retired: bool = Field(False, description="renders nothing new; stored variants are still served")
+    version: int = 1
+    versions: int = 1
+    definition: dict[str, object] = Field(default_factory=dict, description="every field, as POST /v1/profiles takes")
 
 
 class PlatformInfo(BaseModel):

@@ -6,6 +6,7 @@ import io
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 
+import cv2
 import numpy as np
 from PIL import Image
 
@@ -21,6 +22,13 @@ FILL_SLACK = 0.02
 FILL_WARN = 0.10
 # A pixel is product ("ink") when a channel is this far from white (ignores JPEG ringing).
 INK_THRESHOLD = 40
+
+
+# Text share (Rakuten's first image: text on at most 20% of a 10x10 grid): the estimate is rough, so a
+# picture is failed only well past the limit and warned near it.
+TEXT_GRID = 10
+TEXT_WARN_SLACK = 0.10
+_TEXT_SIDE = 640  # the estimate runs on a copy this size: strokes of normal type stay a few pixels wide
 
 
 class Verdict(StrEnum):
@@ -87,6 +95,44 @@ def fill_ratio(pixels: np.ndarray) -> float:
     return max((cols[-1] + 1 - cols[0]) / width, (rows[-1] + 1 - rows[0]) / height)
 
 
+def text_boxes(pixels: np.ndarray) -> list[tuple[float, float, float, float]]:
+    """Boxes (x, y, w, h as shares of the frame) that look like lines of text: dense, thin, wide runs of strokes.
+
+    The classic morphological estimate (gradient, Otsu threshold, closing along the line): it finds printed
+    words and overlaid captions, not what they say; a product's fine regular pattern can pass for text."""
+    height, width = pixels.shape[:2]
+    scale = _TEXT_SIDE / max(height, width)
+    gray = cv2.cvtColor(np.ascontiguousarray(pixels), cv2.COLOR_RGB2GRAY)
+    if scale < 1:
+        gray = cv2.resize(gray, (max(1, round(width * scale)), max(1, round(height * scale))),
+                          interpolation=cv2.INTER_AREA)
+    h, w = gray.shape
+    gradient = cv2.morphologyEx(gray, cv2.MORPH_GRADIENT, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3)))
+    _, strokes = cv2.threshold(gradient, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
+    if cv2.countNonZero(strokes) == 0 or float(gradient.max()) < 40:
+        return []  # a flat picture: Otsu would split noise
+    lines = cv2.morphologyEx(strokes, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (9, 1)))
+    contours, _ = cv2.findContours(lines, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    boxes = []
+    for contour in contours:
+        x, y, bw, bh = cv2.boundingRect(contour)
+        if bw < 12 or not 6 <= bh <= 0.15 * h or bw < 1.5 * bh:
+            continue  # not the shape of a line of type
+        density = cv2.countNonZero(strokes[y:y + bh, x:x + bw]) / (bw * bh)
+        if density >= 0.35:
+            boxes.append((x / w, y / h, bw / w, bh / h))
+    return boxes
+
+
+def text_share(pixels: np.ndarray, grid: int = TEXT_GRID) -> float:
+    """Share of a grid x grid division of the frame whose cells hold text (any part of an estimated text line)."""
+    cells = np.zeros((grid, grid), dtype=bool)
+    for x, y, w, h in text_boxes(pixels):
+        cells[int(y * grid):min(grid, int(np.ceil((y + h) * grid))),
+              int(x * grid):min(grid, int(np.ceil((x + w) * grid)))] = True
+    return float(cells.mean())
+
+
 def size_checks(profile: Profile, width: int, height: int, upscale: float) -> list[Check]:
     """Pixel size and enlargement against the profile's limits."""
     longest = max(width, height)
@@ -137,6 +183,12 @@ def check_bytes(profile: Profile, data: bytes, upscale: float = 1.0) -> Report:
         checks.append(Check("fill", fv, round(fill, 4), f">= {target:.0%} of the frame"))
     else:
         checks.append(Check("fill", Verdict.PASS, round(fill, 4), "any"))
+    if profile.max_text_share:
+        share = text_share(pixels)
+        limit = profile.max_text_share
+        tv = Verdict.PASS if share <= limit else Verdict.WARN if share <= limit + TEXT_WARN_SLACK else Verdict.FAIL
+        checks.append(Check("text", tv, round(share, 2),
+                            f"<= {limit:.0%} of a {TEXT_GRID}x{TEXT_GRID} grid holds text (estimated)"))
     facts = check_facts(profile, image.width, image.height, len(data), fmt, upscale).checks
     checks.extend(c for c in facts if c.name in ("bytes", "format"))
     # Decoded masters are converted to sRGB and variants carry no ICC profile, which browsers and

@@ -71,6 +71,7 @@ class Profile:
     colour_space: str = "sRGB"
     background_rule: BackgroundRule = BackgroundRule.ANY
     min_fill: float = 0.0
+    max_text_share: float = 0.0  # 0: not checked; else the share of a 10x10 grid text may cover
     max_side: int = 0
     max_pixels: int = 0
     source: str = ""
@@ -113,12 +114,31 @@ class Profile:
         return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
 
 
+class ProfileTable(dict[str, Profile]):
+    """The built-in profiles, in a process where tenants' profiles (registry rows) also exist.
+
+    Iterating, `len`, `[name]` and `.get` see the built-ins only. `name in table` is also true for any name
+    shaped like a tenant's (`namespace~name`): the hot path asks it from memory to refuse unknown built-in
+    names cheaply, and leaves a tenant's name to `registry.variants.service`, which looks it up (and
+    checks who may use it) in a worker thread.
+    """
+
+    def __contains__(self, name: object) -> bool:
+        return super().__contains__(name) or (isinstance(name, str) and is_tenant_name(name))
+
+
 @dataclass(frozen=True)
 class Catalog:
     """All known profiles and, per platform, which profile serves which slot role."""
 
     profiles: dict[str, Profile]
     platforms: dict[str, dict[str, str]]
+
+    def with_tenant_names(self) -> Catalog:
+        """The same catalogue, whose `profiles` also admits tenant-shaped names (see ProfileTable)."""
+        if isinstance(self.profiles, ProfileTable):
+            return self
+        return Catalog(profiles=ProfileTable(self.profiles), platforms=self.platforms)
 
     def profile(self, name: str) -> Profile:
         """The profile called `name`; KeyError if unknown."""
@@ -138,6 +158,24 @@ _SHAPING = _LEGACY_SHAPING | _SHAPING_SINCE_V2
 _PROFILE_KEYS = frozenset(f.name for f in fields(Profile)) - {"name"}
 COLOUR_SPACES = ("sRGB",)
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
+# Bounds every profile keeps, built-in or a tenant's: the server never renders more than this per variant.
+MAX_SIDE = 10_000
+MAX_CANVAS_PIXELS = 25_000_000
+MAX_BYTES_LIMIT = 50_000_000
+# A tenant's profile is called `<namespace>~<name>`: '~' is URL-safe (RFC 3986 unreserved), safe in file names,
+# and no built-in name may hold it, so a tenant's name can never shadow a built-in one. Both parts are lower
+# case (no two names differ only by case on a case-insensitive disk); 60 characters fit the variants table.
+TENANT_SEPARATOR = "~"
+NAMESPACE_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{1,19}")
+TENANT_NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,38}")
+# What a tenant may set through the API: every field of a built-in except the ones the registry assigns.
+TENANT_FIELDS = frozenset(_PROFILE_KEYS - {"version"})
+
+
+def is_tenant_name(name: str) -> bool:
+    """Whether `name` has the shape of a tenant's profile name (`namespace~name`); says nothing of existence."""
+    namespace, sep, short = name.partition(TENANT_SEPARATOR)
+    return bool(sep) and bool(NAMESPACE_PATTERN.fullmatch(namespace)) and bool(TENANT_NAME_PATTERN.fullmatch(short))
 _HEX_COLOUR = re.compile(r"#?[0-9A-Fa-f]{6}")
 
 
@@ -162,10 +200,13 @@ def _number(raw: dict[str, Any], key: str, default: float | None = None) -> floa
     return float(value)
 
 
-def _parse_profile(name: str, raw: Any) -> Profile:
+def parse_profile(name: str, raw: Any) -> Profile:
+    """One profile from its fields (a TOML table or a JSON object), checked by the rules every profile keeps.
+
+    `name` is a built-in name (letters, digits, '_', '-') or a tenant's `namespace~name`."""
     if not isinstance(raw, dict):
         raise ProfileError(f"profile {name!r} must be a table")
-    if not _NAME.fullmatch(name):
+    if not (_NAME.fullmatch(name) or is_tenant_name(name)):
         raise ProfileError(f"profile name {name!r} may only use letters, digits, '_' and '-'")
     unknown = sorted(set(raw) - _PROFILE_KEYS)
     if unknown:  # a misspelt key would otherwise fall back to its default without a word
@@ -193,6 +234,7 @@ def _parse_profile(name: str, raw: Any) -> Profile:
             colour_space=str(raw.get("colour_space", "sRGB")),
             background_rule=BackgroundRule(raw.get("background_rule", "any")),
             min_fill=_number(raw, "min_fill", 0.0),
+            max_text_share=_number(raw, "max_text_share", 0.0),
             max_side=_whole(raw, "max_side", 0),
             max_pixels=_whole(raw, "max_pixels", 0),
             source=str(raw.get("source", "")),
@@ -203,8 +245,10 @@ def _parse_profile(name: str, raw: Any) -> Profile:
         raise ProfileError(f"profile {name!r} is invalid: {exc}") from exc
     if profile.format not in EXTENSIONS:
         raise ProfileError(f"profile {name!r}: format {profile.format} is not one of {sorted(EXTENSIONS)}")
-    if not (0 < profile.width <= 10_000 and 0 < profile.height <= 10_000):
-        raise ProfileError(f"profile {name!r}: width and height must be 1..10000")
+    if not (0 < profile.width <= MAX_SIDE and 0 < profile.height <= MAX_SIDE):
+        raise ProfileError(f"profile {name!r}: width and height must be 1..{MAX_SIDE}")
+    if profile.width * profile.height > MAX_CANVAS_PIXELS:
+        raise ProfileError(f"profile {name!r}: the box may have at most {MAX_CANVAS_PIXELS} pixels")
     if not 0.1 <= profile.fill <= 1.0:
         raise ProfileError(f"profile {name!r}: fill must be within 0.1..1")
     if not 1 <= profile.quality <= 100:
@@ -228,10 +272,33 @@ def _check_limits(name: str, profile: Profile) -> None:
         raise ProfileError(f"profile {name!r}: the box has more pixels than max_pixels")
     if profile.max_bytes < 0 or profile.max_side < 0 or profile.max_pixels < 0:
         raise ProfileError(f"profile {name!r}: limits may not be negative")
+    if profile.max_bytes > MAX_BYTES_LIMIT:
+        raise ProfileError(f"profile {name!r}: max_bytes may be at most {MAX_BYTES_LIMIT}")
+    if profile.max_side > MAX_SIDE or profile.max_pixels > MAX_SIDE * MAX_SIDE:
+        raise ProfileError(f"profile {name!r}: max_side and max_pixels may not pass {MAX_SIDE} px a side")
     if not 0.0 <= profile.min_fill <= 1.0:
         raise ProfileError(f"profile {name!r}: min_fill must be within 0..1")
+    if not 0.0 <= profile.max_text_share <= 1.0:
+        raise ProfileError(f"profile {name!r}: max_text_share must be within 0..1")
     if profile.version < 1:
         raise ProfileError(f"profile {name!r}: version must be 1 or more")
+
+
+def profile_fields(profile: Profile) -> dict[str, Any]:
+    """A profile's fields as plain JSON values, without name and version: `parse_profile` reads them back."""
+    out: dict[str, Any] = {}
+    for f in fields(Profile):
+        value = getattr(profile, f.name)
+        if f.name in ("name", "version") or (f.name == "max_upscale" and value is None):
+            continue
+        out[f.name] = value.value if isinstance(value, StrEnum) else value
+    return out
+
+
+def _builtin(name: str, raw: Any) -> Profile:
+    if TENANT_SEPARATOR in name:
+        raise ProfileError(f"profile name {name!r} may only use letters, digits, '_' and '-'")
+    return parse_profile(name, raw)
 
 
 def parse_catalog(text: str) -> Catalog:
@@ -244,7 +311,7 @@ def parse_catalog(text: str) -> Catalog:
     raw_platforms = data.get("platforms", {})
     if not isinstance(raw_profiles, dict) or not isinstance(raw_platforms, dict):
         raise ProfileError("profiles and platforms must be tables")
-    profiles = {name: _parse_profile(name, raw) for name, raw in raw_profiles.items()}
+    profiles = {name: _builtin(name, raw) for name, raw in raw_profiles.items()}
     for profile in profiles.values():
         target = profiles.get(profile.fallback) if profile.fallback else None
         if profile.fallback and (target is None or target.format == "AVIF" or target.fallback):

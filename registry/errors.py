@@ -44,6 +44,12 @@ class Conflict(RegistryError):
     code = "conflict"
 
 
+class Gone(RegistryError):
+    """The thing existed and was withdrawn on purpose (a retired profile that renders nothing new)."""
+
+    code = "gone"
+
+
 class ServiceUnavailable(RegistryError):
     """A backing service (the database) cannot be reached right now."""
 

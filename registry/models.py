@@ -457,3 +457,43 @@ class WebhookDelivery(Base):
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class ProfileNamespace(Base):
+    """The prefix a tenant's profile names carry (`namespace~name`): one per tenant, never reused."""
+
+    __tablename__ = "profile_namespaces"
+
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), primary_key=True)
+    namespace: Mapped[str] = mapped_column(String(20), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class TenantProfile(Base):
+    """A render profile a brand or platform defined; its definitions are its versions (immutable rows)."""
+
+    __tablename__ = "tenant_profiles"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(60), unique=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), index=True)
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    current_version: Mapped[int] = mapped_column(Integer, default=1)
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class TenantProfileVersion(Base):
+    """One definition of a tenant profile, never changed: old variant URLs are rendered from it."""
+
+    __tablename__ = "tenant_profile_versions"
+    __table_args__ = (UniqueConstraint("profile_id", "number"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    profile_id: Mapped[str] = mapped_column(ForeignKey("tenant_profiles.id", ondelete="CASCADE"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    definition: Mapped[dict[str, object]] = mapped_column(JSON)
+    digest: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

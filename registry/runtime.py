@@ -15,6 +15,7 @@ from processing.hash_index import CandidateIndex
 from processing.profiles import Catalog
 from processing.verify import VerifyThresholds
 from registry.db import Database
+from registry.profiles.cache import ProfileCache
 from registry.settings import Settings
 from storage import BlobStore
 
@@ -50,6 +51,12 @@ class Runtime:
     verify_pool: ThreadPoolExecutor | None = None
     # Called before each job runs; empty in production (tests install fault injection here).
     job_hooks: list[Callable[[Runtime, Job], None]] = field(default_factory=list)
+    # Tenants' own profiles (registry rows), looked up by name on the render path.
+    tenant_profiles: ProfileCache = field(default_factory=ProfileCache)
+
+    def __post_init__(self) -> None:
+        # `name in catalog.profiles` must let tenants' names through to the registry's lookup (ProfileTable)
+        self.catalog = self.catalog.with_tenant_names()
 
     def close(self) -> None:
         """Release pooled connections and verification threads."""

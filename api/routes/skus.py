@@ -1,4 +1,4 @@
-"""SKUs, listings per platform, and the profile catalogue."""
+"""SKUs, listings per platform, and the platforms' slot maps (profiles: api/routes/profiles.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import PrincipalDep, RuntimeDep, public_base
-from api.schemas import ListingResponse, ListingSlot, PlatformInfo, ProfileInfo, SkuSummary
+from api.schemas import ListingResponse, ListingSlot, PlatformInfo, SkuSummary
 from api.urls import alias_path, follow_path, variant_path
 from registry.packs import service as packs
 from registry.packs.terms import visible_asset_ids
@@ -69,13 +69,6 @@ def _linked_listing(request: Request, rt: Runtime, platform: str, code: str,
         content_type=e.profile.content_type,
         file_name=skus.listing_file_name(code, e.role, e.position, e.profile.extension),
     ) for e in entries])
-
-
-@router.get("/profiles", response_model=list[ProfileInfo])
-async def list_profiles(rt: RuntimeDep) -> list[ProfileInfo]:
-    """Every variant profile."""
-    return [ProfileInfo(name=p.name, description=p.description, width=p.width, height=p.height, fit=p.fit.value,
-                        format=p.format, digest=p.digest) for p in rt.catalog.profiles.values()]
 
 
 @router.get("/platforms", response_model=list[PlatformInfo])

@@ -45,16 +45,17 @@ class Permission(StrEnum):
     READ_SHARED_LISTINGS = "read_shared_listings"  # listings sellers granted to this platform
     PUBLISH_OFFICIAL = "publish_official"  # make own pictures the official master of own products
     MANAGE_OWN_KEYS = "manage_own_keys"
+    MANAGE_PROFILES = "manage_profiles"  # define, version, publish and retire own render profiles
 
 
 _SELLER = frozenset({Permission.READ_ASSETS, Permission.UPLOAD, Permission.SEARCH, Permission.MANAGE_OWN_ASSETS,
                      Permission.READ_OWN_LISTINGS, Permission.SHARE_LISTINGS, Permission.MANAGE_OWN_KEYS})
 
 ROLE_PERMISSIONS: dict[TenantKind, frozenset[Permission]] = {
-    TenantKind.BRAND: _SELLER | {Permission.PUBLISH_OFFICIAL},
+    TenantKind.BRAND: _SELLER | {Permission.PUBLISH_OFFICIAL, Permission.MANAGE_PROFILES},
     TenantKind.MERCHANT: _SELLER,
     TenantKind.PLATFORM: frozenset({Permission.READ_ASSETS, Permission.READ_SHARED_LISTINGS,
-                                    Permission.MANAGE_OWN_KEYS}),
+                                    Permission.MANAGE_OWN_KEYS, Permission.MANAGE_PROFILES}),
 }
 
 

@@ -24,6 +24,8 @@ from registry.jobs.service import JobKind, JobStatus
 from registry.media.blobs import original_key
 from registry.media.lookup import require_asset
 from registry.models import Variant
+from registry.profiles import service as tenant_profiles
+from registry.profiles.cache import TenantProfileRecord
 from registry.records import AssetRecord, VariantRecord
 from registry.runtime import Runtime
 from registry.telemetry import timed
@@ -72,18 +74,40 @@ def variant_blob_key(ref: VariantRef) -> str:
     return f"variants/{ref.asset_id}/{ref.profile}/{ref.version}.{ref.extension}"
 
 
-def _profile(rt: Runtime, name: str) -> Profile:
-    try:
-        return rt.catalog.profile(name)
-    except KeyError as exc:
-        raise NotFound(f"no profile {name!r}", field="profile") from exc
+def profile_named(rt: Runtime, name: str) -> Profile:
+    """A built-in profile or a tenant's current definition; NotFound if neither (who may use it is not checked)."""
+    return _named(rt, name)[0]
+
+
+def _named(rt: Runtime, name: str) -> tuple[Profile, TenantProfileRecord | None]:
+    """A built-in profile, or a tenant's current definition with its record; NotFound if neither."""
+    builtin = rt.catalog.profiles.get(name)
+    if builtin is not None:
+        return builtin, None
+    record = tenant_profiles.lookup(rt, name)
+    if record is None:
+        raise NotFound(f"no profile {name!r}", field="profile")
+    return record.current, record
+
+
+def _check_tenant_profile(rt: Runtime, record: TenantProfileRecord | None, asset_ids: list[str]) -> None:
+    """A tenant's profile renders only pictures it may shape (published, or its owner's), and nothing once retired."""
+    if record is None:
+        return
+    if not tenant_profiles.may_render(rt, record, asset_ids):
+        raise NotFound(f"no profile {record.name!r}", field="profile")  # as if it did not exist: no disclosure
+    if record.retired:
+        raise tenant_profiles.ProfileRetired(
+            f"profile {record.name!r} is retired: variants already made are still served, nothing new is rendered")
 
 
 def resolve(rt: Runtime, asset_id: str, profile_name: str) -> tuple[AssetRecord, Profile]:
-    """The asset (following merge aliases) and the profile; NotFound if either is unknown."""
-    profile = _profile(rt, profile_name)
+    """The asset (following merge aliases) and the profile; NotFound if either is unknown or the profile is a
+    tenant's that may not shape this asset, Gone if it is retired."""
+    profile, record = _named(rt, profile_name)
     with rt.db.read_only() as session:
         asset = AssetRecord.of(require_asset(session, asset_id))
+    _check_tenant_profile(rt, record, [asset_id, asset.id])
     return asset, profile
 
 
@@ -183,17 +207,21 @@ def _store_variant(rt: Runtime, asset: AssetRecord, profile: Profile, rendered: 
 
 
 def locate(rt: Runtime, asset_id: str, profile_name: str, version: str, extension: str) -> VariantRecord:
-    """The variant behind an immutable URL: any stored version, or the current one rendered now."""
-    profile = _profile(rt, profile_name)
-    if extension != profile.extension:  # exactly: one immutable URL per stored bytes, for caches too
+    """The variant behind an immutable URL: any stored version, or one of the profile's definitions rendered now
+    (a built-in's current one; any version of a tenant's, so URLs handed out before a change keep working)."""
+    profile, record = _named(rt, profile_name)
+    history = record.versions if record is not None else (profile,)
+    if record is None and extension != profile.extension:  # exactly: one immutable URL per stored bytes
         raise NotFound(f"profile {profile_name!r} serves .{profile.extension}, not .{extension}")
     stored = find(rt, asset_id, profile.name, version)
-    if stored is not None:
+    if stored is not None and stored.blob_key.endswith("." + extension):
         return stored
     asset, _ = resolve(rt, asset_id, profile.name)
-    if asset.id != asset_id or current_ref(asset, profile).version != version:
+    wanted = next((p for p in reversed(history) if p.extension == extension
+                   and current_ref(asset, p).version == version), None)
+    if asset.id != asset_id or wanted is None:
         raise NotFound("this variant version does not exist; the asset's alias URL points at the current one")
-    return ensure(rt, asset, profile)
+    return ensure(rt, asset, wanted)
 
 
 def alias_target(rt: Runtime, asset_id: str, profile_name: str, extension: str) -> VariantRef:

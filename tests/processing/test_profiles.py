@@ -9,7 +9,18 @@ from typing import Any
 import pytest
 
 from processing import profiles
-from processing.profiles import Catalog, Fit, Gravity, Profile, ProfileError, load_catalog, parse_catalog
+from processing.profiles import (
+    Catalog,
+    Fit,
+    Gravity,
+    Profile,
+    ProfileError,
+    is_tenant_name,
+    load_catalog,
+    parse_catalog,
+    parse_profile,
+    profile_fields,
+)
 
 GOOD = """
 [profiles.main]
@@ -190,6 +201,7 @@ COMPLIANCE_ONLY: dict[str, Any] = {
     "min_fill": 0.85,
     "max_side": 10_000,
     "max_pixels": 64_000_000,
+    "max_text_share": 0.2,
     "source": "https://example.com/rules",
     "version": 2,
 }
@@ -265,3 +277,38 @@ def test_digest_is_stable_across_releases() -> None:
     # profiles the marketplace work did not touch kept theirs
     assert catalog.profile("web_thumb").digest == "2c2da52f284f193c"
     assert catalog.profile("web_large").digest == "5c222d58792a33be"
+
+
+@pytest.mark.parametrize(("name", "tenant"), [
+    ("shop~tile", True), ("t1a2b3c4d~x", True), ("a-b~c_d-1", True), ("shop~Tile", False), ("Shop~tile", False),
+    ("s~tile", False), ("shop~", False), ("~tile", False), ("shop~ti~le", False), ("amazon_main", False),
+    ("shop~" + "x" * 40, False), ("x" * 21 + "~t", False), ("shop~t.jpg", False), ("shop/tile", False),
+])
+def test_tenant_names_are_namespaced_and_bounded(name: str, tenant: bool) -> None:
+    assert is_tenant_name(name) is tenant
+    if tenant:
+        assert len(name) <= 60  # the variants table's profile column
+
+
+def test_a_built_in_name_may_not_look_like_a_tenants() -> None:
+    with pytest.raises(ProfileError):
+        parse_catalog(GOOD.replace("[profiles.thumb]", '[profiles."shop~thumb"]'))
+
+
+def test_tenant_profiles_parse_with_the_same_rules() -> None:
+    profile = parse_profile("shop~tile", {"width": 100, "height": 100, "format": "jpeg"})
+    assert (profile.name, profile.format) == ("shop~tile", "JPEG")
+    assert parse_profile("shop~tile", profile_fields(profile)) == profile  # the stored form reads back
+    with pytest.raises(ProfileError, match="pixels"):
+        parse_profile("shop~tile", {"width": 10_000, "height": 10_000})
+
+
+def test_the_live_table_lets_tenant_names_through_but_lists_built_ins_only() -> None:
+    catalog = parse_catalog(GOOD)
+    live = catalog.with_tenant_names()
+    assert live.with_tenant_names() is live
+    assert "shop~tile" in live.profiles and "shop~tile" not in catalog.profiles
+    assert "nope" not in live.profiles and "Shop~tile" not in live.profiles
+    assert list(live.profiles) == list(catalog.profiles) and live.profiles.get("shop~tile") is None
+    with pytest.raises(KeyError):
+        live.profile("shop~tile")

@@ -147,6 +147,24 @@ def _in_pack(build: Callable[[World], Req]) -> Build:
 
 
 PACK = f"/v1/packs/{BRAND_NAME}/p"
+
+# Tenant profiles: the platform the owner shares with defines one per row; only it may see or change it,
+# merchants may define none (403 before any lookup), and everyone else gets the 404 of a missing profile.
+TILE = {"width": 120, "height": 120, "fit": "pad", "format": "JPEG"}
+
+
+def _platform_profile(short: str, then: Callable[[str], Req]) -> Build:
+    def prepared(world: World) -> Req:
+        made = world.client.post("/v1/profiles", headers=world.keys["platform"],
+                                 json={"name": short, "definition": TILE})
+        assert made.status_code in (201, 409), made.text
+        return then(made.json().get("name") or f"marketplace-socio~{short}")
+    return prepared
+
+
+def _profile_managers(codes: set[int]) -> Expect:
+    return {"none": {401}, "owner": {403}, "other": {403}, "brand": {404}, "platform": codes,
+            "stranger_platform": {404}}
 OWN_SKU: Expect = {**_keys({404}), "owner": OK_READ}
 
 # (method, path) → how to build the request in a world, and what each caller must get.
@@ -164,6 +182,20 @@ ROUTES: dict[tuple[str, str], tuple[Build, Expect]] = {
     ("GET", "/console"): (lambda w: Req("GET", "/console"), _anyone(OK_READ)),
     ("GET", "/v1/profiles"): (lambda w: Req("GET", "/v1/profiles"), _anyone(OK_READ)),
     ("GET", "/v1/platforms"): (lambda w: Req("GET", "/v1/platforms"), _anyone(OK_READ)),
+    ("POST", "/v1/profiles"): (lambda w: Req("POST", "/v1/profiles", json={"name": "mine", "definition": TILE}),
+                               {**_keys({201}), "owner": {403}, "other": {403}}),
+    ("GET", "/v1/profiles/{name}"): (
+        _platform_profile("seen", lambda name: Req("GET", f"/v1/profiles/{name}")),
+        {**_anyone({404}), "platform": OK_READ}),
+    ("POST", "/v1/profiles/{name}/versions"): (
+        _platform_profile("changed", lambda name: Req("POST", f"/v1/profiles/{name}/versions",
+                                                      json={"definition": TILE})), _profile_managers({201})),
+    ("POST", "/v1/profiles/{name}/publish"): (
+        _platform_profile("shared", lambda name: Req("POST", f"/v1/profiles/{name}/publish")),
+        _profile_managers(OK_READ)),
+    ("POST", "/v1/profiles/{name}/retire"): (
+        _platform_profile("ended", lambda name: Req("POST", f"/v1/profiles/{name}/retire")),
+        _profile_managers(OK_READ)),
     ("GET", "/v/{asset_id}/{profile}/{filename}"): (lambda w: Req("GET", _variant(w, False)), _anyone(OK_READ)),
     ("HEAD", "/v/{asset_id}/{profile}/{filename}"): (lambda w: Req("HEAD", _variant(w, False)), _anyone(OK_READ)),
     ("GET", "/v/{asset_id}/{filename}"): (lambda w: Req("GET", _variant(w, True)), _anyone({302})),

@@ -1,0 +1,1 @@
+"""Tenant profiles: render profiles brands and platforms define, version, publish and retire."""
