@@ -60,7 +60,7 @@ async def get_policy(rt: RuntimeDep, principal: PrincipalDep) -> PolicyAnswer:
 async def put_policy(body: PolicyBody, request: Request, rt: RuntimeDep, principal: PrincipalDep) -> PolicyAnswer:
     """Public or signed URLs for the assets you own, and the sites (Referer hosts) that may show them."""
     view = await run_in_threadpool(rules.set_policy, rt, principal, body.signed, body.referrers)
-    request.app.hotlink.rules.clear()  # this process at once; the others within seconds
+    request.app.hotlink.forget_rules()  # this process at once; the others within seconds
     return _answer(view)
 
 
@@ -68,7 +68,7 @@ async def put_policy(body: PolicyBody, request: Request, rt: RuntimeDep, princip
 async def rotate_key(body: KeyBody, request: Request, rt: RuntimeDep, principal: PrincipalDep) -> dict[str, object]:
     """A new signing secret, shown once; the previous one is still accepted for `grace_seconds`."""
     secret = await run_in_threadpool(rules.rotate_key, rt, principal, body.grace_seconds)
-    request.app.hotlink.rules.clear()
+    request.app.hotlink.forget_rules()
     return {"secret": secret, "scheme": "sig = base64url(HMAC-SHA256(secret, path or path + '?exp=' + exp)), "
                                         "no padding; query ?exp=UNIX_SECONDS&sig=… (exp optional)",
             "previous_key_valid_for_seconds": body.grace_seconds}
@@ -86,7 +86,7 @@ async def revoke(asset_id: str, request: Request, rt: RuntimeDep, principal: Pri
     """Withdraw an asset you own from every URL it had: this process at once, the others within seconds,
     the edges (SKUPIX_PURGE_URLS) and a CDN purge webhook told; the paths are listed for your own caches."""
     await run_in_threadpool(rules.revoke_asset, rt, principal, asset_id)
-    request.app.hotlink.rules.pop(asset_id, None)
+    request.app.hotlink.forget_rules(asset_id)
     refs = await run_in_threadpool(rules.asset_refs, rt, asset_id)
     aliases = [alias_path(asset_id, profile) for profile in rt.catalog.profiles.values()]
     negotiated = [f"/v/{asset_id}/{name}" for name in rt.catalog.profiles]
