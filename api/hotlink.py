@@ -18,10 +18,13 @@ import math
 import os
 import time
 from collections import Counter, OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
+from functools import partial
 from pathlib import Path
+from typing import Generic, TypeVar
 from urllib.parse import parse_qsl, unquote_to_bytes, urlsplit
 
 import anyio.to_thread
@@ -44,6 +47,7 @@ from storage import StorageError
 from storage.local import LocalBlobStore
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 access_log = logging.getLogger("skupix.access")
 
 
@@ -58,6 +62,17 @@ ROUTES = frozenset({(method, path) for method in ("GET", "HEAD") for path in (
     "/v/{asset_id}/{profile}/{filename}", "/v/{asset_id}/{filename}", "/v/{asset_id}/{profile}")}
     | {("GET", path) for path in _OPS})
 _PATHSEND = os.environ.get("HOTLINK_PATHSEND", "1") == "1"
+# Edge alignment. nginx stores a cached answer as [its header][key line][the API's raw answer head][body]
+# and serves the body with sendfile from that offset; from an offset off a page boundary sendfile
+# costs a quarter more (measured: docs/serving.md). The edge tells the API its cache key
+# (X-Skupix-Cache-Key); the API then pads its answer head so that the body starts on a page.
+_PAGE = 4096
+_NGINX_CACHE_HEADER = 336  # sizeof(ngx_http_file_cache_header_t), nginx 1.x on 64-bit
+_NGINX_KEY_LINE = 7  # "\nKEY: " and the line feed after the key
+_STATUS_LINE = len(b"HTTP/1.1 200 OK\r\n")
+# granian and uvicorn both add "server: <9 letters>" and an IMF-fixdate "date:" line, then the blank line
+_SERVER_ADDED = len(b"server: granian\r\n") + len(b"date: Thu, 03 Dec 2026 13:52:16 GMT\r\n") + 2
+_PAD_NAME = b"x-skupix-pad"
 _COMMON = [
     (b"x-content-type-options", b"nosniff"),
     (b"access-control-allow-origin", b"*"),
@@ -73,6 +88,9 @@ class HotlinkLimits:
     body_budget: int = 64 * 1024 * 1024
     body_max: int = 512 * 1024
     negatives: int = 10_000
+    # A cached file is checked on disk at most this often: a deleted blob is noticed within it,
+    # and a hit costs no stat() call in between.
+    recheck_seconds: float = 1.0
 
 
 @dataclass
@@ -90,6 +108,12 @@ class Entry:
     headers: list[tuple[bytes, bytes]]  # shared by 200, 206 and 304
     body: bytes | None = None
     redirect: bytes | None = None  # a CDN copy: stable, so cached with the row
+    full: list[tuple[bytes, bytes]] = field(default_factory=list)  # a whole 200: headers + type + length
+    checked_at: float = 0.0  # when the file was last seen on disk (monotonic)
+
+    def __post_init__(self) -> None:
+        self.full = [*self.headers, (b"content-type", self.content_type),
+                     (b"content-length", str(self.size).encode())]
 
 
 @dataclass
@@ -119,20 +143,20 @@ class _Bodies:
 
 
 class AccessLog:
-    """Structured access lines (JSON), written in batches so logging costs less than the response."""
+    """Structured access lines (JSON), written in batches so logging costs less than the response.
+
+    A request only appends a tuple; the lines are formatted when a batch is written.
+    """
 
     def __init__(self, batch: int = 256, interval: float = 1.0) -> None:
-        self.lines: list[str] = []
+        self.lines: list[tuple[float, bytes, str, str, int, int, float]] = []
         self.batch, self.interval = batch, interval
         self._flush_at = time.monotonic() + interval
         self._timer: asyncio.TimerHandle | None = None
 
     def add(self, rid: bytes, method: str, path: str, status: int, sent: int, seconds: float) -> None:
         """Queue one line; flush when the batch is full or the interval has passed."""
-        self.lines.append(
-            f'{{"ts":{time.time():.3f},"rid":"{rid.decode("latin-1")}","method":"{method}",'
-            f'"path":{json.dumps(path, ensure_ascii=False)},"status":{status},"bytes":{sent},'
-            f'"ms":{seconds * 1000:.3f}}}')
+        self.lines.append((time.time(), rid, method, path, status, sent, seconds))
         if len(self.lines) >= self.batch or time.monotonic() >= self._flush_at:
             self.flush()
         elif self._timer is None:
@@ -147,7 +171,16 @@ class AccessLog:
         self._flush_at = time.monotonic() + self.interval
         if self.lines:
             lines, self.lines = self.lines, []
-            access_log.info("\n".join(lines))
+            access_log.info("\n".join(map(_access_line, lines)))
+
+
+def _access_line(line: tuple[float, bytes, str, str, int, int, float]) -> str:
+    when, rid, method, path, status, sent, seconds = line
+    # Paths are almost always plain ASCII: JSON-escape only the ones that need it.
+    quoted = (f'"{path}"' if path.isascii() and path.isprintable() and '"' not in path and "\\" not in path
+              else json.dumps(path, ensure_ascii=False))
+    return (f'{{"ts":{when:.3f},"rid":"{rid.decode("latin-1")}","method":"{method}","path":{quoted},'
+            f'"status":{status},"bytes":{sent},"ms":{seconds * 1000:.3f}}}')
 
 
 def enable_access_log() -> None:
@@ -234,6 +267,78 @@ class RateLimiter:
         return 0 if allowed else max(1, math.ceil((1.0 - tokens) / rate))
 
 
+# What a process knows of an asset's rules: the owner's policy, revoked, pack terms.
+_Rules = tuple[hotlink_rules.Policy, bool, tuple[CachedTerms, ...]]
+
+
+def _rules_of(rt: Runtime, asset_id: str) -> _Rules:
+    """The owner's policy, whether revoked, and the pack terms of an asset (blocking)."""
+    policy, revoked = hotlink_rules.rules_for_asset(rt, asset_id)
+    return policy, revoked, asset_terms(rt, asset_id)
+
+
+class TtlTable(Generic[T]):
+    """What a process read from the database, trusted for a while (TTL), bounded (LRU).
+
+    Each key is read by one caller at a time: concurrent first requests wait for that one read, and
+    once stale a value is still answered while a single background read refreshes it, so a herd of
+    requests never queries the database together. `forget` drops values at once (a revocation in
+    this process); a read begun before it does not put back what it read.
+    """
+
+    def __init__(self, size: int, ttl: float) -> None:
+        self.values: OrderedDict[str, tuple[float, T]] = OrderedDict()
+        self.size, self.ttl = size, ttl
+        self.generation = 0
+        self.loads: dict[str, asyncio.Future[T]] = {}
+        self.refreshes: dict[str, asyncio.Future[T]] = {}
+
+    async def get(self, key: str, read: Callable[[], T]) -> T:
+        """The value for `key`, read in a worker thread by `read` when not known or stale."""
+        found = self.values.get(key)
+        if found is None:
+            loading = self.loads.get(key)
+            if loading is None:
+                loading = self.loads[key] = asyncio.ensure_future(self._read(key, read, self.loads, self.generation))
+            return await asyncio.shield(loading)
+        if found[0] < time.monotonic() and key not in self.refreshes:
+            self.refreshes[key] = asyncio.ensure_future(
+                self._read(key, read, self.refreshes, self.generation, found[1]))
+        return found[1]
+
+    def forget(self, key: str | None = None) -> None:
+        """Drop one key (or all): the next request reads it again."""
+        self.generation += 1
+        if key is None:
+            self.values.clear()
+        else:
+            self.values.pop(key, None)
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.values
+
+    async def _read(self, key: str, read: Callable[[], T], pending: dict[str, asyncio.Future[T]],
+                    generation: int, *stale: T) -> T:
+        try:
+            value = await anyio.to_thread.run_sync(read)
+        except Exception:
+            if not stale:
+                raise
+            log.exception("%s not refreshed; the last value read is kept", key)
+            return stale[0]
+        finally:
+            pending.pop(key, None)
+        if generation == self.generation:
+            self.values[key] = (time.monotonic() + self.ttl, value)
+            self.values.move_to_end(key)
+            while len(self.values) > self.size:
+                self.values.popitem(last=False)
+        return value
+
+
 class _NotFound(Exception):
     """An error answer of the hot path (not only 404s)."""
 
@@ -317,8 +422,8 @@ class Hotlink:
         self.limiter = RateLimiter()
         self.tenant_limiter = RateLimiter()
         self.usage = UsageCounter()
-        self.rules: OrderedDict[str, tuple[float, hotlink_rules.Policy, bool, tuple[CachedTerms, ...]]] = OrderedDict()
-        self.choices: OrderedDict[str, tuple[float, list[tuple[str, str, bool, bool]]]] = OrderedDict()
+        self.rules: TtlTable[_Rules] = TtlTable(self.limits.rows, _RULES_TTL)
+        self.choices: TtlTable[list[tuple[str, str, bool, bool]]] = TtlTable(self.limits.rows, _RULES_TTL)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve /v/ URLs; pass everything else on; one access-log line per request either way."""
@@ -432,15 +537,7 @@ class Hotlink:
     async def _guard(self, rt: Runtime, scope: Scope, path: str, asset_id: str,
                      headers: _Headers) -> tuple[hotlink_rules.Policy, bytes | None]:
         """Apply the owner's rules (revocation, signature, referrers); a narrower Cache-Control when they bind."""
-        found = self.rules.get(asset_id)
-        now = time.monotonic()
-        if found is None or found[0] < now:
-            policy, revoked = await anyio.to_thread.run_sync(hotlink_rules.rules_for_asset, rt, asset_id)
-            terms = await anyio.to_thread.run_sync(asset_terms, rt, asset_id)
-            found = self.rules[asset_id] = (now + _RULES_TTL, policy, revoked, terms)
-            while len(self.rules) > self.limits.rows:
-                self.rules.popitem(last=False)
-        _fresh, policy, revoked, terms = found
+        policy, revoked, terms = await self.rules.get(asset_id, partial(_rules_of, rt, asset_id))
         if rt.settings.hotlink_rate_per_tenant > 0 and policy.owner:
             wait = self.tenant_limiter.take(("tenant:" + policy.owner, 0), rt.settings.hotlink_rate_per_tenant,
                                             rt.settings.hotlink_burst_per_tenant)
@@ -468,6 +565,10 @@ class Hotlink:
                 raise _NotFound(403, "referrer_not_allowed", "this site may not show this picture")
             cache = b"private, max-age=86400"  # shared caches would serve it to any site
         return policy, _stricter(cache, terms_cache)
+
+    def forget_rules(self, asset_id: str | None = None) -> None:
+        """Drop what this process knows of one asset's rules (or all): the next request reads them again."""
+        self.rules.forget(asset_id)
 
     async def _brand_terms(self, rt: Runtime, asset_id: str, terms: tuple[CachedTerms, ...],
                            headers: _Headers) -> bytes | None:
@@ -502,14 +603,7 @@ class Hotlink:
             raise _NotFound(404, "not_found", f"no profile {profile!r}")
         _policy, cache = await self._guard(rt, scope, f"/v/{asset_id}/{profile}", asset_id, headers)
         key = f"{asset_id}/{profile}"
-        found = self.choices.get(key)
-        now = time.monotonic()
-        if found is None or found[0] < now:
-            options = await anyio.to_thread.run_sync(_format_options, rt, asset_id, profile)
-            found = self.choices[key] = (now + _RULES_TTL, options)
-            while len(self.choices) > self.limits.rows:
-                self.choices.popitem(last=False)
-        options = found[1]
+        options = await self.choices.get(key, partial(_format_options, rt, asset_id, profile))
         path = pick_format(options, headers.accept)
         vary = b"Accept" if len(options) > 1 else b""
         return await self._immutable(scope, path, path[3:].split("/"), headers, rid, send, (vary, cache))
@@ -552,13 +646,15 @@ class Hotlink:
             self.cache_results["hit"] += 1
             self.rows.move_to_end(path)
         rt: Runtime = scope["app"].state.runtime
-        if entry.path is not None and not os.path.exists(entry.path):
-            # the blob went missing after it was seen: say so (HEAD and GET alike), even with bytes in memory
-            self.rows.pop(path, None)
-            old = self.bodies.order.pop(path, None)
-            if old is not None:
-                self.bodies.used -= len(old.body or b"")
-            raise StorageError(f"{entry.blob_key}: the stored variant is missing")
+        if entry.path is not None and (now := time.monotonic()) - entry.checked_at > self.limits.recheck_seconds:
+            if not os.path.exists(entry.path):
+                # the blob went missing after it was seen: say so (HEAD and GET alike), even with bytes in memory
+                self.rows.pop(path, None)
+                old = self.bodies.order.pop(path, None)
+                if old is not None:
+                    self.bodies.used -= len(old.body or b"")
+                raise StorageError(f"{entry.blob_key}: the stored variant is missing")
+            entry.checked_at = now
         if negotiated is None:
             _policy, cache = await self._guard(rt, scope, path, entry.asset_id, headers)
         else:  # the negotiated URL was checked; its answer may change, so it is cached briefly
@@ -595,6 +691,8 @@ class Hotlink:
         length = end - start + 1
         reply.append((b"content-type", entry.content_type))
         reply.append((b"content-length", str(length).encode()))
+        if headers.cache_key is not None and status == 200:
+            reply.append(edge_padding(reply, headers.cache_key))
         if scope["method"] == "HEAD":
             return await _send(send, status, reply, b"")
         accel = rt.settings.accel_redirect_prefix
@@ -602,7 +700,8 @@ class Hotlink:
             # nginx sends the file from the blob folder; the answer's headers are ours (see infra/nginx)
             reply.append((b"x-accel-redirect", (accel.rstrip("/") + "/" + entry.blob_key).encode()))
             return await _send(send, 200, reply, b"")
-        if entry.body is not None and not (_PATHSEND and "http.response.pathsend" in scope.get("extensions", {})):
+        if entry.body is not None:
+            # A small hot file from memory: cheaper than a zero-copy send, which opens the file each time.
             self.bodies.touch(path)
             body = entry.body if status == 200 else entry.body[start:end + 1]
             return await _send(send, status, reply, body)
@@ -730,6 +829,7 @@ class Hotlink:
             if hashlib.sha256(data).hexdigest()[:32] != row.etag:
                 raise StorageError(f"{row.blob_key}: stored bytes do not match the variant's hash")
             entry.path = str(file)
+            entry.checked_at = time.monotonic()
             if len(data) <= self.limits.body_max:
                 self.bodies.keep(path, entry, data)
         return entry
@@ -794,6 +894,14 @@ def pick_format(options: list[tuple[str, str, bool, bool]], accept: bytes) -> st
     return next(path for _fmt, path, _offered, own in options if own)
 
 
+def edge_padding(reply: list[tuple[bytes, bytes]], cache_key: bytes) -> tuple[bytes, bytes]:
+    """A filler header that makes an nginx edge's cached copy start its body on a page boundary."""
+    head = _NGINX_CACHE_HEADER + _NGINX_KEY_LINE + len(cache_key) + _STATUS_LINE + _SERVER_ADDED
+    head += sum(len(name) + len(value) + 4 for name, value in reply) + len(_PAD_NAME) + 4
+    fill = -head % _PAGE or _PAGE  # a header value may not be empty
+    return _PAD_NAME, b"0" * fill
+
+
 def _stricter(first: bytes | None, second: bytes | None) -> bytes | None:
     """The Cache-Control of two that keeps a response the shorter time (no-store and private win)."""
     if first is None or second is None:
@@ -837,8 +945,8 @@ def _alias_cache(rt: Runtime) -> bytes:
 class _Headers:
     """The request headers the hot path reads, found in one pass."""
 
-    __slots__ = ("accept", "authorization", "host", "if_modified_since", "if_none_match", "if_range", "range",
-                 "referer", "request_id")
+    __slots__ = ("accept", "authorization", "cache_key", "host", "if_modified_since", "if_none_match", "if_range",
+                 "range", "referer", "request_id")
 
     def __init__(self, raw: list[tuple[bytes, bytes]]) -> None:
         self.if_none_match: bytes | None = None
@@ -850,6 +958,7 @@ class _Headers:
         self.referer: bytes | None = None
         self.accept: bytes = b""
         self.authorization: bytes | None = None
+        self.cache_key: bytes | None = None
         for name, value in raw:
             if name == b"if-none-match":
                 self.if_none_match = value
@@ -870,6 +979,8 @@ class _Headers:
                 self.accept = value
             elif name == b"authorization":
                 self.authorization = value
+            elif name == b"x-skupix-cache-key":
+                self.cache_key = value
 
 
 async def _redirect(send: Send, status: int, location: bytes, cache: bytes, rid: bytes) -> tuple[int, int]:

@@ -59,7 +59,7 @@ async def get_policy(rt: RuntimeDep, principal: PrincipalDep) -> PolicyAnswer:
 async def put_policy(body: PolicyBody, request: Request, rt: RuntimeDep, principal: PrincipalDep) -> PolicyAnswer:
     """Public or signed URLs for the assets you own, and the sites (Referer hosts) that may show them."""
     view = await run_in_threadpool(rules.set_policy, rt, principal, body.signed, body.referrers)
-    request.app.hotlink.rules.clear()  # this process at once; the others within seconds
+    request.app.hotlink.forget_rules()  # this process at once; the others within seconds
     return _answer(view)
 
 
@@ -67,7 +67,7 @@ async def put_policy(body: PolicyBody, request: Request, rt: RuntimeDep, princip
 async def rotate_key(body: KeyBody, request: Request, rt: RuntimeDep, principal: PrincipalDep) -> dict[str, object]:
     """A new signing secret, shown once; the previous one is still accepted for `grace_seconds`."""
     secret = await run_in_threadpool(rules.rotate_key, rt, principal, body.grace_seconds)
-    request.app.hotlink.rules.clear()
+    request.app.hotlink.forget_rules()
     return {"secret": secret, "scheme": "sig = base64url(HMAC-SHA256(secret, path or path + '?exp=' + exp)), "
                                         "no padding; query ?exp=UNIX_SECONDS&sig=… (exp optional)",
             "previous_key_valid_for_seconds": body.grace_seconds}
@@ -88,8 +88,8 @@ async def revoke(asset_id: str, request: Request, rt: RuntimeDep, principal: Pri
     # The hot path keeps immutable rows but checks revocation on every hit through a per-process cache
     # (api.hotlink._RULES_TTL): this process forgets the asset's entry at commit, before the purge job is
     # published, so an edge refreshed by the purge never gets the picture from here again.
-    forget = request.app.hotlink.rules
+    hotlink = request.app.hotlink
     job_id = await run_in_threadpool(rules.revoke_asset, rt, principal, asset_id,
-                                     lambda: forget.pop(asset_id, None))
+                                     lambda: hotlink.forget_rules(asset_id))
     paths = await run_in_threadpool(purge.paths_of, rt, asset_id)
     return {"asset_id": asset_id, "paths": paths, "purge_job": job_id}

@@ -20,7 +20,7 @@ from registry import telemetry
 from registry.errors import NotFound, RenderPending, RenderUnavailable
 from registry.ids import new_id
 from registry.jobs.repository import JobRepository
-from registry.jobs.service import JobKind, JobStatus
+from registry.jobs.service import JobKind, JobStatus, enqueue
 from registry.media.blobs import original_key
 from registry.media.lookup import require_asset
 from registry.models import Variant
@@ -163,7 +163,12 @@ def ensure(rt: Runtime, asset: AssetRecord, profile: Profile) -> VariantRecord:
             raise RenderUnavailable("this picture could not be rendered; it is quarantined for review",
                                     asset_id=asset.id)
     if profile.format == "AVIF" and profile.fallback:
-        # AVIF takes 10-100x a JPEG to encode: only background work renders it, never a request
+        # AVIF takes 10-100x a JPEG to encode: only background work renders it, never a request. No job
+        # waiting or running will make it (the last one ended without it, or the profile moved since):
+        # one is queued, once — a pending job is reused by every request until a worker takes it.
+        if job is None or job.status == JobStatus.DONE:
+            with rt.db.unit_of_work() as session:
+                enqueue(rt, session, JobKind.RENDER_ASSET, asset.id)
         raise RenderPending(f"{profile.name} is being rendered; {profile.fallback} serves meanwhile",
                             fallback=profile.fallback)
     with render_claim(rt, variant_blob_key(ref)):

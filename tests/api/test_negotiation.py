@@ -45,7 +45,7 @@ def test_one_url_per_profile_negotiates_the_format(client: TestClient, merchant:
     assert first.headers["content-location"].startswith(f"/v/{asset_id}/web_thumb/")
 
     variants.render_missing(runtime, asset_id)  # the background render, AVIF included
-    client.app.hotlink.choices.clear()  # type: ignore[attr-defined]  # else seen within 5 s
+    client.app.hotlink.choices.forget()  # type: ignore[attr-defined]  # else seen within 5 s
     for accept, content_type, pillow in [(CHROME, "image/avif", "AVIF"), (SAFARI_OLD, "image/webp", "WEBP"),
                                          (CRAWLER, "image/webp", "WEBP"), ("image/avif", "image/avif", "AVIF")]:
         answer = client.get(url, headers={"Accept": accept})

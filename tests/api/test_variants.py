@@ -166,3 +166,41 @@ def test_avif_is_never_rendered_on_request_the_next_best_format_serves_meanwhile
     assert rendered.status_code == 200 and rendered.headers["content-type"] == "image/avif"
     with Image.open(io.BytesIO(rendered.content)) as image:
         assert image.format == "AVIF" and image.size == (400, 400)
+
+
+class _KeptJobs:
+    """A publisher that keeps what it was asked to run, for the test to run or inspect."""
+
+    def __init__(self) -> None:
+        self.published: list[tuple[str, str]] = []
+
+    def publish(self, job_id: str, kind: str) -> None:
+        """Keep the job."""
+        self.published.append((job_id, kind))
+
+
+def test_a_missing_avif_queues_one_background_render_when_no_job_will_make_it(
+    client: TestClient, asset: dict[str, object], runtime: Runtime
+) -> None:
+    from registry.jobs import service as jobs
+    from workers.jobs import run_job
+
+    kept = runtime.publisher = _KeptJobs()
+    avif_path = httpx.URL(str(_variant(asset, "avif_thumb")["url"])).path
+    # The upload's render job is still pending (its worker has not run): it will make the AVIF.
+    assert client.get(avif_path, follow_redirects=False).status_code == 307
+    assert kept.published == []
+    # That job ended without the AVIF (e.g. the profile changed since): the next request queues one
+    # render, and the requests after it reuse that pending job.
+    with runtime.db.unit_of_work() as session:
+        from registry.jobs.repository import JobRepository
+
+        job = JobRepository(session).latest_for(jobs.JobKind.RENDER_ASSET.value, str(asset["asset_id"]))
+        assert job is not None and job.status == jobs.JobStatus.PENDING.value
+        job.status = jobs.JobStatus.DONE.value
+    for _ in range(5):
+        assert client.get(avif_path, follow_redirects=False).status_code == 307
+    assert [kind for _, kind in kept.published] == ["render_asset"]
+    run_job(runtime, kept.published[0][0])
+    rendered = client.get(avif_path)
+    assert rendered.status_code == 200 and rendered.headers["content-type"] == "image/avif"

@@ -42,7 +42,7 @@ def _shift(client: TestClient, runtime: Runtime, **values: datetime | None) -> N
     with runtime.db.unit_of_work() as session:
         session.execute(update(PackVersion).values(**values))
         session.execute(update(PackAsset).values(**values))
-    client.app.hotlink.rules.clear()  # type: ignore[attr-defined]
+    client.app.hotlink.forget_rules()  # type: ignore[attr-defined]
 
 
 def _asset_of(version: dict[str, object], gtin: str, role: str = "main") -> str:

@@ -178,3 +178,44 @@ def test_negotiated_urls_are_cached_once_per_format_class(procs: ProcessSet, tmp
             seen.append((answer.headers["content-type"], answer.headers["x-cache-status"]))
     assert seen == [("image/avif", "MISS"), ("image/avif", "HIT"), ("image/webp", "MISS"), ("image/webp", "HIT"),
                     ("image/webp", "MISS")]
+
+
+def _cached_bodies(cache: Path) -> dict[bytes, tuple[int, bytes]]:
+    """Each cached answer of the edge by its key: where its body starts in the file, and the body."""
+    found = {}
+    for file in cache.rglob("*"):
+        if file.is_file() and not file.name.startswith("."):
+            data = file.read_bytes()
+            # ngx_http_file_cache_header_t: six 8-byte fields, crc32, valid_msec, header_start, body_start, …
+            header_start = int.from_bytes(data[54:56], "little")
+            body_start = int.from_bytes(data[56:58], "little")
+            key = data[336:].split(b"\n", 2)[1].removeprefix(b"KEY: ")
+            assert header_start == 336 + len(b"\nKEY: ") + len(key) + 1  # the size the API counts on
+            found[key] = (body_start, data[body_start:])
+    return found
+
+
+def test_the_edge_keeps_cached_bodies_on_page_boundaries(procs: ProcessSet, tmp_path: Path) -> None:
+    stack = _stack(tmp_path)
+    headers = {"Authorization": f"Bearer {create_api_key(stack, 'edge-align')}"}
+    _api, api_url = start_api(procs, stack)
+    edge = start_edge(procs, tmp_path / "edge", upstream=api_url.removeprefix("http://"))
+    with httpx.Client(base_url=edge.url, timeout=60) as client:
+        variant = _rendered_variant(client, headers, 613, "web_large")
+        path = httpx.URL(variant["url"]).path
+        asset_id = path.split("/")[2]
+        negotiated = f"/v/{asset_id}/web_large"
+        first = client.get(path)
+        again = client.get(path, headers={"Host": "images.example.com.br"})  # another key length
+        chosen = client.get(negotiated, headers={"Accept": "image/webp,*/*"})
+    assert first.status_code == again.status_code == chosen.status_code == 200
+    assert "x-skupix-pad" not in first.headers and "x-skupix-pad" not in chosen.headers
+    cached = _cached_bodies(tmp_path / "edge" / "cache")
+    keys = {f"http://{httpx.URL(edge.url).netloc.decode()}{path}".encode(),
+            f"http://images.example.com.br{path}".encode(),
+            f"http://{httpx.URL(edge.url).netloc.decode()}{negotiated}|webp".encode()}
+    assert keys <= set(cached), sorted(cached)
+    for key in keys:
+        body_start, body = cached[key]
+        assert body_start % 4096 == 0, (key, body_start)  # sendfile from a page boundary
+        assert body == first.content, key
