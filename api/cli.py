@@ -669,7 +669,9 @@ def stats(
         out.print(f"{day['day']}  {bar} {day['hits']:,}")
     table = Table("asset", "hits", "sites", "SKUs", "shops")
     for asset in found["assets"]:
-        table.add_row(asset["asset_id"], f"{asset['hits']:,}", ", ".join(asset["sites"]), ", ".join(asset["skus"]),
+        other = asset.get("other_sites", 0)  # other shops' sites on a shared picture: a count, never named
+        sites = ", ".join([*asset["sites"], *([f"{other} other site(s)"] if other else [])])
+        table.add_row(asset["asset_id"], f"{asset['hits']:,}", sites, ", ".join(asset["skus"]),
                       str(asset.get("shops", "")))
     out.print(table)
     if found.get("skus"):

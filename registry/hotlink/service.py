@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from registry.errors import Conflict, Forbidden, InvalidInput, NotFound
 from registry.ids import is_well_formed
 from registry.jobs.service import JobKind, enqueue, schedule
+from registry.media.repository import MediaRepository
 from registry.models import Asset, HotlinkPolicy, PackAsset, RevokedAsset, Sku, SkuSlot, Upload
 from registry.runtime import Runtime
 from registry.tenants.service import Principal
@@ -236,10 +237,14 @@ def revoked_since(rt: Runtime, since: datetime) -> list[str]:
 
 
 def withdrawn_at(rt: Runtime, asset_id: str) -> datetime | None:
-    """When the asset was last withdrawn (its owner's revocation or a brand's pack revocation), if ever."""
+    """When the asset was last withdrawn (its owner's revocation or a brand's pack revocation), if ever.
+
+    Merges are followed both ways, as pack terms are: a pack picture revoked after it was merged into
+    another keeps its terms rows under its own id, while the purge may be for the surviving asset."""
     with rt.db.read_only() as session:
-        moments = [session.scalar(select(RevokedAsset.revoked_at).where(RevokedAsset.asset_id == asset_id)),
-                   session.scalar(select(func.max(PackAsset.revoked_at)).where(PackAsset.asset_id == asset_id))]
+        ids = MediaRepository(session).merge_family(asset_id)
+        moments = [session.scalar(select(func.max(RevokedAsset.revoked_at)).where(RevokedAsset.asset_id.in_(ids))),
+                   session.scalar(select(func.max(PackAsset.revoked_at)).where(PackAsset.asset_id.in_(ids)))]
     found = [moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment for moment in moments if moment]
     return max(found) if found else None
 

@@ -37,6 +37,16 @@ class MediaRepository:
             asset = self.session.get(Asset, asset.merged_into_id)
         return asset
 
+    def merge_family(self, asset_id: str) -> list[str]:
+        """The asset, the asset it was merged into, and every asset merged into that one (merges are kept
+        flat: merging re-points earlier merges at the survivor), the requested id first."""
+        survivor = self.asset(asset_id)
+        ids = [asset_id]
+        if survivor is not None:
+            ids.append(survivor.id)
+            ids += self.session.scalars(select(Asset.id).where(Asset.merged_into_id == survivor.id).order_by(Asset.id))
+        return list(dict.fromkeys(ids))
+
     def asset_exact(self, asset_id: str) -> Asset | None:
         """The asset row with this id, without following merges."""
         return self.session.get(Asset, asset_id) if is_well_formed(asset_id) else None

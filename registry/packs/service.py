@@ -292,8 +292,11 @@ def revoke_asset(rt: Runtime, principal: Principal, asset_id: str) -> int:
     """A brand withdraws a picture from all its packs: nobody else is served it again; returns rows revoked."""
     catalog.require_brand(principal)
     with rt.db.unit_of_work() as session:
-        asset = MediaRepository(session).asset(asset_id)
-        ids = [asset_id] + ([asset.id] if asset is not None and asset.id != asset_id else [])
+        media = MediaRepository(session)
+        asset = media.asset(asset_id)
+        survivor = asset.id if asset is not None else asset_id
+        # merges both ways: the id the brand sees now may be the survivor of its pack picture
+        ids = media.merge_family(asset_id)
         rows = [r for r in PackRepository(session).terms_rows(ids) if r.brand_tenant_id == principal.tenant_id]
         if not rows:
             raise NotFound(f"no pack of yours holds asset {asset_id!r}", field="asset_id")
@@ -301,9 +304,12 @@ def revoke_asset(rt: Runtime, principal: Principal, asset_id: str) -> int:
         for row in rows:
             row.revoked_at = row.revoked_at or now
         session.flush()
-        events.asset_changed(rt, session, ids[-1], "asset.revoked")
-        # the edges and the CDN keep public copies cached for up to a year: replace them (outbox job)
-        enqueue_purge(rt, session, ids[-1])
+        events.asset_changed(rt, session, survivor, "asset.revoked")
+        # the edges and the CDN keep public copies cached for up to a year: replace them (outbox job), the
+        # URLs of each withdrawn pack picture (a merged one keeps its own variant and alias URLs) and the
+        # survivor's
+        for withdrawn in dict.fromkeys([survivor, *sorted({row.asset_id for row in rows})]):
+            enqueue_purge(rt, session, withdrawn)
         return len(rows)
 
 

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from registry.models import (
     AssetReferrer,
+    HotlinkPolicy,
     ListingLink,
     Pack,
     PackAsset,
@@ -94,6 +95,11 @@ class UsageRepository:
         for asset_id, host in rows:
             found.setdefault(asset_id, set()).add(host)
         return found
+
+    def referrer_rules(self, tenant_id: str) -> tuple[str, ...]:
+        """The sites the tenant declared its own: its hotlink referrer allow-list (hosts, `.suffix` rules)."""
+        row = self.session.get(HotlinkPolicy, tenant_id)
+        return tuple(row.referrers) if row is not None else ()
 
     def skus_by_asset(self, tenant_id: str) -> dict[str, list[str]]:
         """The tenant's SKU codes showing each asset."""

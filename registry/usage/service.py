@@ -16,12 +16,14 @@ MINUTES_PER_REUSED_PICTURE = 20
 
 @dataclass(frozen=True)
 class AssetUsage:
-    """One asset's hotlink usage: hits, the sites showing it, the caller's SKUs, how many shops use it
-    (a count, never who), and the caller's uploads that reused it."""
+    """One asset's hotlink usage: hits, the sites showing it that the caller may see named (`sites`) and
+    how many others did (`other_sites`), the caller's SKUs, how many shops use it (a count, never who),
+    and the caller's uploads that reused it."""
 
     asset_id: str
     hits: int
     sites: tuple[str, ...]
+    other_sites: int
     skus: tuple[str, ...]
     shops: int
     uploads_deduplicated: int
@@ -137,6 +139,8 @@ def tenant_usage(rt: Runtime, tenant_id: str, days: int, top: int = 20, *, brand
         uploads, reused, saved = repository.uploads(tenant_id)
         ranked = sorted(hits, key=lambda asset_id: (-hits[asset_id], asset_id))[:top]
         shops = repository.shops_by_asset(ranked) if ranked else {}
+        others = repository.shops_by_asset(ranked, exclude=tenant_id) if ranked else {}
+        rules = repository.referrer_rules(tenant_id)
         own = repository.reuse_by_asset(ranked, tenant_id=tenant_id) if ranked else {}
         by_sku = repository.hits_by_sku(tenant_id, since, top)
         found_brand = _brand_usage(repository, tenant_id, since, top) if brand else None
@@ -144,12 +148,34 @@ def tenant_usage(rt: Runtime, tenant_id: str, days: int, top: int = 20, *, brand
         since=since, hits=sum(hits.values()), sites=len(set().union(*sites.values())) if sites else 0,
         uploads=uploads, uploads_deduplicated=reused, storage_saved_bytes=saved,
         design_minutes_avoided=reused * MINUTES_PER_REUSED_PICTURE, by_day=tuple(by_day),
-        assets=tuple(AssetUsage(a, hits[a], tuple(sorted(sites.get(a, ()))), tuple(sorted(skus.get(a, ()))),
-                                shops.get(a, 0), *own.get(a, (0, 0)))
+        assets=tuple(AssetUsage(a, hits[a], *visible_sites(sites.get(a, set()), rules, alone=not others.get(a)),
+                                tuple(sorted(skus.get(a, ()))), shops.get(a, 0), *own.get(a, (0, 0)))
                      for a in ranked),
         skus=tuple(SkuUsage(*row) for row in by_sku),
         brand=found_brand,
     )
+
+
+def visible_sites(hosts: set[str], rules: tuple[str, ...], *, alone: bool) -> tuple[tuple[str, ...], int]:
+    """The referring sites of one asset the caller may see named, and how many others showed it.
+
+    Hits are counted per asset, not per tenant, so a host cannot be attributed to the shop whose page it
+    is. Every host is named only while no other tenant uses the asset; on a shared picture only the
+    caller's own sites are: hosts equal to an entry of its referrer allow-list, and hosts under one of
+    its `.suffix` rules shown as that rule (a broad rule like `.com` names nothing). Others are a count.
+    """
+    if alone:
+        return tuple(sorted(hosts)), 0
+    named: set[str] = set()
+    hidden = 0
+    for host in hosts:
+        if host in rules:
+            named.add(host)
+        elif suffix := next((r for r in rules if r.startswith(".") and host.endswith(r)), None):
+            named.add(suffix)
+        else:
+            hidden += 1
+    return tuple(sorted(named)), hidden
 
 
 def _brand_usage(repository: UsageRepository, brand_id: str, since: date, top: int) -> BrandUsage:

@@ -276,3 +276,30 @@ def test_a_brand_withdrawing_a_pack_picture_purges_it_too(client: TestClient, br
     assert run_job(runtime, job.id) == JobResult.DONE
     assert {"asset_id": asset_id, "paths": purge.paths_of(runtime, asset_id)} in [e[3] for e in edge.seen
                                                                                   if e[0] == "POST"]
+
+
+def test_a_pack_picture_merged_into_another_gets_its_second_pass_and_its_own_urls_purged(
+        client: TestClient, brand: dict[str, str], runtime: Runtime, edge: EdgeServer,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    runtime.publisher = recorded = _Recorded()
+    edge.start()
+    version = published_pack(client, brand, size=700)
+    pack_picture = version["products"][0]["slots"][0]["asset_id"]
+    survivor, _path, _alias = variant_paths(client, brand, jpeg(product(137, size=600)))
+    merged = client.post(f"/v1/media/{survivor}/merge", headers=brand, json={"duplicate_asset_id": pack_picture})
+    assert merged.status_code == 200, merged.text
+    old_paths = purge.paths_of(runtime, pack_picture)
+    # the brand withdraws the picture by the id it sees now, the survivor's
+    assert client.post(f"/v1/catalog/assets/{survivor}/revoke", headers=brand).status_code == 200
+    jobs_ = _purge_jobs(runtime)
+    assert sorted(job.subject for job in jobs_) == sorted([survivor, pack_picture])
+    for job in jobs_:
+        assert run_job(runtime, job.id) == JobResult.DONE
+    # each purge made soon after the withdrawal gets its second pass, the survivor's too
+    second = [job for job in _purge_jobs(runtime) if job.status == "pending"]
+    assert sorted(job.subject for job in second) == sorted([survivor, pack_picture])
+    _later(monkeypatch, timedelta(seconds=purge.SECOND_PASS_SECONDS + 1))
+    jobs.sweep(runtime)
+    assert {job.id for job in second} <= set(recorded.published)
+    gets = {p for method, p, _token, _ in edge.seen if method == "GET"}
+    assert set(old_paths) <= gets  # the merged picture's own variant and alias URLs

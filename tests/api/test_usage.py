@@ -17,6 +17,7 @@ from api.app import create_app
 from api.client import SkupixClient
 from registry.models import AssetReferrer, Tenant, VariantHit
 from registry.runtime import Runtime
+from registry.usage.service import visible_sites
 from tests.api.helpers import upload, variant_paths
 from tests.api.test_variants import _DroppedJobs
 from tests.brand.helpers import BRAND_NAME, GTIN_SOAP_14, GTIN_TEA, GTIN_TEA_14, picture, published_pack
@@ -182,3 +183,46 @@ def test_a_brand_sees_how_far_its_pictures_went_in_counts_not_names(
     assert "your brand's 3 pictures: used by 2 other shops, 3 hits from 2 sites" in printed.output
     assert "1 uploads deduplicated onto them" in printed.output and "2 shown through pack links" in printed.output
     assert GTIN_TEA_14 in printed.output and "Chá verde 250 g" in printed.output and "spring" in printed.output
+
+
+def test_a_shop_sharing_a_picture_never_learns_where_the_other_shop_shows_it(
+        client: TestClient, merchant: dict[str, str], other_merchant: dict[str, str], runtime: Runtime,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # The rival sells with its own photo; the attacker uploads the same photo (deduplicated onto the rival's
+    # asset) to learn from its usage where the rival sells.
+    runtime.publisher = _DroppedJobs()
+    photo = jpeg(product(91, size=600))
+    asset_id, path, _alias = variant_paths(client, merchant, photo, sku="RIVAL-茶", role="main")
+    assert upload(client, other_merchant, photo, sku="COPY-1", role="main").json()["asset_id"] == asset_id
+    # the attacker's allow-list names its own shop and, to fish, a suffix matching nearly every site
+    policy = client.put("/v1/hotlink/policy", headers=other_merchant,
+                        json={"signed": False, "referrers": ["atacante.example", ".com"]})
+    assert policy.status_code == 200, policy.text
+    for site in ("loja-rival.example.com.br", "rival-shop.com", "atacante.example"):
+        assert client.get(path, headers={"Referer": f"https://{site}/p"}).status_code == 200
+    client.app.hotlink.usage.flush_now(runtime)  # type: ignore[attr-defined]
+
+    answer = client.get("/v1/stats", headers=other_merchant)
+    assert answer.status_code == 200
+    theirs = answer.json()
+    (seen,) = theirs["assets"]
+    assert (seen["asset_id"], seen["hits"], seen["shops"]) == (asset_id, 3, 2)
+    # its own site by name, the suffix rule for what matched it, the rival's site as a count
+    assert (seen["sites"], seen["other_sites"]) == ([".com", "atacante.example"], 1)
+    assert theirs["sites"] == 3  # totals are counts
+    assert "rival" not in json.dumps(theirs, ensure_ascii=False)
+    monkeypatch.setattr(SkupixClient, "stats", lambda self, days=30: theirs)
+    printed = CliRunner().invoke(cli.cli, ["stats", "--key", "sk_test"], terminal_width=200)
+    assert printed.exit_code == 0, printed.output
+    assert "rival" not in printed.output and "atacante.example" in printed.output
+    assert "1 other site(s)" in printed.output
+    # The rival (no allow-list) sees the attacker's site as a count too: the picture is shared.
+    (rivals,) = client.get("/v1/stats", headers=merchant).json()["assets"]
+    assert (rivals["sites"], rivals["other_sites"]) == ([], 3)
+
+
+def test_every_site_is_named_while_no_other_tenant_uses_the_picture() -> None:
+    hosts = {"loja.example.com.br", "shop.example.jp"}
+    assert visible_sites(hosts, (), alone=True) == (("loja.example.com.br", "shop.example.jp"), 0)
+    assert visible_sites(hosts, (".example.jp",), alone=False) == ((".example.jp",), 1)
+    assert visible_sites(hosts, ("loja.example.com.br",), alone=False) == (("loja.example.com.br",), 1)

@@ -151,7 +151,11 @@ def test_brand_publishes_and_seller_downloads_a_zip(tmp_path: Path) -> None:
         products = page.js("[...document.querySelectorAll('#brand-products tr')].map(r => r.innerText)")
         assert TEA in products[0] and "Chá verde" in products[0]  # the hotlinked product first
         assert "spring" in page.js("document.getElementById('brand-packs').innerText")
-        assert "Loja São João" not in page.js("document.body.innerText")  # counted, never named
+        page.wait("document.getElementById('assets').rows.length > 0", "the brand's own pictures")
+        shown = page.js("document.body.innerText")
+        assert "Loja São João" not in shown  # counted, never named
+        # the shop's page showing the shared picture is a count, never its host (docs/security.md)
+        assert "loja.example.com.br" not in shown and "1 other site(s)" in shown
         page.screenshot(shots / "usage-brand.png")
         assert page.take_errors() == []
     finally:
