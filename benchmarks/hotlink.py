@@ -2,7 +2,8 @@
 
 Stores two cached variants (about 50 KB and 200 KB) of one asset, then loads each with wrk
 (bounded duration, one wrk thread, same connection count) from: nginx serving the same file
-statically, the app alone under granian and under uvicorn+httptools (one worker process each,
+statically, a bare ASGI handler with the file in memory under granian (the ceiling for any ASGI
+app here), the app alone under granian and under uvicorn+httptools (one worker process each,
 one nginx worker), and the app behind the nginx edge of infra/ (warm cache). Also 304 answers and
 404s for an unknown asset and an unknown profile. Prints req/s and p50/p99 with the targets:
 app >= 60% of nginx static with p99 < 4x nginx's; edge >= 90%; 304 >= full; 404 >= hit.
@@ -235,6 +236,14 @@ def main() -> None:
             scenarios.append((f"{server} 404 unknown asset", base + path.replace(asset_id, "ast_" + "0" * 26), {}))
             scenarios.append((f"{server} 404 unknown profile", base + path.replace(PROFILE, "no_such_profile"), {}))
 
+        # The ceiling: a bare ASGI handler with the 50 KB file in memory, under granian, one worker.
+        bare_port = free_port()
+        start(stack, [str(Path(sys.executable).parent / "granian"), "--interface", "asgi", "--port", str(bare_port),
+                      "--no-ws", "--working-dir", str(REPO / "benchmarks"), "bare_asgi:app"],
+              env | {"BARE_FILE": str(blobs / made["50k"][1])}, root / "bare.log")
+        wait_ready(f"http://127.0.0.1:{bare_port}/")
+        scenarios.append(("bare ASGI under granian 50k", f"http://127.0.0.1:{bare_port}/", {}))
+
         edge_port = free_port()
         edge_root = root / "edge"
         edge_root.mkdir()
@@ -273,6 +282,10 @@ def main() -> None:
         ref = runs[f"nginx static {label}"]
         best = max((runs[f"{s} {label}"] for s in ("granian", "uvicorn")), key=lambda r: r.rps)
         edge_run = runs[f"edge {label}"]
+        if label == "50k":
+            bare = runs["bare ASGI under granian 50k"]
+            print(f"  ceiling: a bare ASGI handler under granian {bare.rps / ref.rps:.0%} of nginx; "
+                  f"the app {best.rps / bare.rps:.0%} of that")
         print(f"  {label}: {best.name} {best.rps / ref.rps:.0%} of nginx (>= 60%), "
               f"p99 {best.p99_ms / ref.p99_ms:.1f}x nginx's (< 4x); edge {edge_run.rps / ref.rps:.0%} (>= 90%)")
     for server in ("granian", "uvicorn"):
