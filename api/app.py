@@ -15,6 +15,7 @@ from api.hotlink import Hotlink, enable_access_log
 from api.limits import install_limits
 from api.routes import catalog, console, hotlinks, keys, media, packs, skus, stats, trust
 from api.routes import compliance as compliance_routes
+from api.routes import platforms as platform_routes
 from api.routes import profiles as profile_routes
 from registry.runtime import Runtime
 from registry.settings import Settings
@@ -66,6 +67,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(media.router)
     app.include_router(skus.router)
     app.include_router(profile_routes.router)
+    app.include_router(platform_routes.router)
     app.include_router(console.router)
     app.include_router(stats.router)
     app.include_router(stats.pages)

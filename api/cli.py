@@ -1,4 +1,4 @@
-"""The `skupix` command line: serve, worker, keys, ingest, pull, render, migrate, sweep."""
+"""The `skupix` command line: serve, worker, keys, ingest, pull, render, profiles, platforms, migrate, sweep."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -635,6 +636,206 @@ def _pull_pack(pack: str, version: str, platform: str, out: Path, server: str, k
     print(json.dumps({"downloaded": downloaded, "skipped": skipped, "failed": len(failures)}))
     if failures:
         raise typer.Exit(1)
+
+
+profiles_cli = typer.Typer(help="Render profiles: the built-ins, published ones and your own.", no_args_is_help=True)
+cli.add_typer(profiles_cli, name="profiles")
+platforms_cli = typer.Typer(help="Platforms (slot role → profile): the built-ins, published ones and your own.",
+                            no_args_is_help=True)
+cli.add_typer(platforms_cli, name="platforms")
+# the keys of a definition file that describe the profile or platform rather than belong to its body
+_HEADER_KEYS = ("name", "display_name", "namespace")
+
+
+@dataclass(frozen=True)
+class _Kind:
+    """What differs between the profile and platform commands: the API path, the body key, the name key."""
+
+    path: str
+    body: str
+    name_key: str
+
+
+PROFILES, PLATFORMS = _Kind("profiles", "definition", "name"), _Kind("platforms", "roles", "platform")
+
+
+def read_definition(file: Path, body_key: str) -> dict[str, object]:
+    """A profile or platform file (TOML, or JSON by its `.json` suffix) as {name?, display_name?, namespace?,
+    body_key: {...}}; the body may also be the file's other top-level keys. ValueError says what is wrong."""
+    import tomllib
+
+    try:
+        text = file.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{file} is not UTF-8 (byte {exc.start}); save it as UTF-8") from exc
+    try:
+        data = json.loads(text) if file.suffix.lower() == ".json" else tomllib.loads(text)
+    except (ValueError, tomllib.TOMLDecodeError) as exc:
+        raise ValueError(f"{file} is not valid {'JSON' if file.suffix.lower() == '.json' else 'TOML'}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ValueError(f"{file} must hold a table (an object)")
+    header = {k: data[k] for k in _HEADER_KEYS if k in data}
+    rest = {k: v for k, v in data.items() if k not in _HEADER_KEYS}
+    body = rest.pop(body_key) if body_key in rest else rest
+    if rest and body is not rest:
+        raise ValueError(f"{file}: put every field under [{body_key}]; also found {', '.join(sorted(rest))}")
+    if not isinstance(body, dict) or not body:
+        raise ValueError(f"{file} has no {body_key}")
+    return {**header, body_key: body}
+
+
+def _registry_call(kind: _Kind, server: str, key: str, method: str, tail: str = "",
+                   body: dict[str, object] | None = None, anonymous: bool = False) -> object:
+    from urllib.parse import quote
+
+    from api.client import SkupixClient
+
+    if not anonymous:
+        _need_key(key)
+    path = f"/v1/{kind.path}" + "".join(f"/{quote(part, safe='')}" for part in tail.split("/") if part)
+    with closing(SkupixClient(server, key)) as client:
+        if anonymous and not key:
+            client.http.headers.pop("Authorization", None)  # the catalogue is public
+        return _ask(server, lambda: client.call(method, path, body))
+
+
+def _print_json(data: object) -> None:
+    print(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+def _list(kind: _Kind, server: str, key: str, mine: bool, as_json: bool) -> None:
+    found = _registry_call(kind, server, key, "GET", anonymous=True)
+    rows = [r for r in found if isinstance(r, dict) and (r.get("yours") or not mine)] if isinstance(found, list) else []
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table(kind.name_key, "state", "version", "display name",
+                  "box" if kind is PROFILES else "roles", title=f"{len(rows)} {kind.path}")
+    for row in rows:
+        state = ("built-in" if row.get("built_in") else "retired" if row.get("retired")
+                 else "published" if row.get("published") else "private")
+        shape = (f"{row.get('width')}x{row.get('height')} {row.get('fit')} {row.get('format')}" if kind is PROFILES
+                 else ", ".join(f"{r}={p}" for r, p in dict(row.get("roles") or {}).items()))
+        table.add_row(str(row[kind.name_key]), state, str(row.get("version", 1)), str(row.get("display_name", "")),
+                      shape)
+    Console().print(table)
+
+
+def _create(kind: _Kind, file: Path, name: str | None, namespace: str | None, display_name: str | None,
+            server: str, key: str) -> None:
+    try:
+        data = read_definition(file, kind.body)
+    except ValueError as exc:
+        console.print(f"[red]{escape(str(exc))}[/red]")
+        raise typer.Exit(2) from exc
+    for field_name, given in (("name", name), ("namespace", namespace), ("display_name", display_name)):
+        if given is not None:
+            data[field_name] = given
+    if "name" not in data:
+        data["name"] = file.stem  # square.toml defines NAMESPACE~square
+    _print_json(_registry_call(kind, server, key, "POST", body=data))
+
+
+def _version(kind: _Kind, name: str, file: Path, display_name: str | None, server: str, key: str) -> None:
+    try:
+        data = read_definition(file, kind.body)
+    except ValueError as exc:
+        console.print(f"[red]{escape(str(exc))}[/red]")
+        raise typer.Exit(2) from exc
+    body: dict[str, object] = {kind.body: data[kind.body]}
+    if display_name is not None or "display_name" in data:
+        body["display_name"] = display_name if display_name is not None else data["display_name"]
+    _print_json(_registry_call(kind, server, key, "POST", f"{name}/versions", body))
+
+
+NameArgument = Annotated[str, typer.Argument(help="NAMESPACE~NAME, or a built-in's name")]
+FileArgument = Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="a TOML or .json file")]
+MineOption = Annotated[bool, typer.Option("--mine", help="only the ones you defined")]
+JsonOption = Annotated[bool, typer.Option("--json", help="print JSON instead of a table")]
+NewName = Annotated[str | None, typer.Option(help="NAME (default: the file's `name`, else its stem)")]
+NamespaceOption = Annotated[str | None, typer.Option(help="your namespace, chosen with your first definition")]
+DisplayOption = Annotated[str | None, typer.Option(help="any UTF-8 text")]
+
+
+@profiles_cli.command("list")
+def profiles_list(mine: MineOption = False, as_json: JsonOption = False, server: ServerOption = "http://127.0.0.1:8000",
+                  key: KeyOption = "") -> None:
+    """The built-in profiles, every published one and (with a key) your own."""
+    _list(PROFILES, server, key, mine, as_json)
+
+
+@profiles_cli.command("show")
+def profiles_show(name: NameArgument, server: ServerOption = "http://127.0.0.1:8000", key: KeyOption = "") -> None:
+    """One profile with every version, as JSON."""
+    _print_json(_registry_call(PROFILES, server, key, "GET", name, anonymous=True))
+
+
+@profiles_cli.command("create")
+def profiles_create(file: FileArgument, name: NewName = None, namespace: NamespaceOption = None,
+                    display_name: DisplayOption = None, server: ServerOption = "http://127.0.0.1:8000",
+                    key: KeyOption = "") -> None:
+    """Define a profile from a file: the built-ins' fields, under [definition] or at the top level."""
+    _create(PROFILES, file, name, namespace, display_name, server, key)
+
+
+@profiles_cli.command("version")
+def profiles_version(name: NameArgument, file: FileArgument, display_name: DisplayOption = None,
+                     server: ServerOption = "http://127.0.0.1:8000", key: KeyOption = "") -> None:
+    """Add a version of your profile from a file (the complete definition)."""
+    _version(PROFILES, name, file, display_name, server, key)
+
+
+@profiles_cli.command("publish")
+def profiles_publish(name: NameArgument, server: ServerOption = "http://127.0.0.1:8000", key: KeyOption = "") -> None:
+    """Let every tenant see and use your profile (cannot be undone)."""
+    _print_json(_registry_call(PROFILES, server, key, "POST", f"{name}/publish"))
+
+
+@profiles_cli.command("retire")
+def profiles_retire(name: NameArgument, server: ServerOption = "http://127.0.0.1:8000", key: KeyOption = "") -> None:
+    """Stop your profile rendering anything new (stored variants keep being served)."""
+    _print_json(_registry_call(PROFILES, server, key, "POST", f"{name}/retire"))
+
+
+@platforms_cli.command("list")
+def platforms_list(mine: MineOption = False, as_json: JsonOption = False,
+                   server: ServerOption = "http://127.0.0.1:8000", key: KeyOption = "") -> None:
+    """The built-in platforms, every published one and (with a key) your own."""
+    _list(PLATFORMS, server, key, mine, as_json)
+
+
+@platforms_cli.command("show")
+def platforms_show(name: NameArgument, server: ServerOption = "http://127.0.0.1:8000", key: KeyOption = "") -> None:
+    """One platform with every version's slot map, as JSON."""
+    _print_json(_registry_call(PLATFORMS, server, key, "GET", name, anonymous=True))
+
+
+@platforms_cli.command("create")
+def platforms_create(file: FileArgument, name: NewName = None, namespace: NamespaceOption = None,
+                     display_name: DisplayOption = None, server: ServerOption = "http://127.0.0.1:8000",
+                     key: KeyOption = "") -> None:
+    """Define a platform from a file: role = profile under [roles] or at the top level (main is required)."""
+    _create(PLATFORMS, file, name, namespace, display_name, server, key)
+
+
+@platforms_cli.command("version")
+def platforms_version(name: NameArgument, file: FileArgument, display_name: DisplayOption = None,
+                      server: ServerOption = "http://127.0.0.1:8000", key: KeyOption = "") -> None:
+    """Add a version of your platform from a file (the complete slot map)."""
+    _version(PLATFORMS, name, file, display_name, server, key)
+
+
+@platforms_cli.command("publish")
+def platforms_publish(name: NameArgument, server: ServerOption = "http://127.0.0.1:8000",
+                      key: KeyOption = "") -> None:
+    """Let every tenant see and use your platform (cannot be undone; its profiles must be published)."""
+    _print_json(_registry_call(PLATFORMS, server, key, "POST", f"{name}/publish"))
+
+
+@platforms_cli.command("retire")
+def platforms_retire(name: NameArgument, server: ServerOption = "http://127.0.0.1:8000", key: KeyOption = "") -> None:
+    """Stop your platform serving new listings, reports and pulls."""
+    _print_json(_registry_call(PLATFORMS, server, key, "POST", f"{name}/retire"))
 
 
 def main() -> None:

@@ -74,6 +74,13 @@ class SkupixClient:
         response = self.http.get(f"/v1/skus/{quote(sku, safe='')}/listing", params={"platform": platform})
         return self._check(response)
 
+    def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        """One JSON request to the API (a path under it); the decoded answer, or ApiFailure."""
+        response = self.http.request(method, path, json=body)
+        if response.status_code >= 400:
+            self._check(response)
+        return response.json()
+
     def download(self, url: str) -> bytes:
         """Fetch a variant URL (following redirects to a CDN or presigned URL).
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from processing.compliance import check_rendered, refused
 from processing.decode import DecodeLimits
 from processing.errors import ImageError
-from processing.profiles import Catalog, Profile
+from processing.profiles import Catalog, Profile, is_tenant_name
 from processing.render import RenderedVariant, render_many
 
 
@@ -42,6 +42,9 @@ class FileResult:
 def profiles_for(catalog: Catalog, platform: str | None, names: list[str]) -> list[Profile]:
     """The profiles a platform uses (each once, in slot order) or the ones named; ValueError if unknown."""
     if platform is not None:
+        if is_tenant_name(platform):  # a tenant's platform lives on the server; a local render has none
+            raise ValueError(f"{platform!r} is a tenant platform: local renders use the built-in platforms; "
+                             "use `skupix pull --platform` against the server, or --profile with built-ins")
         if platform not in catalog.platforms:
             raise ValueError(f"unknown platform {platform!r}; known: {', '.join(sorted(catalog.platforms))}")
         return [catalog.profile(name) for name in dict.fromkeys(catalog.platforms[platform].values())]

@@ -172,10 +172,16 @@ class ProfileInfo(BaseModel):
 
 
 class PlatformInfo(BaseModel):
-    """Which profile a platform uses for each slot role."""
+    """Which profile a platform uses for each slot role: a built-in, or a tenant's (`NAMESPACE~NAME`)."""
 
     platform: str
     roles: dict[str, str]
+    display_name: str = ""
+    built_in: bool = True
+    yours: bool = Field(False, description="a tenant platform you defined")
+    published: bool = Field(True, description="every tenant may see and use it (built-ins are)")
+    retired: bool = Field(False, description="serves no new listing, report or pull")
+    version: int = 1
 
 
 class MeResponse(BaseModel):

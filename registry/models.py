@@ -497,3 +497,32 @@ class TenantProfileVersion(Base):
     definition: Mapped[dict[str, object]] = mapped_column(JSON)
     digest: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class TenantPlatform(Base):
+    """A brand's or platform's own slot map (role → profile), named `namespace~name` like its profiles."""
+
+    __tablename__ = "tenant_platforms"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(60), unique=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), index=True)
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    current_version: Mapped[int] = mapped_column(Integer, default=1)
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class TenantPlatformVersion(Base):
+    """One slot map of a tenant platform, never changed (the history of what listings used)."""
+
+    __tablename__ = "tenant_platform_versions"
+    __table_args__ = (UniqueConstraint("platform_id", "number"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    platform_id: Mapped[str] = mapped_column(ForeignKey("tenant_platforms.id", ondelete="CASCADE"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    roles: Mapped[dict[str, object]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -17,11 +17,11 @@ router = APIRouter(prefix="/v1", tags=["media"])
 
 @router.get("/media/{asset_id}/compliance", response_model=ComplianceResponse)
 async def media_compliance(asset_id: str, request: Request, rt: RuntimeDep, principal: PrincipalDep,
-                           platform: str = Query(..., min_length=1, max_length=40)) -> ComplianceResponse:
+                           platform: str = Query(..., min_length=1, max_length=80)) -> ComplianceResponse:
     """Pixel size, enlargement, background purity, product fill, bytes, format and colour space of
     each of the platform's variants of the asset, pass/warn/fail against the platform's rules."""
     await run_in_threadpool(check_asset_visible, rt, asset_id, principal.tenant_id)  # embargo, expiry, revocation
-    results = await run_in_threadpool(platform_compliance, rt, asset_id, platform)
+    results = await run_in_threadpool(platform_compliance, rt, asset_id, platform, principal.tenant_id)
     base = public_base(request, rt)
     profiles = [
         ProfileComplianceInfo(

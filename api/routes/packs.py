@@ -280,7 +280,7 @@ async def get_version(brand: str, name: str, version: str, rt: RuntimeDep, princ
 
 @router.get("/v1/packs/{brand}/{name}/versions/{version}/manifest", response_model=ManifestOut)
 async def pack_manifest(brand: str, name: str, version: str, request: Request, rt: RuntimeDep,
-                        principal: PrincipalDep, platform: str = Query(..., min_length=1, max_length=40),
+                        principal: PrincipalDep, platform: str = Query(..., min_length=1, max_length=80),
                         naming: str | None = Query(None, max_length=10)) -> ManifestOut:
     """Every file of a version for a platform, with names, sizes, SHA-256 and immutable URLs."""
     manifest = await run_in_threadpool(packs.pack_manifest, rt, principal, brand, name, version, platform, naming)
@@ -289,7 +289,7 @@ async def pack_manifest(brand: str, name: str, version: str, request: Request, r
 
 @router.get("/v1/packs/{brand}/{name}/versions/{version}/zip", response_model=None)
 async def pack_zip(brand: str, name: str, version: str, request: Request, rt: RuntimeDep, principal: PrincipalDep,
-                   platform: str = Query(..., min_length=1, max_length=40),
+                   platform: str = Query(..., min_length=1, max_length=80),
                    naming: str | None = Query(None, max_length=10)) -> Response:
     """A version as a ZIP for a platform (files named by its convention, manifests inside), streamed."""
     manifest = await run_in_threadpool(packs.pack_manifest, rt, principal, brand, name, version, platform, naming)
@@ -348,7 +348,7 @@ async def get_link(sku: str, rt: RuntimeDep, principal: PrincipalDep) -> LinkOut
 
 @router.get("/v1/skus/{sku:path}/manifest", response_model=ManifestOut)
 async def sku_manifest(sku: str, request: Request, rt: RuntimeDep, principal: PrincipalDep,
-                       platform: str = Query(..., min_length=1, max_length=40),
+                       platform: str = Query(..., min_length=1, max_length=80),
                        naming: str | None = Query(None, max_length=10)) -> ManifestOut:
     """Your SKU's files for a platform (its linked brand product's, else its own), with checksums."""
     manifest = await run_in_threadpool(packs.sku_manifest, rt, principal, sku, platform, naming)
@@ -357,7 +357,7 @@ async def sku_manifest(sku: str, request: Request, rt: RuntimeDep, principal: Pr
 
 @router.get("/v1/skus/{sku:path}/zip", response_model=None)
 async def sku_zip(sku: str, request: Request, rt: RuntimeDep, principal: PrincipalDep,
-                  platform: str = Query(..., min_length=1, max_length=40),
+                  platform: str = Query(..., min_length=1, max_length=80),
                   naming: str | None = Query(None, max_length=10)) -> Response:
     """Your SKU's listing as a ZIP for a platform, streamed."""
     manifest = await run_in_threadpool(packs.sku_manifest, rt, principal, sku, platform, naming)

@@ -1,4 +1,4 @@
-"""SKUs, listings per platform, and the platforms' slot maps (profiles: api/routes/profiles.py)."""
+"""SKUs and their listings per platform (platforms: api/routes/platforms.py, profiles: api/routes/profiles.py)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,11 @@ from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import PrincipalDep, RuntimeDep, public_base
-from api.schemas import ListingResponse, ListingSlot, PlatformInfo, SkuSummary
+from api.schemas import ListingResponse, ListingSlot, SkuSummary
 from api.urls import alias_path, follow_path, variant_path
 from registry.packs import service as packs
 from registry.packs.terms import visible_asset_ids
+from registry.platforms import service as platforms
 from registry.runtime import Runtime
 from registry.skus import service as skus
 from registry.tenants import usecases
@@ -32,14 +33,15 @@ async def list_skus(rt: RuntimeDep, principal: PrincipalDep, limit: int = Query(
 
 @router.get("/skus/{sku:path}/listing", response_model=ListingResponse)
 async def sku_listing(sku: str, request: Request, rt: RuntimeDep, principal: PrincipalDep,
-                      platform: str = Query(..., min_length=1, max_length=40),
+                      platform: str = Query(..., min_length=1, max_length=80),
                       seller: str | None = Query(None, max_length=200)) -> ListingResponse:
     """A SKU's images with the platform's variant URLs, in listing order; platform keys name a `seller`."""
     owner = await run_in_threadpool(usecases.listing_owner, rt, principal, seller)
-    linked = await run_in_threadpool(packs.link_listing, rt, owner, sku, platform)
+    chosen = await run_in_threadpool(platforms.resolve, rt, principal.tenant_id, platform)
+    linked = await run_in_threadpool(packs.link_listing, rt, owner, sku, platform, principal.tenant_id)
     if linked is not None:  # a SKU linked to a brand product shows the brand's slots, not its own
         return _linked_listing(request, rt, platform, *linked)
-    code, entries = await run_in_threadpool(skus.tenant_listing, rt, owner, sku, platform)
+    code, entries = await run_in_threadpool(skus.tenant_listing, rt, owner, sku, chosen.roles)
     shown = await run_in_threadpool(visible_asset_ids, rt, [e.asset.id for e in entries], owner)
     entries = [e for e in entries if e.asset.id in shown]  # a brand's embargo or expiry hides its pictures
     reports = await run_in_threadpool(listing_reports, rt, [(entry.asset, entry.profile) for entry in entries])
@@ -69,9 +71,3 @@ def _linked_listing(request: Request, rt: Runtime, platform: str, code: str,
         content_type=e.profile.content_type,
         file_name=skus.listing_file_name(code, e.role, e.position, e.profile.extension),
     ) for e in entries])
-
-
-@router.get("/platforms", response_model=list[PlatformInfo])
-async def list_platforms(rt: RuntimeDep) -> list[PlatformInfo]:
-    """Which profile each platform uses per slot role."""
-    return [PlatformInfo(platform=name, roles=roles) for name, roles in rt.catalog.platforms.items()]

@@ -25,6 +25,7 @@ from registry.models import Asset, ListingLink, Pack, PackAsset, PackSubscriptio
 from registry.packs import events
 from registry.packs.repository import PackRepository
 from registry.packs.terms import asset_visibility
+from registry.platforms import service as platforms
 from registry.records import asset_record
 from registry.runtime import Runtime
 from registry.skus.service import listing_file_name, normalise_sku
@@ -516,25 +517,22 @@ def naming_for(platform: str, naming: str | None) -> str:
 def _manifest(rt: Runtime, principal: Principal, slots: list[_Slot], platform: str, naming: str,
               id_of: str) -> tuple[list[ManifestFile], list[RejectedFile], datetime | None]:
     """Render (if needed) and checksum every slot's variant for a platform; names follow `naming`."""
-    if platform not in rt.catalog.platforms:
-        raise InvalidInput(f"unknown platform {platform!r}; known: {', '.join(sorted(rt.catalog.platforms))}",
-                           field="platform")
+    chosen = platforms.resolve(rt, principal.tenant_id, platform)
     files: list[ManifestFile] = []
     rejected: list[RejectedFile] = []
     not_after: datetime | None = None
     seen_names: set[str] = set()
     for slot in slots:
-        try:
-            profile: Profile = rt.catalog.profile_for(platform, slot.role)
-        except KeyError:
+        profile: Profile | None = chosen.roles.get(slot.role)
+        if profile is None:
             continue
         with rt.db.read_only() as session:
             shown = asset_visibility(session, slot.asset_id, principal.tenant_id)
             asset = MediaRepository(session).asset(slot.asset_id)
             if asset is not None:
                 session.expunge(asset)
-        if not shown.allowed or asset is None:
-            continue  # expired or revoked pictures are left out, never served
+        if not shown.allowed or asset is None or not platforms.usable_on(rt, profile, [asset.id]):
+            continue  # expired or revoked pictures are left out, never served; so are others' under a private profile
         if shown.until is not None:
             not_after = shown.until if not_after is None else min(not_after, shown.until)
         try:
@@ -653,11 +651,11 @@ class LinkedEntry:
     version: int
 
 
-def link_listing(rt: Runtime, tenant_id: str, code: str, platform: str) -> tuple[str, list[LinkedEntry]] | None:
-    """A linked SKU's listing for a platform (None if the SKU is not linked); hidden pictures left out."""
-    if platform not in rt.catalog.platforms:
-        raise InvalidInput(f"unknown platform {platform!r}; known: {', '.join(sorted(rt.catalog.platforms))}",
-                           field="platform")
+def link_listing(rt: Runtime, tenant_id: str, code: str, platform: str,
+                 viewer_tenant_id: str | None = None) -> tuple[str, list[LinkedEntry]] | None:
+    """A linked SKU's listing for a platform the viewer may use (None if the SKU is not linked); hidden pictures
+    left out."""
+    chosen = platforms.resolve(rt, viewer_tenant_id if viewer_tenant_id is not None else tenant_id, platform)
     with rt.db.read_only() as session:
         link = PackRepository(session).link(tenant_id, normalise_sku(code))
         if link is None:
@@ -665,9 +663,8 @@ def link_listing(rt: Runtime, tenant_id: str, code: str, platform: str) -> tuple
         found = linked_slots(session, tenant_id, link.sku)
         entries: list[LinkedEntry] = []
         for slot in found[2] if found else []:
-            try:
-                profile = rt.catalog.profile_for(platform, slot.role)
-            except KeyError:
+            profile = chosen.roles.get(slot.role)
+            if profile is None:
                 continue
             asset = MediaRepository(session).asset(slot.asset_id)
             if asset is None or not asset_visibility(session, slot.asset_id, tenant_id).allowed:
@@ -691,7 +688,7 @@ def follow_target(rt: Runtime, link_id: str, platform: str, role: str, position:
             raise NotFound("no such listing link", field="link_id")
         found = linked_slots(session, seller.id, link.sku)
         slot = next((s for s in (found[2] if found else []) if s.role == role and s.position == position), None)
-        if slot is None or platform not in rt.catalog.platforms:
+        if slot is None:
             raise NotFound("this listing has no such slot", field="slot")
         # Follow aliases are fetched anonymously by marketplaces: only released pictures resolve.
         if not asset_visibility(session, slot.asset_id, None).allowed:
@@ -700,9 +697,13 @@ def follow_target(rt: Runtime, link_id: str, platform: str, role: str, position:
         if asset is None:
             raise NotFound("this listing has no such slot", field="slot")
         try:
-            profile = rt.catalog.profile_for(platform, role)
-        except KeyError as exc:
-            raise NotFound(f"{platform} has no {role} images", field="slot") from exc
+            # fetched anonymously: a built-in, a published tenant platform, or one of the seller's own
+            chosen = platforms.resolve(rt, seller.id, platform)
+        except InvalidInput as exc:
+            raise NotFound("this listing has no such slot", field="slot") from exc
+        profile = chosen.roles.get(role)
+        if profile is None:
+            raise NotFound(f"{platform} has no {role} images", field="slot")
         if extension != profile.extension:
             raise NotFound(f"this slot serves .{profile.extension}, not .{extension}")
         return variants.current_ref(asset, profile)

@@ -69,13 +69,15 @@ def _hidden(name: str) -> NotFound:
     return NotFound(f"no profile {name!r}", field="profile")
 
 
-def _require_manager(principal: Principal) -> None:
+def require_manager(principal: Principal) -> None:
+    """Forbidden unless the key's tenant may define profiles and platforms (brands and platforms)."""
     if not principal.can(Permission.MANAGE_PROFILES):
-        raise Forbidden("only brand and platform keys define their own profiles; merchants use the built-in and "
-                        "published ones")
+        raise Forbidden("only brand and platform keys define their own profiles and platforms; merchants use the "
+                        "built-in and published ones")
 
 
-def _clean_text(value: str, field: str, limit: int) -> str:
+def clean_text(value: str, field: str, limit: int) -> str:
+    """`value` NFC-normalised and stripped; InvalidInput when longer than `limit` or holding control characters."""
     text = unicodedata.normalize("NFC", value).strip()
     if len(text) > limit or any(unicodedata.category(ch)[0] == "C" for ch in text):
         raise InvalidInput(f"{field} has at most {limit} printable characters", field=field)
@@ -93,7 +95,7 @@ def check_definition(name: str, definition: dict[str, Any]) -> Profile:
         if field in raw:
             if not isinstance(raw[field], str):
                 raise InvalidProfile(f"{field} must be text", field=f"definition.{field}")
-            raw[field] = _clean_text(raw[field], f"definition.{field}", limit)
+            raw[field] = clean_text(raw[field], f"definition.{field}", limit)
     try:
         profile = parse_profile(name, raw)
     except ProfileError as exc:
@@ -106,8 +108,9 @@ def check_definition(name: str, definition: dict[str, Any]) -> Profile:
     return profile
 
 
-def _namespace(repository: ProfileRepository, principal: Principal, wanted: str | None) -> str:
-    """The caller's namespace: the one it holds, else `wanted` or one made from its name, claimed now."""
+def claim_namespace(repository: ProfileRepository, principal: Principal, wanted: str | None) -> str:
+    """The caller's namespace (its profiles' and platforms'): the one it holds, else `wanted` or one made from
+    its name, claimed now."""
     held = repository.namespace_of(principal.tenant_id)
     if held is not None:
         if wanted is not None and wanted != held:
@@ -131,12 +134,13 @@ def _namespace(repository: ProfileRepository, principal: Principal, wanted: str 
     return chosen
 
 
-def _full_name(namespace: str, name: str) -> str:
+def full_name(namespace: str, name: str, kind: str = "profile") -> str:
+    """`namespace~name` for a NAME or NAMESPACE~NAME the caller gave; InvalidInput for another namespace."""
     short = name.partition(TENANT_SEPARATOR)[2] if TENANT_SEPARATOR in name else name
     if TENANT_SEPARATOR in name and name.partition(TENANT_SEPARATOR)[0] != namespace:
-        raise InvalidInput(f"your profiles are named {namespace}~NAME", field="name")
+        raise InvalidInput(f"your {kind}s are named {namespace}~NAME", field="name")
     if not TENANT_NAME_PATTERN.fullmatch(short):
-        raise InvalidInput("a profile name has 1-39 characters: a-z, 0-9, '_' and '-', starting with a letter or "
+        raise InvalidInput(f"a {kind} name has 1-39 characters: a-z, 0-9, '_' and '-', starting with a letter or "
                            "digit", field="name")
     return f"{namespace}{TENANT_SEPARATOR}{short}"
 
@@ -144,12 +148,12 @@ def _full_name(namespace: str, name: str) -> str:
 def create(rt: Runtime, principal: Principal, name: str, definition: dict[str, Any], display_name: str = "",
            namespace: str | None = None) -> ProfileView:
     """Use case: define a new profile (version 1) in the caller's namespace."""
-    _require_manager(principal)
-    display = _clean_text(display_name, "display_name", MAX_DISPLAY_NAME)
+    require_manager(principal)
+    display = clean_text(display_name, "display_name", MAX_DISPLAY_NAME)
     try:
         with rt.db.unit_of_work() as session:
             repository = ProfileRepository(session)
-            full = _full_name(_namespace(repository, principal, namespace), name)
+            full = full_name(claim_namespace(repository, principal, namespace), name)
             profile = check_definition(full, definition)
             if repository.get(full) is not None:
                 raise Conflict(f"profile {full!r} exists; add a version to change it", field="name")
@@ -182,8 +186,8 @@ def _own(repository: ProfileRepository, principal: Principal, name: str) -> Tena
 def add_version(rt: Runtime, principal: Principal, name: str, definition: dict[str, Any],
                 display_name: str | None = None) -> ProfileView:
     """Use case: a new definition becomes the current version; older ones stay for URLs already handed out."""
-    _require_manager(principal)
-    display = _clean_text(display_name, "display_name", MAX_DISPLAY_NAME) if display_name is not None else None
+    require_manager(principal)
+    display = clean_text(display_name, "display_name", MAX_DISPLAY_NAME) if display_name is not None else None
     try:
         with rt.db.unit_of_work() as session:
             repository = ProfileRepository(session)
@@ -218,7 +222,7 @@ def publish(rt: Runtime, principal: Principal, name: str) -> ProfileView:
 
 
 def _change_state(rt: Runtime, principal: Principal, name: str, *, retire: bool) -> ProfileView:
-    _require_manager(principal)
+    require_manager(principal)
     with rt.db.unit_of_work() as session:
         repository = ProfileRepository(session)
         row = _own(repository, principal, name)

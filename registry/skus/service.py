@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
 from sqlalchemy.orm import Session
 
-from processing.profiles import Catalog, Profile
+from processing.profiles import Profile
 from registry.errors import InvalidInput, NotFound
 from registry.ids import new_id
 from registry.media.repository import MediaRepository
@@ -121,33 +122,27 @@ class ListingEntry:
 
 
 def listing(
-    session: Session, catalog: Catalog, tenant_id: str, code: str, platform: str
+    session: Session, roles: Mapping[str, Profile], tenant_id: str, code: str
 ) -> tuple[str, list[ListingEntry]]:
-    """A SKU's slots mapped to a platform's profiles, in listing order."""
-    if platform not in catalog.platforms:
-        raise InvalidInput(
-            f"unknown platform {platform!r}; known: {', '.join(sorted(catalog.platforms))}", field="platform"
-        )
+    """A SKU's slots mapped to a platform's profiles (role → profile, resolved by the caller), in listing order."""
     sku, slots = get_slots(session, tenant_id, code)
     media = MediaRepository(session)
     entries = []
     for slot in slots:
         asset = media.asset(slot.asset_id)
-        if asset is None:
+        profile = roles.get(slot.role)
+        if asset is None or profile is None:  # gone, or the platform has no use for the role (e.g. no swatches)
             continue
-        try:
-            profile = catalog.profile_for(platform, slot.role)
-        except KeyError:
-            continue  # this platform has no use for the role (e.g. no swatches)
         entries.append(ListingEntry(role=slot.role, position=slot.position, asset=AssetRecord.of(asset),
                                     profile=profile))
     return sku.code, entries
 
 
-def tenant_listing(rt: Runtime, tenant_id: str, code: str, platform: str) -> tuple[str, list[ListingEntry]]:
-    """Use case: a tenant's SKU listing for a platform (its own read-only unit of work)."""
+def tenant_listing(rt: Runtime, tenant_id: str, code: str,
+                   roles: Mapping[str, Profile]) -> tuple[str, list[ListingEntry]]:
+    """Use case: a tenant's SKU listing for a platform's slot map (its own read-only unit of work)."""
     with rt.db.read_only() as session:
-        return listing(session, rt.catalog, tenant_id, code, platform)
+        return listing(session, roles, tenant_id, code)
 
 
 def tenant_skus(rt: Runtime, tenant_id: str, limit: int, after: str | None) -> list[tuple[str, int]]:

@@ -11,9 +11,10 @@ from processing.decode import upload_scale
 from processing.errors import ImageError
 from processing.profiles import Profile
 from processing.render import predict
-from registry.errors import InvalidInput
+from registry.errors import NotFound
 from registry.media.lookup import require_asset
 from registry.media.repository import MediaRepository
+from registry.platforms import service as platforms
 from registry.records import AssetRecord, VariantRecord
 from registry.runtime import Runtime
 from registry.variants import service as variants
@@ -54,23 +55,21 @@ def quick_report(
     return check_facts(profile, stored.width, stored.height, stored.size_bytes, fmt, upscale)
 
 
-def platform_compliance(rt: Runtime, asset_id: str, platform: str) -> list[ProfileCompliance]:
-    """Full reports (pixels included) for every profile a platform uses; renders what is missing,
-    except AVIF, which only background work renders."""
+def platform_compliance(rt: Runtime, asset_id: str, platform: str,
+                        tenant_id: str | None = None) -> list[ProfileCompliance]:
+    """Full reports (pixels included) for every profile a platform the caller may use maps; renders what is
+    missing, except AVIF, which only background work renders."""
+    chosen = platforms.resolve(rt, tenant_id, platform)
     roles_by_profile: dict[str, list[str]] = {}
-    if platform not in rt.catalog.platforms:
-        raise InvalidInput(f"unknown platform {platform!r}; known: {', '.join(sorted(rt.catalog.platforms))}",
-                           field="platform")
-    for role, name in rt.catalog.platforms[platform].items():
-        roles_by_profile.setdefault(name, []).append(role)
+    for role, profile in chosen.roles.items():
+        roles_by_profile.setdefault(profile.name, []).append(role)
     with rt.db.read_only() as session:
         asset = AssetRecord.of(require_asset(session, asset_id))
         content = content_size(rt, session, asset)
-    out = []
-    for name, roles in roles_by_profile.items():
-        profile = rt.catalog.profile(name)
-        out.append(_one(rt, asset, content, profile, tuple(roles)))
-    return out
+    if not all(platforms.usable_on(rt, p, [asset.id]) for p in chosen.profiles.values()):
+        # the owner's unpublished profile shapes only pictures it has to do with, as on the hot path
+        raise NotFound(f"no asset {asset_id!r}", field="asset_id")
+    return [_one(rt, asset, content, chosen.profiles[name], tuple(roles)) for name, roles in roles_by_profile.items()]
 
 
 def _one(rt: Runtime, asset: AssetRecord, content: tuple[int, int], profile: Profile,

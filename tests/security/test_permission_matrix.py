@@ -162,6 +162,16 @@ def _platform_profile(short: str, then: Callable[[str], Req]) -> Build:
     return prepared
 
 
+def _platform_map(short: str, then: Callable[[str], Req]) -> Build:
+    """A tenant platform (slot map) the sharing platform defines, like `_platform_profile`."""
+    def prepared(world: World) -> Req:
+        made = world.client.post("/v1/platforms", headers=world.keys["platform"],
+                                 json={"name": short, "roles": {"main": "web_thumb"}})
+        assert made.status_code in (201, 409), made.text
+        return then(made.json().get("platform") or f"marketplace-socio~{short}")
+    return prepared
+
+
 def _profile_managers(codes: set[int]) -> Expect:
     return {"none": {401}, "owner": {403}, "other": {403}, "brand": {404}, "platform": codes,
             "stranger_platform": {404}}
@@ -195,6 +205,21 @@ ROUTES: dict[tuple[str, str], tuple[Build, Expect]] = {
         _profile_managers(OK_READ)),
     ("POST", "/v1/profiles/{name}/retire"): (
         _platform_profile("ended", lambda name: Req("POST", f"/v1/profiles/{name}/retire")),
+        _profile_managers(OK_READ)),
+    ("POST", "/v1/platforms"): (
+        lambda w: Req("POST", "/v1/platforms", json={"name": "mine", "roles": {"main": "web_thumb"}}),
+        {**_keys({201}), "owner": {403}, "other": {403}}),
+    ("GET", "/v1/platforms/{name}"): (
+        _platform_map("seen", lambda name: Req("GET", f"/v1/platforms/{name}")),
+        {**_anyone({404}), "platform": OK_READ}),
+    ("POST", "/v1/platforms/{name}/versions"): (
+        _platform_map("changed", lambda name: Req("POST", f"/v1/platforms/{name}/versions",
+                                                  json={"roles": {"main": "swatch"}})), _profile_managers({201})),
+    ("POST", "/v1/platforms/{name}/publish"): (
+        _platform_map("shared", lambda name: Req("POST", f"/v1/platforms/{name}/publish")),
+        _profile_managers(OK_READ)),
+    ("POST", "/v1/platforms/{name}/retire"): (
+        _platform_map("ended", lambda name: Req("POST", f"/v1/platforms/{name}/retire")),
         _profile_managers(OK_READ)),
     ("GET", "/v/{asset_id}/{profile}/{filename}"): (lambda w: Req("GET", _variant(w, False)), _anyone(OK_READ)),
     ("HEAD", "/v/{asset_id}/{profile}/{filename}"): (lambda w: Req("HEAD", _variant(w, False)), _anyone(OK_READ)),

@@ -1,0 +1,1 @@
+"""Tenant platforms: slot maps (role → profile) brands and platforms define, version, publish and retire."""
