@@ -88,9 +88,6 @@ class HotlinkLimits:
     body_budget: int = 64 * 1024 * 1024
     body_max: int = 512 * 1024
     negatives: int = 10_000
-    # A cached file is checked on disk at most this often: a deleted blob is noticed within it,
-    # and a hit costs no stat() call in between.
-    recheck_seconds: float = 1.0
 
 
 @dataclass
@@ -109,7 +106,6 @@ class Entry:
     body: bytes | None = None
     redirect: bytes | None = None  # a CDN copy: stable, so cached with the row
     full: list[tuple[bytes, bytes]] = field(default_factory=list)  # a whole 200: headers + type + length
-    checked_at: float = 0.0  # when the file was last seen on disk (monotonic)
 
     def __post_init__(self) -> None:
         self.full = [*self.headers, (b"content-type", self.content_type),
@@ -646,15 +642,13 @@ class Hotlink:
             self.cache_results["hit"] += 1
             self.rows.move_to_end(path)
         rt: Runtime = scope["app"].state.runtime
-        if entry.path is not None and (now := time.monotonic()) - entry.checked_at > self.limits.recheck_seconds:
-            if not os.path.exists(entry.path):
-                # the blob went missing after it was seen: say so (HEAD and GET alike), even with bytes in memory
-                self.rows.pop(path, None)
-                old = self.bodies.order.pop(path, None)
-                if old is not None:
-                    self.bodies.used -= len(old.body or b"")
-                raise StorageError(f"{entry.blob_key}: the stored variant is missing")
-            entry.checked_at = now
+        if entry.path is not None and not os.path.exists(entry.path):
+            # the blob went missing after it was seen: say so (HEAD and GET alike), even with bytes in memory
+            self.rows.pop(path, None)
+            old = self.bodies.order.pop(path, None)
+            if old is not None:
+                self.bodies.used -= len(old.body or b"")
+            raise StorageError(f"{entry.blob_key}: the stored variant is missing")
         if negotiated is None:
             _policy, cache = await self._guard(rt, scope, path, entry.asset_id, headers)
         else:  # the negotiated URL was checked; its answer may change, so it is cached briefly
@@ -829,7 +823,6 @@ class Hotlink:
             if hashlib.sha256(data).hexdigest()[:32] != row.etag:
                 raise StorageError(f"{row.blob_key}: stored bytes do not match the variant's hash")
             entry.path = str(file)
-            entry.checked_at = time.monotonic()
             if len(data) <= self.limits.body_max:
                 self.bodies.keep(path, entry, data)
         return entry

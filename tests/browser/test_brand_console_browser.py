@@ -142,7 +142,8 @@ def test_brand_publishes_and_seller_downloads_a_zip(tmp_path: Path) -> None:
             time.sleep(0.3)
         page.goto(base + "/console/usage")
         page.js(f"localStorage.setItem('skupix.apiKey', {json.dumps(brand_key)}); location.reload(); true")
-        page.wait("document.getElementById('brand-box').dataset.state === 'ready'", "the brand section")
+        # the page reloads: until the new document is there, the section does not exist yet
+        page.wait("document.getElementById('brand-box')?.dataset.state === 'ready'", "the brand section")
         bars = page.js("[...document.querySelectorAll('#brand-chart rect.bar')].map(b => ({day: b.dataset.day,"
                        " hits: Number(b.dataset.hits), height: Number(b.getAttribute('height'))}))")
         assert len(bars) == 30 and bars[-1]["day"] == found["brand"]["by_day"][-1]["day"]
