@@ -74,7 +74,8 @@ def serve(
     host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
     workers: Annotated[int, typer.Option(help="API processes (needs PostgreSQL when > 1)")] = 1,
-    server: Annotated[str, typer.Option(help="HTTP server: granian (faster, sendfile) or uvicorn")] = "granian",
+    server: Annotated[str, typer.Option(help="HTTP server: uvicorn (httptools, with the hotlink fast lane) or "
+                                             "granian (zero-copy sends of large files)")] = "uvicorn",
     access_log: Annotated[bool, typer.Option(help="one JSON line per request on stderr")] = True,
 ) -> None:
     """Run the API (embedded default: SQLite + local folder + in-process tasks)."""
@@ -98,7 +99,8 @@ def serve(
     import uvicorn
 
     uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers,
-                log_level="info", proxy_headers=True, forwarded_allow_ips="*", access_log=False)
+                http="api.fastlane:FastLaneProtocol", log_level="info", proxy_headers=True,
+                forwarded_allow_ips="*", access_log=False)
 
 
 @cli.command()

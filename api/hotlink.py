@@ -56,6 +56,8 @@ _CHUNK = 256 * 1024
 _NEGATIVE_TTL = 10.0
 _RULES_TTL = 5.0  # how long a process trusts what it read of an owner's rules and revocations
 _OPS = frozenset({"/healthz", "/readyz", "/metrics"})
+_IMMUTABLE_ROUTE = "/v/{asset}/{profile}/{version}.{ext}"
+_NEGOTIATED_ROUTE = "/v/{asset}/{profile}"
 # What this handler answers instead of FastAPI routes, as (method, path template): for route inventories
 # such as the permission matrix (tests/security).
 ROUTES = frozenset({(method, path) for method in ("GET", "HEAD") for path in (
@@ -70,7 +72,8 @@ _PAGE = 4096
 _NGINX_CACHE_HEADER = 336  # sizeof(ngx_http_file_cache_header_t), nginx 1.x on 64-bit
 _NGINX_KEY_LINE = 7  # "\nKEY: " and the line feed after the key
 _STATUS_LINE = len(b"HTTP/1.1 200 OK\r\n")
-# granian and uvicorn both add "server: <9 letters>" and an IMF-fixdate "date:" line, then the blank line
+# What the HTTP server adds to an answer head: granian a "server:" and an IMF-fixdate "date:" line, then the
+# blank line; api/fastlane.py tells the exact figure of the uvicorn it runs in.
 _SERVER_ADDED = len(b"server: granian\r\n") + len(b"date: Thu, 03 Dec 2026 13:52:16 GMT\r\n") + 2
 _PAD_NAME = b"x-skupix-pad"
 _COMMON = [
@@ -265,6 +268,8 @@ class RateLimiter:
 
 # What a process knows of an asset's rules: the owner's policy, revoked, pack terms.
 _Rules = tuple[hotlink_rules.Policy, bool, tuple[CachedTerms, ...]]
+# An answer decided from memory, to be made once the request is let through (rate limit).
+_Plan = Callable[["_Headers", bytes], "Reply"]
 
 
 def _rules_of(rt: Runtime, asset_id: str) -> _Rules:
@@ -297,10 +302,21 @@ class TtlTable(Generic[T]):
             if loading is None:
                 loading = self.loads[key] = asyncio.ensure_future(self._read(key, read, self.loads, self.generation))
             return await asyncio.shield(loading)
+        self._refresh_if_stale(key, found, read)
+        return found[1]
+
+    def known(self, key: str, read: Callable[[], T]) -> tuple[T] | None:
+        """The value for `key` if one was read (a stale one starts its background refresh); never waits."""
+        found = self.values.get(key)
+        if found is None:
+            return None
+        self._refresh_if_stale(key, found, read)
+        return (found[1],)
+
+    def _refresh_if_stale(self, key: str, found: tuple[float, T], read: Callable[[], T]) -> None:
         if found[0] < time.monotonic() and key not in self.refreshes:
             self.refreshes[key] = asyncio.ensure_future(
                 self._read(key, read, self.refreshes, self.generation, found[1]))
-        return found[1]
 
     def forget(self, key: str | None = None) -> None:
         """Drop one key (or all): the next request reads it again."""
@@ -343,8 +359,34 @@ class _NotFound(Exception):
         self.status, self.code, self.message, self.extra = status, code, message, extra
 
 
+@dataclass
+class Reply:
+    """An answer decided without waiting: status, headers and body, or a byte range of the entry to send."""
+
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes = b""
+    stream: tuple[int, int] | None = None  # (first, last) byte of the entry's file or blob, sent by the caller
+
+
 def _error_body(status: int, code: str, message: str) -> bytes:
     return json.dumps({"code": code, "message": message, "status": status}).encode()
+
+
+def _error_reply(rid: bytes, method: str, status: int, code: str, message: str,
+                 extra: list[tuple[bytes, bytes]] | None = None) -> Reply:
+    """A JSON error answer; a missing blob answers HEAD and GET alike (same headers, HEAD without the body)."""
+    body = _error_body(status, code, message)
+    ops.errors[code] += 1
+    head = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+            *_COMMON, (b"x-request-id", rid), *(extra or [])]
+    return Reply(status, head, b"" if method == "HEAD" else body)
+
+
+def _redirect_reply(status: int, location: bytes, cache: bytes, rid: bytes) -> Reply:
+    """An empty redirect with the hot path's common headers."""
+    return Reply(status, [(b"location", location), (b"cache-control", cache), (b"content-length", b"0"),
+                          *_COMMON, (b"x-request-id", rid)])
 
 
 def http_date(moment: datetime) -> bytes:
@@ -410,6 +452,8 @@ class Hotlink:
         self.bodies = _Bodies(self.limits.body_budget)
         self.negatives: OrderedDict[str, tuple[float, int, bytes]] = OrderedDict()
         self.inflight: dict[str, asyncio.Future[Entry]] = {}
+        self.lane_answers = 0  # hits the HTTP server answered itself (api/fastlane.py)
+        self.server_added = _SERVER_ADDED  # bytes the HTTP server adds to each answer head (edge alignment)
         self._ids = itertools.count(1)
         self._id_prefix = f"{os.getpid():x}-{os.urandom(3).hex()}-"
         self.log = AccessLog()
@@ -431,21 +475,141 @@ class Hotlink:
             return
         started = time.perf_counter()
         path: str = scope["path"]
+        if path.startswith("/v/"):
+            known = self.answer_now(scope["app"].state.runtime, scope["method"], path, scope.get("query_string", b""),
+                                    scope["headers"], scope.get("client"))
+            if known is not None:
+                await _send(send, known.status, known.headers, known.body)
+                return
         headers = _Headers(scope["headers"])
-        rid = headers.request_id or (self._id_prefix + str(next(self._ids))).encode()
+        rid = self._request_id(headers)
         if path.startswith("/v/"):
             status, sent = await self._serve(scope, path, headers, rid, send)
-            route = ("/v/{asset}/{profile}/{version}.{ext}" if path.count("/") == 4
-                     else "/v/{asset}/{profile}.{ext}" if "." in path.rsplit("/", 1)[1] else "/v/{asset}/{profile}")
+            route = (_IMMUTABLE_ROUTE if path.count("/") == 4
+                     else "/v/{asset}/{profile}.{ext}" if "." in path.rsplit("/", 1)[1] else _NEGOTIATED_ROUTE)
         elif path in _OPS:
             (status, sent), route = await ops.answer(self, path, scope, send, rid), path
         else:
             status, sent = await self._pass(scope, receive, send, rid)
             route = getattr(scope.get("route"), "path", None) or "unmatched"
+        self._done(route, scope["method"], path, rid, status, sent, started)
+
+    def answer_now(self, rt: Runtime | None, method: str, path: str, query: bytes,
+                   raw_headers: list[tuple[bytes, bytes]], client: tuple[str, int] | None) -> Reply | None:
+        """A request for a known variant URL (immutable or negotiated, or one known not to exist) answered
+        from memory, without waiting.
+
+        None, before anything is counted, when the request must wait (its first request, rules not read
+        yet, a file to stream, a caller to identify): the async path then answers it. Both paths decide
+        with the same `_check` and `_reply`, so they answer alike; HTTP servers may call this directly
+        (api/fastlane.py) to skip the ASGI machinery.
+        """
+        if rt is None or method not in ("GET", "HEAD"):
+            return None
+        if "\x00" in path or (query and b"\x00" in unquote_to_bytes(query)):
+            return None
+        headers = _Headers(raw_headers)
+        slashes = path.count("/")
+        if slashes == 4:
+            plan, route = self._plan_immutable(rt, method, path, query), _IMMUTABLE_ROUTE
+        elif slashes == 3 and "." not in path.rsplit("/", 1)[1]:
+            plan, route = self._plan_negotiated(rt, method, path, query, headers), _NEGOTIATED_ROUTE
+        else:
+            return None
+        if plan is None:
+            return None
+        started = time.perf_counter()
+        rid = self._request_id(headers)
+        try:
+            reply = self._limit_client(rt, client, rid, method) or plan(headers, rid)
+        except _NotFound as exc:
+            reply = _error_reply(rid, method, exc.status, exc.code, exc.message, exc.extra)
+        except Exception:
+            log.exception("unhandled error on %s", path)
+            reply = _error_reply(rid, method, 500, "internal_error",
+                                 "something went wrong on our side; it has been logged")
+        self._done(route, method, path, rid, reply.status, len(reply.body), started)
+        return reply
+
+    def _plan_immutable(self, rt: Runtime, method: str, path: str, query: bytes) -> _Plan | None:
+        """How to answer an immutable URL from memory, or None if that needs waiting; nothing counted yet."""
+        entry = self.rows.get(path)
+        if entry is None:
+            missing = self._known_missing(rt, path)
+            if missing is None:
+                return None
+
+            def refuse(_headers: _Headers, _rid: bytes) -> Reply:
+                self.cache_results["negative"] += missing[1]
+                raise missing[0]
+
+            return refuse
+        rules = self._known_rules(rt, entry.asset_id)
+        if rules is None or not self._ready(entry):
+            return None
+
+        def serve(headers: _Headers, rid: bytes) -> Reply:
+            self.cache_results["hit"] += 1
+            self.rows.move_to_end(path)
+            _policy, cache = self._check(rt, path, entry.asset_id, rules, headers, query, None)
+            return self._reply(rt, method, path, entry, headers, rid, cache)
+
+        return serve
+
+    def _plan_negotiated(self, rt: Runtime, method: str, path: str, query: bytes, headers: _Headers) -> _Plan | None:
+        """How to answer /v/{asset}/{profile} from memory (see `_negotiated`), or None if that needs waiting."""
+        asset_id, profile = path[3:].split("/")
+        if profile not in rt.catalog.profiles:
+            return None
+        rules = self._known_rules(rt, asset_id)
+        options = self.choices.known(f"{asset_id}/{profile}", partial(_format_options, rt, asset_id, profile))
+        if rules is None or options is None:
+            return None
+        target = pick_format(options[0], headers.accept)
+        entry = self.rows.get(target)
+        if entry is None or not self._ready(entry):
+            return None
+        vary = b"Accept" if len(options[0]) > 1 else b""
+
+        def serve(headers: _Headers, rid: bytes) -> Reply:
+            _policy, cache = self._check(rt, path, asset_id, rules, headers, query, None)
+            self.cache_results["hit"] += 1
+            self.rows.move_to_end(target)
+            return self._reply(rt, method, target, entry, headers, rid, cache or _alias_cache(rt), (vary, cache))
+
+        return serve
+
+    def _known_rules(self, rt: Runtime, asset_id: str) -> _Rules | None:
+        """An asset's rules if this process has read them and they bind alike whoever asks."""
+        known = self.rules.known(asset_id, partial(_rules_of, rt, asset_id))
+        return None if known is None or _needs_viewer(known[0][2]) else known[0]
+
+    @staticmethod
+    def _ready(entry: Entry) -> bool:
+        """Whether an entry's answer is at hand: bytes in memory (their file still there) or a CDN redirect."""
+        if entry.body is None and entry.redirect is None:
+            return False
+        return entry.path is None or os.path.exists(entry.path)  # a missing file: the async path says so
+
+    def _request_id(self, headers: _Headers) -> bytes:
+        return headers.request_id or (self._id_prefix + str(next(self._ids))).encode()
+
+    def _done(self, route: str, method: str, path: str, rid: bytes, status: int, sent: int, started: float) -> None:
+        """Count one answered request and queue its access-log line."""
         elapsed = time.perf_counter() - started
-        self.stats.observe(route, scope["method"], status, elapsed)
+        self.stats.observe(route, method, status, elapsed)
         if access_log.isEnabledFor(logging.INFO):
-            self.log.add(rid, scope["method"], path, status, sent, elapsed)
+            self.log.add(rid, method, path, status, sent, elapsed)
+
+    def _limit_client(self, rt: Runtime, client: tuple[str, int] | None, rid: bytes, method: str) -> Reply | None:
+        """A 429 when this client address is over its hotlink rate (a token is spent otherwise)."""
+        if rt.settings.hotlink_rate_per_client <= 0:
+            return None
+        wait = self.limiter.take(client, rt.settings.hotlink_rate_per_client, rt.settings.hotlink_burst_per_client)
+        if not wait:
+            return None
+        return _error_reply(rid, method, 429, "too_many_requests", "too many requests from this address; slow down",
+                            [(b"retry-after", str(wait).encode())])
 
     def _flush_at_shutdown(self, scope: Scope, receive: Receive) -> Receive:
         """Write the hits counted so far before the app closes its runtime."""
@@ -489,13 +653,9 @@ class Hotlink:
             # as RejectNulInUrl does for the rest of the API: no id holds one, and PostgreSQL errs on it
             return await self._error(send, rid, method, 400, "bad_request", "URLs may not contain NUL characters")
         rt: Runtime = scope["app"].state.runtime
-        if rt.settings.hotlink_rate_per_client > 0:
-            wait = self.limiter.take(scope.get("client"), rt.settings.hotlink_rate_per_client,
-                                     rt.settings.hotlink_burst_per_client)
-            if wait:
-                return await self._error(send, rid, method, 429, "too_many_requests",
-                                         "too many requests from this address; slow down",
-                                         [(b"retry-after", str(wait).encode())])
+        limited = self._limit_client(rt, scope.get("client"), rid, method)
+        if limited is not None:
+            return await _send(send, limited.status, limited.headers, limited.body)
         parts = path[3:].split("/")
         try:
             if len(parts) == 3:
@@ -521,19 +681,24 @@ class Hotlink:
 
     async def _error(self, send: Send, rid: bytes, method: str, status: int, code: str, message: str,
                      extra: list[tuple[bytes, bytes]] | None = None) -> tuple[int, int]:
-        body = _error_body(status, code, message)
-        ops.errors[code] += 1
-        # A missing blob answers HEAD and GET alike: same status and headers, HEAD without the body.
-        head = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                *_COMMON, (b"x-request-id", rid), *(extra or [])]
-        return await _send(send, status, head, b"" if method == "HEAD" else body)
+        reply = _error_reply(rid, method, status, code, message, extra)
+        return await _send(send, reply.status, reply.headers, reply.body)
 
     # ---------------------------------------------------------------- tenant rules
 
     async def _guard(self, rt: Runtime, scope: Scope, path: str, asset_id: str,
                      headers: _Headers) -> tuple[hotlink_rules.Policy, bytes | None]:
+        """Read the owner's rules (once per process and TTL), who asks when that matters, and apply them."""
+        rules = await self.rules.get(asset_id, partial(_rules_of, rt, asset_id))
+        viewer = None
+        if _needs_viewer(rules[2]):  # only the brand may see it now: who is asking decides
+            viewer = await anyio.to_thread.run_sync(_viewer_tenant, rt, headers.authorization)
+        return self._check(rt, path, asset_id, rules, headers, scope.get("query_string", b""), viewer)
+
+    def _check(self, rt: Runtime, path: str, asset_id: str, rules: _Rules, headers: _Headers, query_string: bytes,
+               viewer: str | None) -> tuple[hotlink_rules.Policy, bytes | None]:
         """Apply the owner's rules (revocation, signature, referrers); a narrower Cache-Control when they bind."""
-        policy, revoked, terms = await self.rules.get(asset_id, partial(_rules_of, rt, asset_id))
+        policy, revoked, terms = rules
         if rt.settings.hotlink_rate_per_tenant > 0 and policy.owner:
             wait = self.tenant_limiter.take(("tenant:" + policy.owner, 0), rt.settings.hotlink_rate_per_tenant,
                                             rt.settings.hotlink_burst_per_tenant)
@@ -544,10 +709,10 @@ class Hotlink:
             # cacheable on purpose: a purge request through the edge replaces its copy with this answer
             raise _NotFound(410, "revoked", "its owner withdrew this picture",
                             [(b"cache-control", b"public, max-age=31536000")])
-        terms_cache = await self._brand_terms(rt, asset_id, terms, headers) if terms else None
+        terms_cache = _brand_terms(asset_id, terms, viewer) if terms else None
         cache: bytes | None = None
         if policy.signed:
-            query = _query(scope)
+            query = _query(query_string)
             exp = query.get("exp")
             if not policy.signature_valid(path, exp, query.get("sig"), datetime.now(UTC)):
                 raise _NotFound(403, "signature_invalid",
@@ -565,23 +730,6 @@ class Hotlink:
     def forget_rules(self, asset_id: str | None = None) -> None:
         """Drop what this process knows of one asset's rules (or all): the next request reads them again."""
         self.rules.forget(asset_id)
-
-    async def _brand_terms(self, rt: Runtime, asset_id: str, terms: tuple[CachedTerms, ...],
-                           headers: _Headers) -> bytes | None:
-        """A brand pack's embargo, expiry or revocation: 404 to others, private to the brand, caches capped."""
-        when = datetime.now(UTC)
-        seen = visibility_of_rows(terms, None, when)
-        if seen.restricted:  # only the brand may see it now: who is asking decides
-            viewer = await anyio.to_thread.run_sync(_viewer_tenant, rt, headers.authorization)
-            seen = visibility_of_rows(terms, viewer, when)
-        if not seen.allowed:  # the answer never says an embargoed picture exists
-            raise _NotFound(404, "not_found", f"no asset {asset_id!r}")
-        if seen.restricted:
-            return b"private, no-store"
-        if seen.until is not None:  # a cache must not keep serving past the pack's expiry
-            left = max(0, int((seen.until - when).total_seconds()))
-            return f"public, max-age={min(left, 31536000)}".encode()
-        return None
 
     # ---------------------------------------------------------------- format negotiation
 
@@ -622,7 +770,7 @@ class Hotlink:
             await self._guard(rt, scope, f"/v/{asset_id}/{filename}", ref.asset_id, headers)
         target = variant_path(ref)
         if policy.signed:  # the immutable URL it points at needs a signature of its own, with the same expiry
-            exp = _query(scope).get("exp")
+            exp = _query(scope.get("query_string", b"")).get("exp")
             signature = hotlink_rules.sign(policy.secrets[0], target, exp)
             target += ("?" if exp is None else f"?exp={exp}&") + f"sig={signature}"
         location = (_public_base(scope, rt, headers) + target).encode()
@@ -653,6 +801,24 @@ class Hotlink:
             _policy, cache = await self._guard(rt, scope, path, entry.asset_id, headers)
         else:  # the negotiated URL was checked; its answer may change, so it is cached briefly
             cache = negotiated[1] or _alias_cache(rt)
+        presigned = await self._store_redirect(rt, entry) if entry.redirect is None and not entry.path else None
+        reply = self._reply(rt, scope["method"], path, entry, headers, rid, cache, negotiated, presigned)
+        if reply.stream is None:
+            return await _send(send, reply.status, reply.headers, reply.body)
+        start, end = reply.stream
+        if entry.path is not None and reply.status == 200 and _PATHSEND and "http.response.pathsend" in scope.get(
+                "extensions", {}):
+            await send({"type": "http.response.start", "status": 200, "headers": reply.headers})
+            await send({"type": "http.response.pathsend", "path": entry.path})
+            return 200, end - start + 1
+        await send({"type": "http.response.start", "status": reply.status, "headers": reply.headers})
+        await self._stream(rt, entry, start, end, send)
+        return reply.status, end - start + 1
+
+    def _reply(self, rt: Runtime, method: str, path: str, entry: Entry, headers: _Headers, rid: bytes,
+               cache: bytes | None, negotiated: tuple[bytes, bytes | None] | None = None,
+               presigned: bytes | None = None) -> Reply:
+        """Count the hit and decide its answer: a redirect, 304, 416, 206 or 200 (from memory, or a range to send)."""
         self.usage.count(entry.asset_id, entry.profile, headers.referer)
         self.usage.schedule(rt)
         reply = [*entry.headers, (b"x-request-id", rid)]
@@ -661,52 +827,45 @@ class Hotlink:
         if negotiated is not None:
             reply += [(b"content-location", path.encode()), (b"vary", negotiated[0])] if negotiated[0] else [
                 (b"content-location", path.encode())]
-        if entry.redirect is None and not entry.path and (redirect := await self._store_redirect(rt, entry)):
-            return await _redirect(send, 302, redirect, _alias_cache(rt), rid)
+        if presigned is not None:
+            return _redirect_reply(302, presigned, _alias_cache(rt), rid)
         if entry.redirect is not None:
-            return await _redirect(send, 302, entry.redirect, _alias_cache(rt), rid)
+            return _redirect_reply(302, entry.redirect, _alias_cache(rt), rid)
         if headers.if_none_match is not None:
             if etag_matches(headers.if_none_match, entry.etag):
-                return await _send(send, 304, reply, b"")
+                return Reply(304, reply)
         elif headers.if_modified_since is not None and _not_modified_since(headers.if_modified_since,
                                                                              entry.last_modified):
-            return await _send(send, 304, reply, b"")
+            return Reply(304, reply)
         start, end, status = 0, entry.size - 1, 200
         # Range is defined for GET only (RFC 9110 14.2): a HEAD describes the whole representation.
-        if headers.range is not None and scope["method"] == "GET" and self._if_range_holds(headers.if_range, entry):
+        if headers.range is not None and method == "GET" and self._if_range_holds(headers.if_range, entry):
             wanted = parse_range(headers.range, entry.size)
             if wanted is False:
-                return await _send(send, 416, [*reply, (b"content-range", f"bytes */{entry.size}".encode()),
-                                               (b"content-length", b"0")], b"")
+                return Reply(416, [*reply, (b"content-range", f"bytes */{entry.size}".encode()),
+                                   (b"content-length", b"0")])
             if isinstance(wanted, tuple):
                 start, end = wanted
                 status = 206
                 reply.append((b"content-range", f"bytes {start}-{end}/{entry.size}".encode()))
-        length = end - start + 1
         reply.append((b"content-type", entry.content_type))
-        reply.append((b"content-length", str(length).encode()))
+        reply.append((b"content-length", str(end - start + 1).encode()))
         if headers.cache_key is not None and status == 200:
-            reply.append(edge_padding(reply, headers.cache_key))
-        if scope["method"] == "HEAD":
-            return await _send(send, status, reply, b"")
+            reply.append(edge_padding(reply, headers.cache_key, self.server_added))
+        if method == "HEAD":
+            return Reply(status, reply)
         accel = rt.settings.accel_redirect_prefix
         if accel and entry.path is not None and status == 200:
-            # nginx sends the file from the blob folder; the answer's headers are ours (see infra/nginx)
+            # nginx sends the file from the blob folder; the answer's headers are ours (see infra/nginx), bar the
+            # length: this answer has no body, and nginx counts the file's
+            reply = [(name, b"0" if name == b"content-length" else value) for name, value in reply]
             reply.append((b"x-accel-redirect", (accel.rstrip("/") + "/" + entry.blob_key).encode()))
-            return await _send(send, 200, reply, b"")
+            return Reply(200, reply)
         if entry.body is not None:
             # A small hot file from memory: cheaper than a zero-copy send, which opens the file each time.
             self.bodies.touch(path)
-            body = entry.body if status == 200 else entry.body[start:end + 1]
-            return await _send(send, status, reply, body)
-        if entry.path is not None and status == 200 and _PATHSEND and "http.response.pathsend" in scope.get(
-                "extensions", {}):
-            await send({"type": "http.response.start", "status": 200, "headers": reply})
-            await send({"type": "http.response.pathsend", "path": entry.path})
-            return 200, length
-        await send({"type": "http.response.start", "status": status, "headers": reply})
-        await self._stream(rt, entry, start, end, send)
-        return status, length
+            return Reply(status, reply, entry.body if status == 200 else entry.body[start:end + 1])
+        return Reply(status, reply, stream=(start, end))
 
     async def _pending(self, scope: Scope, asset_id: str, fallback: str, headers: _Headers, rid: bytes,
                        send: Send) -> tuple[int, int]:
@@ -756,21 +915,29 @@ class Hotlink:
         url = await anyio.to_thread.run_sync(rt.store.presigned_url, entry.blob_key, rt.settings.presign_ttl_seconds)
         return url.encode() if url else None
 
-    async def _entry(self, scope: Scope, path: str, parts: list[str]) -> Entry:
-        """The entry for an immutable URL: looked up (or rendered) once, by one caller per process."""
+    def _known_missing(self, rt: Runtime, path: str) -> tuple[_NotFound, bool] | None:
+        """Why an immutable URL is known not to exist, from memory (and whether it was a remembered miss)."""
         negative = self.negatives.get(path)
-        if negative is not None:
-            if negative[0] > time.monotonic():
-                self.cache_results["negative"] += 1
-                raise _NotFound(negative[1], "not_found", negative[2].decode())
-            del self.negatives[path]
-        rt: Runtime = scope["app"].state.runtime
-        asset_id, profile, filename = parts
+        if negative is not None and negative[0] > time.monotonic():
+            return _NotFound(negative[1], "not_found", negative[2].decode()), True
+        _asset_id, profile, filename = path[3:].split("/")
         version, dot, extension = filename.rpartition(".")
         if not dot or not version or not extension:
-            raise _NotFound(404, "not_found", "variant URLs end in an image extension, e.g. .jpg")
+            return _NotFound(404, "not_found", "variant URLs end in an image extension, e.g. .jpg"), False
         if profile not in rt.catalog.profiles:  # answered from memory: nothing is decoded or queried
-            raise _NotFound(404, "not_found", f"no profile {profile!r}")
+            return _NotFound(404, "not_found", f"no profile {profile!r}"), False
+        return None
+
+    async def _entry(self, scope: Scope, path: str, parts: list[str]) -> Entry:
+        """The entry for an immutable URL: looked up (or rendered) once, by one caller per process."""
+        rt: Runtime = scope["app"].state.runtime
+        missing = self._known_missing(rt, path)
+        if missing is not None:
+            self.cache_results["negative"] += missing[1]
+            raise missing[0]
+        self.negatives.pop(path, None)  # expired, if there
+        asset_id, profile, filename = parts
+        version, _dot, extension = filename.rpartition(".")
         task = self.inflight.get(path)
         self.cache_results["miss" if task is None else "joined"] += 1
         if task is None:
@@ -887,9 +1054,10 @@ def pick_format(options: list[tuple[str, str, bool, bool]], accept: bytes) -> st
     return next(path for _fmt, path, _offered, own in options if own)
 
 
-def edge_padding(reply: list[tuple[bytes, bytes]], cache_key: bytes) -> tuple[bytes, bytes]:
+def edge_padding(reply: list[tuple[bytes, bytes]], cache_key: bytes,
+                 server_added: int = _SERVER_ADDED) -> tuple[bytes, bytes]:
     """A filler header that makes an nginx edge's cached copy start its body on a page boundary."""
-    head = _NGINX_CACHE_HEADER + _NGINX_KEY_LINE + len(cache_key) + _STATUS_LINE + _SERVER_ADDED
+    head = _NGINX_CACHE_HEADER + _NGINX_KEY_LINE + len(cache_key) + _STATUS_LINE + server_added
     head += sum(len(name) + len(value) + 4 for name, value in reply) + len(_PAD_NAME) + 4
     fill = -head % _PAGE or _PAGE  # a header value may not be empty
     return _PAD_NAME, b"0" * fill
@@ -917,9 +1085,27 @@ def _viewer_tenant(rt: Runtime, authorization: bytes | None) -> str | None:
         return None
 
 
-def _query(scope: Scope) -> dict[str, str]:
+def _brand_terms(asset_id: str, terms: tuple[CachedTerms, ...], viewer: str | None) -> bytes | None:
+    """A brand pack's embargo, expiry or revocation: 404 to others, private to the brand, caches capped."""
+    when = datetime.now(UTC)
+    seen = visibility_of_rows(terms, viewer, when)
+    if not seen.allowed:  # the answer never says an embargoed picture exists
+        raise _NotFound(404, "not_found", f"no asset {asset_id!r}")
+    if seen.restricted:
+        return b"private, no-store"
+    if seen.until is not None:  # a cache must not keep serving past the pack's expiry
+        left = max(0, int((seen.until - when).total_seconds()))
+        return f"public, max-age={min(left, 31536000)}".encode()
+    return None
+
+
+def _needs_viewer(terms: tuple[CachedTerms, ...]) -> bool:
+    """Whether the answer depends on who asks (a brand-only picture): the caller's key must be looked up."""
+    return bool(terms) and visibility_of_rows(terms, None, datetime.now(UTC)).restricted
+
+
+def _query(raw: bytes) -> dict[str, str]:
     """The query parameters (first of each name)."""
-    raw = scope.get("query_string", b"")
     return dict(reversed(parse_qsl(raw.decode("latin-1")))) if raw else {}
 
 
@@ -977,9 +1163,9 @@ class _Headers:
 
 
 async def _redirect(send: Send, status: int, location: bytes, cache: bytes, rid: bytes) -> tuple[int, int]:
-    """An empty redirect with the hot path's common headers."""
-    return await _send(send, status, [(b"location", location), (b"cache-control", cache), (b"content-length", b"0"),
-                                      *_COMMON, (b"x-request-id", rid)], b"")
+    """Send an empty redirect with the hot path's common headers."""
+    reply = _redirect_reply(status, location, cache, rid)
+    return await _send(send, reply.status, reply.headers, reply.body)
 
 
 async def _send(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> tuple[int, int]:

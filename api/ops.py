@@ -84,6 +84,9 @@ class SkupixCollector:
         for result, count in sorted(self.hotlink.cache_results.items()):
             cache.add_metric([result], count)
         yield cache
+        yield CounterMetricFamily("skupix_hotlink_fast_lane_answers",
+                                  "Hotlink requests the HTTP server answered from memory (api/fastlane.py)",
+                                  value=self.hotlink.lane_answers)
         yield GaugeMetricFamily("skupix_hotlink_cached_rows", "Immutable variant rows held in memory",
                                 value=len(self.hotlink.rows))
         yield GaugeMetricFamily("skupix_hotlink_cached_bytes", "Variant bytes held in memory",

@@ -5,14 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from fastapi.testclient import TestClient
+import httpx
 from sqlalchemy import func, select
 
 from registry.models import Asset, ContentKey, Fingerprint, Job, Sku, SkuSlot, Upload
 from registry.runtime import Runtime
 
 
-def upload(client: TestClient, headers: dict[str, str], data: bytes, name: str = "photo.jpg",
+def upload(client: httpx.Client, headers: dict[str, str], data: bytes, name: str = "photo.jpg",
            content_type: str = "image/jpeg", **fields: Any) -> Any:
     """POST /v1/media and return the response."""
     form = {key: str(value) for key, value in fields.items() if value is not None}
@@ -37,7 +37,7 @@ def blob_files(rt: Runtime) -> list[str]:
     )
 
 
-def variant_paths(client: TestClient, headers: dict[str, str], data: bytes, profile: str = "swatch",
+def variant_paths(client: httpx.Client, headers: dict[str, str], data: bytes, profile: str = "swatch",
                   **fields: Any) -> tuple[str, str, str]:
     """Upload a picture; its asset id and the immutable and alias paths of one profile's variant."""
     from urllib.parse import urlsplit

@@ -480,10 +480,11 @@ def start_worker(processes: ProcessSet, stack: Stack, name: str, *, beat: bool =
     return worker
 
 
-def start_api(processes: ProcessSet, stack: Stack, name: str = "api", **extra_env: str) -> tuple[ManagedProcess, str]:
+def start_api(processes: ProcessSet, stack: Stack, name: str = "api", server: str = "uvicorn",
+              **extra_env: str) -> tuple[ManagedProcess, str]:
     """`skupix serve` on a free port; returns the process and its base URL once /healthz answers."""
     port = free_port()
-    api = processes.start(name, [SKUPIX, "serve", "--host", "127.0.0.1", "--port", str(port)],
+    api = processes.start(name, [SKUPIX, "serve", "--host", "127.0.0.1", "--port", str(port), "--server", server],
                           stack.env(**extra_env))
     base = f"http://127.0.0.1:{port}"
 

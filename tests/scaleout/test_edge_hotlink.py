@@ -87,11 +87,12 @@ def test_concurrent_edge_misses_reach_the_api_once(procs: ProcessSet, tmp_path: 
     assert len(_access_lines(api.log_path, path)) == 1
 
 
-def test_offload_hands_the_file_to_nginx_with_the_api_headers(procs: ProcessSet, tmp_path: Path) -> None:
+@pytest.mark.parametrize("server", ["uvicorn", "granian"])
+def test_offload_hands_the_file_to_nginx_with_the_api_headers(procs: ProcessSet, tmp_path: Path, server: str) -> None:
     nginx_binary()
     stack = _stack(tmp_path, accel_redirect_prefix="/_skupix_blobs/")
     headers = {"Authorization": f"Bearer {create_api_key(stack, 'edge-offload')}"}
-    _api, api_url = start_api(procs, stack)
+    _api, api_url = start_api(procs, stack, server=server)
     edge = start_edge(procs, tmp_path / "edge", upstream=api_url.removeprefix("http://"),
                       blob_root=tmp_path / "blobs")
     with httpx.Client(base_url=edge.url, timeout=60) as client:
@@ -100,11 +101,13 @@ def test_offload_hands_the_file_to_nginx_with_the_api_headers(procs: ProcessSet,
 
         direct = httpx.get(api_url + path, timeout=30)  # the API alone answers with headers only
         assert direct.status_code == 200 and direct.content == b""
+        assert direct.headers["content-length"] == "0"  # no body here: nginx counts the file's length
         assert direct.headers["x-accel-redirect"].startswith("/_skupix_blobs/variants/")
 
         served = client.get(path)
         assert served.status_code == 200
         assert served.content[:4] == b"RIFF"
+        assert served.headers["content-length"] == str(len(served.content))
         strong = f'"{hashlib.sha256(served.content).hexdigest()[:32]}"'
         assert served.headers["etag"] == direct.headers["etag"] == strong
         assert served.headers["content-type"] == "image/webp"
@@ -195,10 +198,11 @@ def _cached_bodies(cache: Path) -> dict[bytes, tuple[int, bytes]]:
     return found
 
 
-def test_the_edge_keeps_cached_bodies_on_page_boundaries(procs: ProcessSet, tmp_path: Path) -> None:
+@pytest.mark.parametrize("server", ["uvicorn", "granian"])
+def test_the_edge_keeps_cached_bodies_on_page_boundaries(procs: ProcessSet, tmp_path: Path, server: str) -> None:
     stack = _stack(tmp_path)
     headers = {"Authorization": f"Bearer {create_api_key(stack, 'edge-align')}"}
-    _api, api_url = start_api(procs, stack)
+    _api, api_url = start_api(procs, stack, server=server)
     edge = start_edge(procs, tmp_path / "edge", upstream=api_url.removeprefix("http://"))
     with httpx.Client(base_url=edge.url, timeout=60) as client:
         variant = _rendered_variant(client, headers, 613, "web_large")
