@@ -13,6 +13,7 @@ ordinary uvicorn path, unchanged. `skupix serve --server uvicorn` runs with it.
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import httptools
@@ -21,6 +22,8 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.server import ServerState
 
 from api.hotlink import Reply
+
+log = logging.getLogger(__name__)
 
 
 class _NoWaiter:
@@ -47,7 +50,7 @@ class FastLaneProtocol(HttpToolsProtocol):
                  _loop: asyncio.AbstractEventLoop | None = None) -> None:
         super().__init__(config, server_state, app_state, _loop)
         self.skupix = _find_skupix_app(self.app)
-        self.lane_open = self.skupix is not None and not self.root_path
+        self.lane_open = self.skupix is not None and not self.root_path and _fits_this_uvicorn(self)
         if self.skupix is not None:
             # what this server adds to each answer head, for the edge's page alignment (api/hotlink.py)
             self.skupix.hotlink.server_added = 2 + sum(len(name) + len(value) + 4
@@ -87,6 +90,20 @@ class FastLaneProtocol(HttpToolsProtocol):
             head += (name, b": ", value, b"\r\n")
         head.append(b"\r\n")
         self.transport.writelines((b"".join(head), reply.body) if reply.body else (b"".join(head),))
+
+
+# What the lane reads of uvicorn's protocol; another uvicorn without them runs the app without the lane.
+_PROTOCOL_PARTS = ("headers", "parser", "pipeline", "flow", "cycle", "transport", "client", "config",
+                   "expect_100_continue", "on_response_complete")
+_warned: list[str] = []
+
+
+def _fits_this_uvicorn(protocol: HttpToolsProtocol) -> bool:
+    missing = [name for name in _PROTOCOL_PARTS if not hasattr(protocol, name)]
+    if missing and not _warned:
+        _warned.append("yes")
+        log.warning("hotlink fast lane off: this uvicorn's protocol lacks %s", ", ".join(missing))
+    return not missing
 
 
 def _find_skupix_app(app: Any) -> Any:

@@ -1,6 +1,7 @@
-"""The ceiling for an ASGI app on this machine: a handler that answers every request with one file's
-bytes from memory and the same headers as a variant, nothing else (benchmarks/hotlink.py runs it
-under granian, as `skupix serve` runs the app). Set BARE_FILE to the file."""
+"""The ceiling for any app answering through ASGI on this machine: a handler that answers every request
+with one file's bytes from memory and the same headers as a variant, nothing else (benchmarks/hotlink.py
+runs it under granian). `skupix serve`'s fast lane (api/fastlane.py) answers hits below the ASGI layer.
+Set BARE_FILE to the file."""
 
 from __future__ import annotations
 
