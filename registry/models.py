@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     JSON,
@@ -483,6 +484,10 @@ class TenantDefinition:
     retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    if TYPE_CHECKING:
+        # the models' declarative constructor (Base's), so shared code may make a row of either kind
+        def __init__(self, **columns: Any) -> None: ...
 
 
 class DefinitionVersion:
