@@ -50,6 +50,21 @@ async def get_principal(request: Request, rt: RuntimeDep) -> Principal:
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
+async def optional_principal(request: Request, rt: RuntimeDep) -> Principal | None:
+    """The caller when it sends a key (a bad key is still a 401), else None: the catalogue is public."""
+    if request.headers.get("authorization") is None:
+        return None
+    return await get_principal(request, rt)
+
+
+OptionalPrincipal = Annotated[Principal | None, Depends(optional_principal)]
+
+
+def viewer(principal: Principal | None) -> str | None:
+    """The tenant a public listing is shown to: the caller's, or None for an anonymous one."""
+    return principal.tenant_id if principal else None
+
+
 @dataclass(frozen=True)
 class ImageForm:
     """A multipart upload: the file's bytes and name, and the optional slot fields."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     JSON,
@@ -469,10 +470,10 @@ class ProfileNamespace(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
-class TenantProfile(Base):
-    """A render profile a brand or platform defined; its definitions are its versions (immutable rows)."""
+class TenantDefinition:
+    """The columns a tenant's named, versioned definition (a profile or a platform) has: its name, owner and state.
 
-    __tablename__ = "tenant_profiles"
+    Its content lives in immutable version rows (`DefinitionVersion`); `current_version` numbers the latest."""
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     name: Mapped[str] = mapped_column(String(60), unique=True)
@@ -484,45 +485,52 @@ class TenantProfile(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
+    if TYPE_CHECKING:
+        # the models' declarative constructor (Base's), so shared code may make a row of either kind
+        def __init__(self, **columns: Any) -> None: ...
 
-class TenantProfileVersion(Base):
+
+class DefinitionVersion:
+    """The columns every version row of a tenant definition has; each model adds its owner key and content.
+
+    The sort orders keep the tables' column order as migrated: id, the owner key (its model gives it sort order
+    -2), number, the content, created_at."""
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, sort_order=-3)
+    number: Mapped[int] = mapped_column(Integer, sort_order=-1)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, sort_order=1)
+
+
+class TenantProfile(TenantDefinition, Base):
+    """A render profile a brand or platform defined; its definitions are its versions (immutable rows)."""
+
+    __tablename__ = "tenant_profiles"
+
+
+class TenantProfileVersion(DefinitionVersion, Base):
     """One definition of a tenant profile, never changed: old variant URLs are rendered from it."""
 
     __tablename__ = "tenant_profile_versions"
     __table_args__ = (UniqueConstraint("profile_id", "number"),)
 
-    id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    profile_id: Mapped[str] = mapped_column(ForeignKey("tenant_profiles.id", ondelete="CASCADE"), index=True)
-    number: Mapped[int] = mapped_column(Integer)
+    profile_id: Mapped[str] = mapped_column(ForeignKey("tenant_profiles.id", ondelete="CASCADE"), index=True,
+                                            sort_order=-2)
     definition: Mapped[dict[str, object]] = mapped_column(JSON)
     digest: Mapped[str] = mapped_column(String(16))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
-class TenantPlatform(Base):
+class TenantPlatform(TenantDefinition, Base):
     """A brand's or platform's own slot map (role → profile), named `namespace~name` like its profiles."""
 
     __tablename__ = "tenant_platforms"
 
-    id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    name: Mapped[str] = mapped_column(String(60), unique=True)
-    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), index=True)
-    display_name: Mapped[str] = mapped_column(String(200), default="")
-    current_version: Mapped[int] = mapped_column(Integer, default=1)
-    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
-    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
-
-class TenantPlatformVersion(Base):
+class TenantPlatformVersion(DefinitionVersion, Base):
     """One slot map of a tenant platform, never changed (the history of what listings used)."""
 
     __tablename__ = "tenant_platform_versions"
     __table_args__ = (UniqueConstraint("platform_id", "number"),)
 
-    id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    platform_id: Mapped[str] = mapped_column(ForeignKey("tenant_platforms.id", ondelete="CASCADE"), index=True)
-    number: Mapped[int] = mapped_column(Integer)
+    platform_id: Mapped[str] = mapped_column(ForeignKey("tenant_platforms.id", ondelete="CASCADE"), index=True,
+                                             sort_order=-2)
     roles: Mapped[dict[str, object]] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

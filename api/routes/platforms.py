@@ -2,41 +2,31 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Path
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter
+from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import PrincipalDep, RuntimeDep
-from api.routes.profiles import OptionalPrincipal
+from api.deps import OptionalPrincipal, PrincipalDep, RuntimeDep, viewer
+from api.routes.definitions import DefinitionCreate, DefinitionVersionCreate, NameParam
 from api.schemas import PlatformInfo
 from registry.platforms import service as platforms
 
 router = APIRouter(prefix="/v1", tags=["platforms"])
 
-# `namespace~name` or a built-in's name; the registry checks the exact shape
-NameParam = Annotated[str, Path(min_length=1, max_length=80)]
 
-
-class PlatformCreate(BaseModel):
+class PlatformCreate(DefinitionCreate):
     """A new platform: its name in your namespace, a display name and its slot map."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    name: str = Field(min_length=1, max_length=80, description="NAME or NAMESPACE~NAME (a-z, 0-9, '_', '-')")
-    display_name: str = Field("", max_length=1000, description="any UTF-8 text; the name when empty")
     namespace: str | None = Field(None, max_length=40, description="your profiles' namespace (chosen once)")
     roles: dict[str, Any] = Field(description="slot role (main, gallery, swatch) → built-in, own or published "
                                               "profile name; main is required")
 
 
-class PlatformVersionCreate(BaseModel):
+class PlatformVersionCreate(DefinitionVersionCreate):
     """A platform's next slot map (complete, not a patch) and optionally a new display name."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    display_name: str | None = Field(None, max_length=1000)
     roles: dict[str, Any]
 
 
@@ -61,7 +51,7 @@ def _detail(view: platforms.PlatformView) -> PlatformDetail:
 async def list_platforms(rt: RuntimeDep, principal: OptionalPrincipal) -> list[PlatformInfo]:
     """Which profile each platform uses per slot role: the built-ins, every published tenant platform and
     (with a key) your own, retired ones too."""
-    views = await run_in_threadpool(platforms.list_visible, rt, principal.tenant_id if principal else None)
+    views = await run_in_threadpool(platforms.list_visible, rt, viewer(principal))
     return [platform_info(v) for v in views]
 
 
@@ -75,7 +65,7 @@ async def create_platform(body: PlatformCreate, rt: RuntimeDep, principal: Princ
 @router.get("/platforms/{name}", response_model=PlatformDetail)
 async def get_platform(name: NameParam, rt: RuntimeDep, principal: OptionalPrincipal) -> PlatformDetail:
     """One platform with its versions: a built-in, a published one, or your own (404 for anyone else's)."""
-    return _detail(await run_in_threadpool(platforms.get_visible, rt, principal.tenant_id if principal else None,
+    return _detail(await run_in_threadpool(platforms.get_visible, rt, viewer(principal),
                                            name))
 
 

@@ -2,41 +2,31 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Path, Request
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import PrincipalDep, RuntimeDep, get_principal
+from api.deps import OptionalPrincipal, PrincipalDep, RuntimeDep, viewer
+from api.routes.definitions import DefinitionCreate, DefinitionVersionCreate, NameParam
 from api.schemas import ProfileInfo
 from processing.profiles import Profile, profile_fields
 from registry.profiles import service as profiles
-from registry.tenants.service import Principal
 
 router = APIRouter(prefix="/v1", tags=["profiles"])
 
-# `namespace~name` or a built-in's name; the registry checks the exact shape
-NameParam = Annotated[str, Path(min_length=1, max_length=80)]
 
-
-class ProfileCreate(BaseModel):
+class ProfileCreate(DefinitionCreate):
     """A new profile: its name in your namespace, a display name and the definition (the built-ins' fields)."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    name: str = Field(min_length=1, max_length=80, description="NAME or NAMESPACE~NAME (a-z, 0-9, '_', '-')")
-    display_name: str = Field("", max_length=1000, description="any UTF-8 text; the name when empty")
     namespace: str | None = Field(None, max_length=40, description="chosen with your first profile, then fixed")
     definition: dict[str, Any] = Field(description="width, height, fit, fill, background, format, quality, ...")
 
 
-class ProfileVersionCreate(BaseModel):
+class ProfileVersionCreate(DefinitionVersionCreate):
     """A profile's next definition (complete, not a patch) and optionally a new display name."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    display_name: str | None = Field(None, max_length=1000)
     definition: dict[str, Any]
 
 
@@ -52,16 +42,6 @@ class ProfileDetail(ProfileInfo):
     """A profile with every version (oldest first)."""
 
     history: list[ProfileVersionInfo]
-
-
-async def optional_principal(request: Request, rt: RuntimeDep) -> Principal | None:
-    """The caller when it sends a key (a bad key is still a 401), else None: the catalogue is public."""
-    if request.headers.get("authorization") is None:
-        return None
-    return await get_principal(request, rt)
-
-
-OptionalPrincipal = Annotated[Principal | None, Depends(optional_principal)]
 
 
 def profile_info(view: profiles.ProfileView) -> ProfileInfo:
@@ -83,7 +63,7 @@ def _detail(view: profiles.ProfileView, history: tuple[Profile, ...]) -> Profile
 @router.get("/profiles", response_model=list[ProfileInfo])
 async def list_profiles(rt: RuntimeDep, principal: OptionalPrincipal) -> list[ProfileInfo]:
     """The built-in profiles, every published tenant profile, and (with a key) your own, retired ones too."""
-    views = await run_in_threadpool(profiles.list_visible, rt, principal.tenant_id if principal else None)
+    views = await run_in_threadpool(profiles.list_visible, rt, viewer(principal))
     return [profile_info(v) for v in views]
 
 
@@ -98,7 +78,7 @@ async def create_profile(body: ProfileCreate, rt: RuntimeDep, principal: Princip
 @router.get("/profiles/{name}", response_model=ProfileDetail)
 async def get_profile(name: NameParam, rt: RuntimeDep, principal: OptionalPrincipal) -> ProfileDetail:
     """One profile with its versions: a built-in, a published one, or your own (404 for anyone else's)."""
-    view, history = await run_in_threadpool(profiles.get_visible, rt, principal.tenant_id if principal else None,
+    view, history = await run_in_threadpool(profiles.get_visible, rt, viewer(principal),
                                             name)
     return _detail(view, history)
 

@@ -1,36 +1,19 @@
-"""All SQL for tenant platforms and their versions."""
+"""All SQL for tenant platforms and their versions (the shared queries: registry/definitions/repository.py)."""
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement
 
+from registry.definitions.repository import DefinitionRepository
 from registry.models import TenantPlatform, TenantPlatformVersion
 
 
-class PlatformRepository:
+class PlatformRepository(DefinitionRepository[TenantPlatform, TenantPlatformVersion]):
     """Queries on tenant platforms."""
 
-    def __init__(self, session: Session) -> None:
-        self.session = session
+    row = TenantPlatform
+    version = TenantPlatformVersion
 
-    def get(self, name: str) -> TenantPlatform | None:
-        """The platform called `name` (full `namespace~name`)."""
-        return self.session.scalars(select(TenantPlatform).where(TenantPlatform.name == name)).one_or_none()
-
-    def versions(self, platform_id: str) -> list[TenantPlatformVersion]:
-        """Every version of a platform, oldest first."""
-        return list(self.session.scalars(select(TenantPlatformVersion).where(
-            TenantPlatformVersion.platform_id == platform_id).order_by(TenantPlatformVersion.number)))
-
-    def listed(self, tenant_id: str | None) -> list[TenantPlatform]:
-        """The tenant's own platforms (retired too) and every published one still in use, by name."""
-        shown: ColumnElement[bool] = TenantPlatform.published_at.is_not(None) & TenantPlatform.retired_at.is_(None)
-        if tenant_id is not None:
-            shown = or_(shown, TenantPlatform.tenant_id == tenant_id)
-        return list(self.session.scalars(select(TenantPlatform).where(shown).order_by(TenantPlatform.name)))
-
-    def add(self, *rows: object) -> None:
-        """Stage rows and flush (a unique name or version number taken meanwhile raises here)."""
-        self.session.add_all(rows)
-        self.session.flush()
+    def _versions_of(self, definition_id: str) -> ColumnElement[bool]:
+        """A platform's version rows."""
+        return TenantPlatformVersion.platform_id == definition_id

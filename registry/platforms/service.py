@@ -11,24 +11,22 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from processing.profiles import TENANT_SEPARATOR, Profile, is_tenant_name
-from registry.errors import Conflict, Gone, InvalidInput, NotFound
+from processing.profiles import Profile, is_tenant_name
+from registry.definitions.record import DefinitionRecord
+from registry.definitions.service import Check, Lifecycle
+from registry.errors import Conflict, Gone, InvalidInput
 from registry.ids import new_id
-from registry.models import TenantPlatform, TenantPlatformVersion, utcnow
+from registry.models import TenantPlatform, TenantPlatformVersion
 from registry.platforms.repository import PlatformRepository
 from registry.profiles import service as profiles
 from registry.profiles.repository import ProfileRepository
 from registry.runtime import Runtime
 from registry.skus.service import SlotRole
 from registry.tenants.service import Principal
-
-MAX_VERSIONS = 100
 
 
 class PlatformRetired(Gone):
@@ -44,27 +42,8 @@ class InvalidPlatform(InvalidInput):
 
 
 @dataclass(frozen=True)
-class PlatformRecord:
-    """A tenant platform with every version's slot map (oldest first; the last is current)."""
-
-    id: str
-    name: str
-    tenant_id: str
-    display_name: str
-    versions: tuple[dict[str, str], ...]
-    created_at: datetime
-    updated_at: datetime
-    published_at: datetime | None
-    retired_at: datetime | None
-
-    @property
-    def current(self) -> dict[str, str]:
-        """The slot map listings use now."""
-        return self.versions[-1]
-
-    def visible_to(self, tenant_id: str | None) -> bool:
-        """Whether a tenant (None: an anonymous caller) may know this platform exists."""
-        return self.published_at is not None or (tenant_id is not None and tenant_id == self.tenant_id)
+class PlatformRecord(DefinitionRecord[dict[str, str]]):
+    """A tenant platform with every version's slot map (oldest first; the current one is what listings use)."""
 
     @classmethod
     def of(cls, row: TenantPlatform, versions: list[TenantPlatformVersion]) -> PlatformRecord:
@@ -108,11 +87,6 @@ class PlatformMap:
         return {p.name: p for p in self.roles.values()}
 
 
-def _hidden(name: str) -> NotFound:
-    """The one answer for a platform that does not exist and one the caller may not see (no disclosure)."""
-    return NotFound(f"no platform {name!r}", field="platform")
-
-
 def unknown_platform(rt: Runtime, name: str) -> InvalidInput:
     """What a consumer answers for a platform it cannot use: missing and invisible read the same."""
     return InvalidInput(f"unknown platform {name!r}; known: {', '.join(sorted(rt.catalog.platforms))} and the "
@@ -153,112 +127,55 @@ def check_roles(rt: Runtime, session: Session, tenant_id: str, roles: Any, *, pu
     return clean
 
 
-def _read(session: Session, name: str) -> PlatformRecord | None:
-    repository = PlatformRepository(session)
-    row = repository.get(name) if is_tenant_name(name) else None
-    return PlatformRecord.of(row, repository.versions(row.id)) if row is not None else None
-
-
-def _own(repository: PlatformRepository, principal: Principal, name: str) -> TenantPlatform:
-    row = repository.get(name) if is_tenant_name(name) else None
-    if row is None or row.tenant_id != principal.tenant_id:
-        raise _hidden(name)
-    return row
-
-
 def _view(record: PlatformRecord, tenant_id: str | None) -> PlatformView:
     return PlatformView(name=record.name, roles=record.current, built_in=False, display_name=record.display_name,
-                        owner=record.tenant_id == tenant_id, published=record.published_at is not None,
-                        retired=record.retired_at is not None, version=len(record.versions),
-                        history=record.versions)
+                        owner=record.tenant_id == tenant_id, published=record.published, retired=record.retired,
+                        version=len(record.versions), history=record.versions)
+
+
+def _version_row(platform_id: str, number: int, roles: dict[str, str]) -> TenantPlatformVersion:
+    return TenantPlatformVersion(id=new_id("plv"), platform_id=platform_id, number=number, roles=roles)
+
+
+PLATFORMS = Lifecycle[TenantPlatform, TenantPlatformVersion, PlatformRecord, dict[str, str]](
+    kind="platform", id_prefix="plt", repository=PlatformRepository, record=PlatformRecord.of, version=_version_row)
+
+
+def _checking(rt: Runtime, principal: Principal, roles: Any) -> Check[dict[str, str]]:
+    """The lifecycle's check of a slot map: a published platform's may use published profiles only."""
+    return lambda session, name, published: check_roles(rt, session, principal.tenant_id, roles,
+                                                        published_only=published)
 
 
 def create(rt: Runtime, principal: Principal, name: str, roles: Any, display_name: str = "",
            namespace: str | None = None) -> PlatformView:
     """Use case: define a new platform (version 1) in the caller's namespace."""
-    profiles.require_manager(principal)
-    display = profiles.clean_text(display_name, "display_name", profiles.MAX_DISPLAY_NAME)
-    try:
-        with rt.db.unit_of_work() as session:
-            full = profiles.full_name(profiles.claim_namespace(ProfileRepository(session), principal, namespace),
-                                      name, "platform")
-            clean = check_roles(rt, session, principal.tenant_id, roles, published_only=False)
-            repository = PlatformRepository(session)
-            if repository.get(full) is not None:
-                raise Conflict(f"platform {full!r} exists; add a version to change it", field="name")
-            now = utcnow()
-            row = TenantPlatform(id=new_id("plt"), name=full, tenant_id=principal.tenant_id,
-                                 display_name=display or full.partition(TENANT_SEPARATOR)[2], current_version=1,
-                                 created_at=now, updated_at=now)
-            repository.add(row)
-            version = TenantPlatformVersion(id=new_id("plv"), platform_id=row.id, number=1, roles=clean)
-            repository.add(version)
-            record = PlatformRecord.of(row, [version])
-    except IntegrityError as exc:  # the same name or namespace claimed by a concurrent request
-        raise Conflict("this platform or namespace was just created by another request", field="name") from exc
+    record = PLATFORMS.create(rt, principal, name, _checking(rt, principal, roles), display_name, namespace)
     return _view(record, principal.tenant_id)
 
 
 def add_version(rt: Runtime, principal: Principal, name: str, roles: Any,
                 display_name: str | None = None) -> PlatformView:
     """Use case: a new slot map becomes current (a published platform's may use published profiles only)."""
-    profiles.require_manager(principal)
-    display = (profiles.clean_text(display_name, "display_name", profiles.MAX_DISPLAY_NAME)
-               if display_name is not None else None)
-    try:
-        with rt.db.unit_of_work() as session:
-            repository = PlatformRepository(session)
-            row = _own(repository, principal, name)
-            if row.retired_at is not None:
-                raise Conflict(f"platform {name!r} is retired; define a new platform instead", field="name")
-            if row.current_version >= MAX_VERSIONS:
-                raise Conflict(f"a platform has at most {MAX_VERSIONS} versions; define a new platform",
-                               field="name")
-            clean = check_roles(rt, session, principal.tenant_id, roles, published_only=row.published_at is not None)
-            number = row.current_version + 1
-            repository.add(TenantPlatformVersion(id=new_id("plv"), platform_id=row.id, number=number, roles=clean))
-            row.current_version, row.updated_at = number, utcnow()
-            if display:
-                row.display_name = display
-            session.flush()
-            record = PlatformRecord.of(row, repository.versions(row.id))
-    except IntegrityError as exc:  # two new versions at once: the second must re-read and retry
-        raise Conflict("another version was added at the same moment; read the platform and retry",
-                       field="name") from exc
+    record = PLATFORMS.add_version(rt, principal, name, _checking(rt, principal, roles), display_name)
     return _view(record, principal.tenant_id)
 
 
 def publish(rt: Runtime, principal: Principal, name: str) -> PlatformView:
     """Use case: every tenant may now see and use the platform (for good); its profiles must be published."""
-    profiles.require_manager(principal)
-    with rt.db.unit_of_work() as session:
-        repository = PlatformRepository(session)
-        row = _own(repository, principal, name)
-        if row.published_at is None:
-            if row.retired_at is not None:
-                raise Conflict(f"platform {name!r} is retired; a retired platform is not published", field="name")
-            current = PlatformRecord.of(row, repository.versions(row.id)).current
-            try:
-                check_roles(rt, session, principal.tenant_id, current, published_only=True)
-            except InvalidPlatform as exc:
-                raise Conflict(exc.message, **exc.details) from exc
-            row.published_at = row.updated_at = utcnow()
-            session.flush()
-        record = PlatformRecord.of(row, repository.versions(row.id))
-    return _view(record, principal.tenant_id)
+
+    def profiles_published(session: Session, record: PlatformRecord) -> None:
+        try:
+            check_roles(rt, session, principal.tenant_id, record.current, published_only=True)
+        except InvalidPlatform as exc:
+            raise Conflict(exc.message, **exc.details) from exc
+
+    return _view(PLATFORMS.publish(rt, principal, name, ready=profiles_published), principal.tenant_id)
 
 
 def retire(rt: Runtime, principal: Principal, name: str) -> PlatformView:
     """Use case: the platform serves no new listing, report or pull. Retiring twice is one."""
-    profiles.require_manager(principal)
-    with rt.db.unit_of_work() as session:
-        repository = PlatformRepository(session)
-        row = _own(repository, principal, name)
-        if row.retired_at is None:
-            row.retired_at = row.updated_at = utcnow()
-            session.flush()
-        record = PlatformRecord.of(row, repository.versions(row.id))
-    return _view(record, principal.tenant_id)
+    return _view(PLATFORMS.retire(rt, principal, name), principal.tenant_id)
 
 
 def _builtin_view(name: str, roles: dict[str, str]) -> PlatformView:
@@ -268,10 +185,7 @@ def _builtin_view(name: str, roles: dict[str, str]) -> PlatformView:
 def list_visible(rt: Runtime, tenant_id: str | None) -> list[PlatformView]:
     """Use case: the built-ins, the caller's own platforms (retired ones too) and every published one in use."""
     views = [_builtin_view(name, roles) for name, roles in rt.catalog.platforms.items()]
-    with rt.db.read_only() as session:
-        repository = PlatformRepository(session)
-        records = [PlatformRecord.of(row, repository.versions(row.id)) for row in repository.listed(tenant_id)]
-    return views + [_view(r, tenant_id) for r in records]
+    return views + [_view(r, tenant_id) for r in PLATFORMS.listed(rt, tenant_id)]
 
 
 def get_visible(rt: Runtime, tenant_id: str | None, name: str) -> PlatformView:
@@ -279,11 +193,7 @@ def get_visible(rt: Runtime, tenant_id: str | None, name: str) -> PlatformView:
     builtin = rt.catalog.platforms.get(name)
     if builtin is not None:
         return _builtin_view(name, builtin)
-    with rt.db.read_only() as session:
-        record = _read(session, name)
-    if record is None or not record.visible_to(tenant_id):
-        raise _hidden(name)
-    return _view(record, tenant_id)
+    return _view(PLATFORMS.visible(PLATFORMS.read(rt, name), tenant_id, name), tenant_id)
 
 
 def resolve(rt: Runtime, tenant_id: str | None, name: str) -> PlatformMap:
@@ -294,11 +204,10 @@ def resolve(rt: Runtime, tenant_id: str | None, name: str) -> PlatformMap:
     builtin = rt.catalog.platforms.get(name)
     if builtin is not None:
         return PlatformMap(name, {role: rt.catalog.profile(p) for role, p in builtin.items()})
-    with rt.db.read_only() as session:
-        record = _read(session, name)
+    record = PLATFORMS.read(rt, name)
     if record is None or not record.visible_to(tenant_id):
         raise unknown_platform(rt, name)
-    if record.retired_at is not None:
+    if record.retired:
         raise PlatformRetired(f"platform {name!r} is retired", field="platform")
     roles: dict[str, Profile] = {}
     for role, profile_name in record.current.items():

@@ -6,46 +6,17 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, replace
-from datetime import datetime
 
 from processing.profiles import Profile, parse_profile
 from registry.db import Database
+from registry.definitions.record import DefinitionRecord
 from registry.models import TenantProfile, TenantProfileVersion
 from registry.profiles.repository import ProfileRepository
 
 
 @dataclass(frozen=True)
-class TenantProfileRecord:
-    """A tenant profile with every version's definition (oldest first; the last is current)."""
-
-    id: str
-    name: str
-    tenant_id: str
-    display_name: str
-    versions: tuple[Profile, ...]
-    created_at: datetime
-    updated_at: datetime
-    published_at: datetime | None
-    retired_at: datetime | None
-
-    @property
-    def current(self) -> Profile:
-        """The definition new variants are rendered from."""
-        return self.versions[-1]
-
-    @property
-    def published(self) -> bool:
-        """Whether every tenant may see and use it."""
-        return self.published_at is not None
-
-    @property
-    def retired(self) -> bool:
-        """Whether it renders nothing new (stored variants keep being served)."""
-        return self.retired_at is not None
-
-    def visible_to(self, tenant_id: str | None) -> bool:
-        """Whether a tenant (None: an anonymous caller) may know this profile exists."""
-        return self.published or (tenant_id is not None and tenant_id == self.tenant_id)
+class TenantProfileRecord(DefinitionRecord[Profile]):
+    """A tenant profile with every version's definition (oldest first; the current one renders new variants)."""
 
     @classmethod
     def of(cls, row: TenantProfile, versions: list[TenantProfileVersion]) -> TenantProfileRecord:

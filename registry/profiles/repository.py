@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from sqlalchemy import ColumnElement, exists, or_, select
-from sqlalchemy.orm import Session
 
+from registry.definitions.repository import DefinitionRepository
 from registry.models import (
     Asset,
     PlatformGrant,
@@ -19,11 +19,15 @@ from registry.models import (
 )
 
 
-class ProfileRepository:
-    """Queries on tenant profiles."""
+class ProfileRepository(DefinitionRepository[TenantProfile, TenantProfileVersion]):
+    """Queries on tenant profiles and the namespaces of tenants' profiles and platforms."""
 
-    def __init__(self, session: Session) -> None:
-        self.session = session
+    row = TenantProfile
+    version = TenantProfileVersion
+
+    def _versions_of(self, definition_id: str) -> ColumnElement[bool]:
+        """A profile's version rows."""
+        return TenantProfileVersion.profile_id == definition_id
 
     def namespace_of(self, tenant_id: str) -> str | None:
         """The tenant's profile namespace, once it has one."""
@@ -32,27 +36,6 @@ class ProfileRepository:
     def namespace_taken(self, namespace: str) -> bool:
         """Whether any tenant holds this namespace."""
         return self.session.scalar(select(exists().where(ProfileNamespace.namespace == namespace))) or False
-
-    def get(self, name: str) -> TenantProfile | None:
-        """The profile called `name` (full `namespace~name`)."""
-        return self.session.scalars(select(TenantProfile).where(TenantProfile.name == name)).one_or_none()
-
-    def versions(self, profile_id: str) -> list[TenantProfileVersion]:
-        """Every version of a profile, oldest first."""
-        return list(self.session.scalars(select(TenantProfileVersion).where(
-            TenantProfileVersion.profile_id == profile_id).order_by(TenantProfileVersion.number)))
-
-    def listed(self, tenant_id: str | None) -> list[TenantProfile]:
-        """The tenant's own profiles (retired too) and every published one still in use, by name."""
-        shown: ColumnElement[bool] = TenantProfile.published_at.is_not(None) & TenantProfile.retired_at.is_(None)
-        if tenant_id is not None:
-            shown = or_(shown, TenantProfile.tenant_id == tenant_id)
-        return list(self.session.scalars(select(TenantProfile).where(shown).order_by(TenantProfile.name)))
-
-    def add(self, *rows: object) -> None:
-        """Stage rows and flush (a unique name or version number taken meanwhile raises here)."""
-        self.session.add_all(rows)
-        self.session.flush()
 
     def tenant_uses_asset(self, tenant_id: str, asset_ids: list[str]) -> bool:
         """Whether a tenant has to do with any of these assets: owns, supplied or uploaded one, shows one in its

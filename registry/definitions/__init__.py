@@ -1,0 +1,2 @@
+"""What tenant profiles and tenant platforms share: record shape, queries and lifecycle (define, version, publish,
+retire, see)."""
