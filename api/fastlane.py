@@ -49,12 +49,28 @@ class FastLaneProtocol(HttpToolsProtocol):
     def __init__(self, config: Config, server_state: ServerState, app_state: dict[str, Any],
                  _loop: asyncio.AbstractEventLoop | None = None) -> None:
         super().__init__(config, server_state, app_state, _loop)
+        self._defaults_of: list[tuple[bytes, bytes]] | None = None
+        self._defaults = b""
         self.skupix = _find_skupix_app(self.app)
         self.lane_open = self.skupix is not None and not self.root_path and _fits_this_uvicorn(self)
         if self.skupix is not None:
             # what this server adds to each answer head, for the edge's page alignment (api/hotlink.py)
             self.skupix.hotlink.server_added = 2 + sum(len(name) + len(value) + 4
                                                        for name, value in server_state.default_headers)
+
+    def on_message_begin(self) -> None:
+        """A new request: its ASGI scope is made only if the lane passes it on (`_to_asgi`)."""
+        self.url = b""
+        self.expect_100_continue = False
+        self.headers = []
+
+    def _to_asgi(self) -> None:
+        """Make the scope as uvicorn's own on_message_begin does, keeping what the parser has read."""
+        url, headers, expect = self.url, self.headers, self.expect_100_continue
+        super().on_message_begin()
+        self.url, self.expect_100_continue = url, expect
+        self.headers.extend(headers)  # the scope holds this same list
+        super().on_headers_complete()
 
     def on_headers_complete(self) -> None:
         """Answer a hit here when possible; otherwise start the ASGI cycle as uvicorn does."""
@@ -67,16 +83,18 @@ class FastLaneProtocol(HttpToolsProtocol):
                 self.cycle = _ANSWERED  # type: ignore[assignment]
                 self.on_response_complete()  # keep-alive timer, pipelined requests: as after any answer
                 return
-        super().on_headers_complete()
+        self._to_asgi()
 
     def _answer_now(self) -> Reply | None:
         parser = self.parser
         method = parser.get_method()
         if (method not in (b"GET", b"HEAD") or parser.get_http_version() != "1.1" or not parser.should_keep_alive()
-                or self.expect_100_continue):
+                or self.expect_100_continue or parser.should_upgrade()):
             return None
-        if self.config.proxy_headers and any(name in _FORWARDED for name, _value in self.headers):
-            return None  # the client address and scheme come from the proxy: uvicorn's middleware applies them
+        if self.config.proxy_headers:
+            for name, _value in self.headers:
+                if name in _FORWARDED:
+                    return None  # the client address and scheme come from the proxy: uvicorn's middleware applies them
         url = httptools.parse_url(self.url)
         if b"%" in url.path or not url.path.isascii():
             return None  # uvicorn decodes such paths; the ASGI path sees what it made of them
@@ -85,11 +103,15 @@ class FastLaneProtocol(HttpToolsProtocol):
                                               url.query or b"", self.headers, self.client)
 
     def _write(self, reply: Reply) -> None:
-        head = [STATUS_LINE[reply.status]]
-        for name, value in (*self.server_state.default_headers, *reply.headers):
-            head += (name, b": ", value, b"\r\n")
-        head.append(b"\r\n")
-        self.transport.writelines((b"".join(head), reply.body) if reply.body else (b"".join(head),))
+        defaults = self.server_state.default_headers  # a new list each second (the date)
+        if defaults is not self._defaults_of:
+            self._defaults_of = defaults
+            self._defaults = b"".join(name + b": " + value + b"\r\n" for name, value in defaults)
+        head = reply.head
+        if head is None:
+            head = b"".join(name + b": " + value + b"\r\n" for name, value in reply.headers)
+        head = STATUS_LINE[reply.status] + self._defaults + head + b"\r\n"
+        self.transport.writelines((head, reply.body) if reply.body else (head,))
 
 
 # What the lane reads of uvicorn's protocol; another uvicorn without them runs the app without the lane.

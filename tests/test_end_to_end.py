@@ -189,6 +189,11 @@ def test_pull_names_files_any_disk_accepts_and_reports_what_it_could_not_fetch(
     assert blobs
     for blob in blobs:
         blob.unlink()
+    # The server re-checks a file it holds in memory within a second (docs/serving.md): wait for it.
+    deadline = time.monotonic() + 30
+    while httpx.get(broken["url"], timeout=60).status_code != 503:
+        assert time.monotonic() < deadline, "the server kept answering for a deleted blob"
+        time.sleep(0.1)
     pulled = _pull(url, key, data_dir, "破損-1", tmp_path / "broken")
     assert pulled.returncode == 1
     assert "storage_unavailable" in pulled.stdout + pulled.stderr and "Traceback" not in pulled.stderr

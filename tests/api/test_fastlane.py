@@ -221,4 +221,12 @@ def test_a_closing_connection_takes_the_asgi_path_and_closes(served: Served, mer
             (status, body), = _read_answers(sock, 1)
             assert status == 200 and body == image
             assert sock.recv(1) == b""  # closed by the server
+    # An upgrade request is uvicorn's to handle (there is no WebSocket route: it is refused), not the lane's.
+    upgrade = (f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+               "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+    with socket.create_connection(("127.0.0.1", served.port)) as sock:
+        sock.sendall(upgrade.encode())
+        sock.settimeout(30)
+        assert sock.recv(65536).startswith(b"HTTP/1.1 403")
     assert served.lane == before
+    assert httpx.get(served.url + path, timeout=30).content == image  # and the server goes on
