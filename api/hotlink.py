@@ -376,6 +376,7 @@ class Reply:
     body: bytes = b""
     stream: tuple[int, int] | None = None  # (first, last) byte of the entry's file or blob, sent by the caller
     head: bytes | None = None  # `headers` as header lines already, when at hand
+    file: str | None = None  # a local file holding exactly `body`, for servers that send files zero-copy
 
 
 def _error_body(status: int, code: str, message: str) -> bytes:
@@ -462,6 +463,7 @@ class Hotlink:
         self.negatives: OrderedDict[str, tuple[float, int, bytes]] = OrderedDict()
         self.inflight: dict[str, asyncio.Future[Entry]] = {}
         self.lane_answers = 0  # hits the HTTP server answered itself (api/fastlane.py)
+        self.zero_copy_sends = 0  # of those, bodies sent by sendfile()
         self.server_added = _SERVER_ADDED  # bytes the HTTP server adds to each answer head (edge alignment)
         self._ids = itertools.count(1)
         self._id_prefix = f"{os.getpid():x}-{os.urandom(3).hex()}-"
@@ -846,7 +848,7 @@ class Hotlink:
             # Most hits: the whole file from memory, headers prepared with the row.
             self.bodies.touch(path)
             return Reply(200, [*entry.full, (b"x-request-id", rid)], entry.body,
-                         head=entry.full_head + b"x-request-id: " + rid + b"\r\n")
+                         head=entry.full_head + b"x-request-id: " + rid + b"\r\n", file=entry.path)
         reply = [*entry.headers, (b"x-request-id", rid)]
         if cache is not None:
             reply = [(name, cache if name == b"cache-control" else value) for name, value in reply]

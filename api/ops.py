@@ -87,6 +87,8 @@ class SkupixCollector:
         yield CounterMetricFamily("skupix_hotlink_fast_lane_answers",
                                   "Hotlink requests the HTTP server answered from memory (api/fastlane.py)",
                                   value=self.hotlink.lane_answers)
+        yield CounterMetricFamily("skupix_hotlink_zero_copy_sends", "Fast-lane answers whose file went by sendfile()",
+                                  value=self.hotlink.zero_copy_sends)
         yield GaugeMetricFamily("skupix_hotlink_cached_rows", "Immutable variant rows held in memory",
                                 value=len(self.hotlink.rows))
         yield GaugeMetricFamily("skupix_hotlink_cached_bytes", "Variant bytes held in memory",

@@ -8,6 +8,7 @@ keep their order whatever path each request takes.
 
 from __future__ import annotations
 
+import os
 import re
 import socket
 import threading
@@ -45,13 +46,13 @@ def database_url(tmp_path: Path) -> str:
 class Served:
     """The app under a real uvicorn with the fast lane, in a thread."""
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, protocol: type[FastLaneProtocol] = FastLaneProtocol) -> None:
         self.app: Any = create_app(runtime=runtime)
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
         self.port = port
         self.server = uvicorn.Server(uvicorn.Config(
-            self.app, host="127.0.0.1", port=port, http=FastLaneProtocol, lifespan="on", log_level="warning",
+            self.app, host="127.0.0.1", port=port, http=protocol, lifespan="on", log_level="warning",
             proxy_headers=True, forwarded_allow_ips="*", access_log=False))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
@@ -129,6 +130,8 @@ def test_the_lane_answers_every_http_case_as_the_asgi_path_does(served: Served, 
                 assert served.lane == before + 1, (negotiated, accept)
                 assert lane.status_code == 200 and lane.headers["content-location"].startswith(f"/v/{asset_id}/")
                 _same(lane, client.get(negotiated, headers=ask | ASGI_PATH), f"{negotiated} {accept}")
+        # Whole answers of a file on local disk went zero-copy (sendfile), and arrived whole (compared above).
+        assert served.app.hotlink.zero_copy_sends >= 1
         # A request id comes back; one that could forge log lines is replaced.
         assert client.get(path, headers={"X-Request-ID": "lane-42"}).headers["x-request-id"] == "lane-42"
         assert client.get(path, headers={"X-Request-ID": "a b"}).headers["x-request-id"] != "a b"
@@ -230,3 +233,92 @@ def test_a_closing_connection_takes_the_asgi_path_and_closes(served: Served, mer
         assert sock.recv(65536).startswith(b"HTTP/1.1 403")
     assert served.lane == before
     assert httpx.get(served.url + path, timeout=30).content == image  # and the server goes on
+
+
+class _SlowSocket:
+    """The lane's socket, taking less than asked: `head_takes` bytes of the head (None: all; 0: would block)."""
+
+    head_takes: int | None = None
+
+    def __init__(self, real: socket.socket) -> None:
+        self.real = real
+
+    def send(self, data: bytes, flags: int = 0) -> int:
+        if self.head_takes == 0:
+            raise BlockingIOError
+        return self.real.send(data[:self.head_takes] if self.head_takes is not None else data, flags)
+
+    def fileno(self) -> int:
+        return self.real.fileno()
+
+    def close(self) -> None:
+        self.real.close()
+
+
+class _SlowLane(FastLaneProtocol):
+    def connection_made(self, transport: Any) -> None:
+        super().connection_made(transport)
+        if self._socket is not None:
+            self._socket = _SlowSocket(self._socket)  # type: ignore[assignment]
+
+
+@pytest.mark.parametrize(("head_takes", "file_takes"), [
+    (None, 1000),  # the socket buffer fills inside the body
+    (None, 0),  # the file is shorter than the bytes held (or fills at once): all of the body from memory
+    (0, None),  # the head would block: the transport sends everything
+    (10, None),  # part of the head: the transport sends the rest of it and the body
+])
+def test_what_the_socket_does_not_take_goes_by_the_transport(runtime: Runtime, merchant: dict[str, str],
+                                                             monkeypatch: pytest.MonkeyPatch,
+                                                             head_takes: int | None, file_takes: int | None) -> None:
+    runtime.publisher = _DroppedJobs()
+    real_sendfile = os.sendfile
+    calls = []
+
+    def sendfile(out_fd: int, in_fd: int, offset: int, count: int) -> int:
+        calls.append((offset, count))
+        if file_takes is None:
+            return real_sendfile(out_fd, in_fd, offset, count)
+        if len(calls) > 1:
+            raise BlockingIOError
+        return real_sendfile(out_fd, in_fd, offset, file_takes) if file_takes else 0
+
+    with Served(runtime, _SlowLane) as served, httpx.Client(base_url=served.url, timeout=30) as client:
+        _asset, path, _alias = variant_paths(client, merchant, jpeg(product(95, size=900)), profile="web_large",
+                                             sku="LANE-5")
+        image = client.get(path).content
+        _SlowSocket.head_takes = head_takes
+        monkeypatch.setattr(os, "sendfile", sendfile)
+        try:
+            before = served.app.hotlink.zero_copy_sends
+            with socket.create_connection(("127.0.0.1", served.port)) as sock:
+                request = f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+                sock.sendall(request + request)  # two answers on one connection: framing must hold
+                answers = _read_answers(sock, 2)
+        finally:
+            _SlowSocket.head_takes = None
+    assert len(image) > 1000
+    assert answers == [(200, image), (200, image)]
+    if head_takes is None:
+        assert calls and served.app.hotlink.zero_copy_sends > before
+    else:
+        assert served.app.hotlink.zero_copy_sends > before or head_takes == 0
+
+
+def test_open_files_are_bounded_and_closed_when_evicted(tmp_path: Path) -> None:
+    from api.fastlane import _OpenFiles
+
+    files = [tmp_path / f"{n}.jpg" for n in range(3)]
+    for file in files:
+        file.write_bytes(b"x")
+    opened = _OpenFiles(size=2)
+    first = opened.get(str(files[0]))
+    assert first is not None and opened.get(str(files[0])) == first  # kept, not reopened
+    opened.get(str(files[1]))
+    opened.get(str(files[2]))
+    assert list(opened.fds) == [str(files[1]), str(files[2])]
+    with pytest.raises(OSError):
+        os.fstat(first)  # the least recently used was closed
+    assert opened.get(str(tmp_path / "missing.jpg")) is None
+    for fd in opened.fds.values():
+        os.close(fd)
