@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
-from functools import partial
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Generic, TypeVar
 from urllib.parse import parse_qsl, unquote_to_bytes, urlsplit
@@ -379,6 +379,7 @@ class Reply:
     file: str | None = None  # a local file holding exactly `body`, for servers that send files zero-copy
 
 
+@lru_cache(maxsize=4096)  # the same few errors repeat (unknown profile, remembered miss): made once
 def _error_body(status: int, code: str, message: str) -> bytes:
     return json.dumps({"code": code, "message": message, "status": status}).encode()
 
