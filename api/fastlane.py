@@ -1,13 +1,15 @@
 """A fast lane in the HTTP server for hotlink hits: uvicorn's httptools protocol, with a request for a known
-immutable variant URL answered as soon as its headers are parsed, without the ASGI machinery.
+variant URL (immutable or negotiated, or one known not to exist) answered as soon as its headers are
+parsed, without the ASGI machinery.
 
 The ASGI path costs a task, a scope, two messages and their checks per request, several times what a
 cached hit itself costs; on a loopback benchmark that caps any ASGI app at about half of nginx's rate
 (docs/serving.md). Here `Hotlink.answer_now` decides the answer (the same function, rules and counters
-the ASGI path uses for the same request) and the bytes go to the transport in one write. Whenever it
-cannot decide at once — first request, rules not yet read, a file to stream, a caller to identify, a
-proxy's X-Forwarded-* headers to apply, pipelined or back-pressured connections — the request takes the
-ordinary uvicorn path, unchanged. `skupix serve --server uvicorn` runs with it.
+the ASGI path uses for the same request); the head and bytes go to the socket in one write, or the head
+by send() and the file by sendfile(). Whenever it cannot decide at once — first request, rules not yet
+read, a file to stream, a caller to identify, a proxy's X-Forwarded-* headers to apply, pipelined or
+back-pressured connections — the request takes the ordinary uvicorn path, unchanged. `skupix serve`
+(uvicorn, its default server) runs with it.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ class FastLaneProtocol(HttpToolsProtocol):
         super().__init__(config, server_state, app_state, _loop)
         self._defaults_of: list[tuple[bytes, bytes]] | None = None
         self._defaults = b""
+        self._socket: socket.socket | None = None  # a duplicate of the connection's socket (connection_made)
         self.skupix = _find_skupix_app(self.app)
         self.lane_open = self.skupix is not None and not self.root_path and _fits_this_uvicorn(self)
         if self.skupix is not None:
@@ -149,7 +152,6 @@ class FastLaneProtocol(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         """As uvicorn; and a duplicate of the socket for sendfile (closing it leaves uvicorn's open)."""
         super().connection_made(transport)
-        self._socket: socket.socket | None = None
         raw = transport.get_extra_info("socket")
         if self.lane_open and raw is not None:
             try:
