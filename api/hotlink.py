@@ -379,19 +379,23 @@ class Reply:
     file: str | None = None  # a local file holding exactly `body`, for servers that send files zero-copy
 
 
-@lru_cache(maxsize=4096)  # the same few errors repeat (unknown profile, remembered miss): made once
-def _error_body(status: int, code: str, message: str) -> bytes:
-    return json.dumps({"code": code, "message": message, "status": status}).encode()
+@lru_cache(maxsize=4096)  # the same few errors repeat (unknown profile, remembered miss): made once each
+def _error_parts(status: int, code: str, message: str,
+                 extra: tuple[tuple[bytes, bytes], ...]) -> tuple[bytes, list[tuple[bytes, bytes]], bytes]:
+    """An error answer's JSON body, its headers (but the request id) and those as header lines."""
+    body = json.dumps({"code": code, "message": message, "status": status}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *_COMMON,
+               *extra]
+    return body, headers, b"".join(name + b": " + value + b"\r\n" for name, value in headers)
 
 
 def _error_reply(rid: bytes, method: str, status: int, code: str, message: str,
                  extra: list[tuple[bytes, bytes]] | None = None) -> Reply:
     """A JSON error answer; a missing blob answers HEAD and GET alike (same headers, HEAD without the body)."""
-    body = _error_body(status, code, message)
+    body, headers, head = _error_parts(status, code, message, tuple(extra or ()))
     ops.errors[code] += 1
-    head = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-            *_COMMON, (b"x-request-id", rid), *(extra or [])]
-    return Reply(status, head, b"" if method == "HEAD" else body)
+    return Reply(status, [*headers, (b"x-request-id", rid)], b"" if method == "HEAD" else body,
+                 head=head + b"x-request-id: " + rid + b"\r\n")
 
 
 def _redirect_reply(status: int, location: bytes, cache: bytes, rid: bytes) -> Reply:
