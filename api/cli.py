@@ -1,4 +1,5 @@
-"""The `skupix` command line: serve, worker, keys, ingest, pull, render, profiles, platforms, migrate, sweep."""
+"""The `skupix` command line: serve, worker, keys, ingest, pull, render, profiles, platforms, migrate, sweep,
+edge-usage."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import json
 import os
 import re
 import sys
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import closing, contextmanager
@@ -154,6 +156,36 @@ def sweep() -> None:
     finally:
         close_runtime(rt)
     console.print(f"republished {count} job(s)")
+
+
+@cli.command("edge-usage")
+def edge_usage(
+    log: Annotated[Path, typer.Argument(help="the edge's usage log (SKUPIX_EDGE_USAGE_LOG)")],
+    state: Annotated[Path | None, typer.Option(help="where the read position is kept; default LOG.position")] = None,
+    follow: Annotated[bool, typer.Option(help="keep reading every --interval seconds")] = False,
+    interval: Annotated[float, typer.Option(help="seconds between reads with --follow")] = 10.0,
+) -> None:
+    """Add the hits the nginx edge answered from its cache to the usage counts (the API counts the rest)."""
+    from registry.usage.edge import ingest
+    from workers.bootstrap import close_runtime, create_runtime
+
+    position = state or log.with_name(log.name + ".position")
+    rt = create_runtime(_settings(), role="cli")
+    try:
+        while True:
+            if log.exists():
+                counts = ingest(rt, log, position)
+                if counts.lines or not follow:
+                    console.print(f"{counts.lines} line(s) read, {counts.counted} cache hit(s) counted"
+                                  + (f", {counts.unreadable} unreadable" if counts.unreadable else ""))
+            elif not follow:
+                console.print(f"[red]no log at {log}[/red]")
+                raise typer.Exit(1)
+            if not follow:
+                return
+            time.sleep(interval)
+    finally:
+        close_runtime(rt)
 
 
 @contextmanager

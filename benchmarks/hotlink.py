@@ -154,7 +154,7 @@ events {{ worker_connections 1024; }}
 http {{
     include /etc/nginx/mime.types;
     default_type application/octet-stream;
-    access_log {root}/logs/access.log;
+    access_log {root}/logs/access.log combined buffer=32k flush=1s;  # as the edge logs variant requests
     sendfile on;
     tcp_nopush on;
     keepalive_requests 100000;

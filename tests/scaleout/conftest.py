@@ -521,6 +521,7 @@ def render_edge_config(listen: str, upstream: str, cache_dir: Path, max_body: st
         "SKUPIX_EDGE_MAX_BODY": max_body,
         "SKUPIX_EDGE_BLOB_ROOT": str(blob_root or cache_dir / "no-blobs"),
         "SKUPIX_EDGE_PURGE_TOKEN": purge_token,
+        "SKUPIX_EDGE_USAGE_LOG": str(cache_dir.parent / "usage.jsonl"),
     }
     for name, value in values.items():
         text = text.replace("${" + name + "}", value)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,8 @@ import httpx
 import pytest
 
 from tests.scaleout.conftest import (
+    REPO,
+    SKUPIX,
     ProcessSet,
     Stack,
     create_api_key,
@@ -223,3 +226,30 @@ def test_the_edge_keeps_cached_bodies_on_page_boundaries(procs: ProcessSet, tmp_
         body_start, body = cached[key]
         assert body_start % 4096 == 0, (key, body_start)  # sendfile from a page boundary
         assert body == first.content, key
+
+
+def test_edge_cache_hits_are_counted_by_skupix_edge_usage(procs: ProcessSet, tmp_path: Path) -> None:
+    stack = _stack(tmp_path)
+    headers = {"Authorization": f"Bearer {create_api_key(stack, 'edge-usage')}"}
+    # the API's own count (the edge's miss) stays in its memory here: what /v1/stats shows is the edge's
+    _api, api_url = start_api(procs, stack, SKUPIX_USAGE_FLUSH_SECONDS="3600")
+    edge = start_edge(procs, tmp_path / "edge", upstream=api_url.removeprefix("http://"))
+    shop = {"Referer": "https://loja.example.com.br/p/9"}
+    with httpx.Client(base_url=edge.url, timeout=60) as client:
+        path = httpx.URL(_rendered_variant(client, headers, 614, "web_thumb")["url"]).path
+        statuses = [client.get(path, headers=shop).headers["x-cache-status"] for _ in range(4)]
+    assert statuses == ["MISS", "HIT", "HIT", "HIT"]
+    log = tmp_path / "edge" / "usage.jsonl"  # SKUPIX_EDGE_USAGE_LOG, written in batches (flush=1s)
+    wait_until(lambda: log.exists() and log.read_text(encoding="utf-8").count(path) >= 4, timeout=15,
+               interval=0.2, what="the edge's usage log")
+
+    def edge_usage() -> str:
+        done = subprocess.run([SKUPIX, "edge-usage", str(log)], env=stack.env(), cwd=REPO, capture_output=True,
+                              text=True, timeout=120, check=True)
+        return done.stdout + done.stderr
+
+    assert "3 cache hit(s) counted" in edge_usage()
+    assert "0 cache hit(s) counted" in edge_usage()  # read once: nothing counted twice
+    stats = httpx.get(api_url + "/v1/stats", headers=headers, timeout=30).json()
+    [asset] = [a for a in stats["assets"] if a["asset_id"] == path.split("/")[2]]
+    assert asset["hits"] == 3 and asset["sites"] == ["loja.example.com.br"]
