@@ -57,6 +57,7 @@ class FastLaneProtocol(HttpToolsProtocol):
         self._defaults_of: list[tuple[bytes, bytes]] | None = None
         self._defaults = b""
         self._socket: socket.socket | None = None  # a duplicate of the connection's socket (connection_made)
+        self._busy_at = 0.0  # when data last came in (loop time), for the keep-alive timer
         self.skupix = _find_skupix_app(self.app)
         self.lane_open = self.skupix is not None and not self.root_path and _fits_this_uvicorn(self)
         if self.skupix is not None:
@@ -87,9 +88,41 @@ class FastLaneProtocol(HttpToolsProtocol):
                 self._write(reply)
                 self.skupix.hotlink.lane_answers += 1
                 self.cycle = _ANSWERED  # type: ignore[assignment]
-                self.on_response_complete()  # keep-alive timer, pipelined requests: as after any answer
+                # What uvicorn's on_response_complete does after an answer, for a connection with nothing
+                # queued and reading on (the lane's conditions): count it, and keep a keep-alive timer armed.
+                self.server_state.total_requests += 1
+                if self.timeout_keep_alive_task is None and not self.transport.is_closing():
+                    self.timeout_keep_alive_task = self.loop.call_later(self.timeout_keep_alive,
+                                                                        self.timeout_keep_alive_handler)
                 return
         self._to_asgi()
+
+    def _unset_keepalive_if_required(self) -> None:
+        """uvicorn cancels the keep-alive timer on every read and arms a new one after every answer (1.5 µs
+        of a 10 µs hit); here an armed timer stays, and learns when the connection was last busy."""
+        self._busy_at = self.loop.time()
+
+    def on_response_complete(self) -> None:
+        """As uvicorn, which arms a fresh keep-alive timer: the one armed before is cancelled first."""
+        self._cancel_keep_alive()
+        super().on_response_complete()
+
+    def timeout_keep_alive_handler(self) -> None:
+        """Close an idle connection; one busy since the timer was armed gets the rest of its idle time."""
+        self.timeout_keep_alive_task = None
+        if self.cycle is not None and not self.cycle.response_complete:
+            return  # a request is in flight: its answer arms the timer again
+        idle = self.loop.time() - self._busy_at
+        if idle < self.timeout_keep_alive:
+            self.timeout_keep_alive_task = self.loop.call_later(self.timeout_keep_alive - idle,
+                                                                self.timeout_keep_alive_handler)
+            return
+        super().timeout_keep_alive_handler()
+
+    def _cancel_keep_alive(self) -> None:
+        if self.timeout_keep_alive_task is not None:
+            self.timeout_keep_alive_task.cancel()
+            self.timeout_keep_alive_task = None
 
     def _answer_now(self) -> Reply | None:
         parser = self.parser
@@ -161,7 +194,8 @@ class FastLaneProtocol(HttpToolsProtocol):
                 self._socket = None
 
     def connection_lost(self, exc: Exception | None) -> None:
-        """As uvicorn; and close the duplicate socket."""
+        """As uvicorn; and close the duplicate socket and the keep-alive timer."""
+        self._cancel_keep_alive()
         if self._socket is not None:
             self._socket.close()
             self._socket = None
@@ -197,7 +231,8 @@ _open_files = _OpenFiles()
 
 # What the lane reads of uvicorn's protocol; another uvicorn without them runs the app without the lane.
 _PROTOCOL_PARTS = ("headers", "parser", "pipeline", "flow", "cycle", "transport", "client", "config",
-                   "expect_100_continue", "on_response_complete")
+                   "expect_100_continue", "on_response_complete", "timeout_keep_alive_task", "timeout_keep_alive",
+                   "timeout_keep_alive_handler", "_unset_keepalive_if_required", "server_state", "loop")
 _warned: list[str] = []
 
 

@@ -46,14 +46,15 @@ def database_url(tmp_path: Path) -> str:
 class Served:
     """The app under a real uvicorn with the fast lane, in a thread."""
 
-    def __init__(self, runtime: Runtime, protocol: type[FastLaneProtocol] = FastLaneProtocol) -> None:
+    def __init__(self, runtime: Runtime, protocol: type[FastLaneProtocol] = FastLaneProtocol,
+                 keep_alive: int = 5) -> None:
         self.app: Any = create_app(runtime=runtime)
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
         self.port = port
         self.server = uvicorn.Server(uvicorn.Config(
             self.app, host="127.0.0.1", port=port, http=protocol, lifespan="on", log_level="warning",
-            proxy_headers=True, forwarded_allow_ips="*", access_log=False))
+            proxy_headers=True, forwarded_allow_ips="*", access_log=False, timeout_keep_alive=keep_alive))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def __enter__(self) -> Served:
@@ -322,3 +323,25 @@ def test_open_files_are_bounded_and_closed_when_evicted(tmp_path: Path) -> None:
     assert opened.get(str(tmp_path / "missing.jpg")) is None
     for fd in opened.fds.values():
         os.close(fd)
+
+
+def test_keep_alive_closes_idle_connections_and_keeps_busy_ones(runtime: Runtime, merchant: dict[str, str]) -> None:
+    runtime.publisher = _DroppedJobs()
+    with Served(runtime, keep_alive=1) as served:
+        with httpx.Client(base_url=served.url, timeout=30) as client:
+            _asset, path, _alias = variant_paths(client, merchant, jpeg(product(96, size=600)), sku="LANE-6")
+            image = client.get(path).content
+        request = f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+        before = served.lane
+        with socket.create_connection(("127.0.0.1", served.port)) as busy:
+            for _ in range(8):  # 2.4 s of requests 0.3 s apart on one connection: it stays open
+                busy.sendall(request)
+                assert _read_answers(busy, 1) == [(200, image)]
+                time.sleep(0.3)
+            busy.sendall(request + b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")  # and after an ASGI answer
+            assert [status for status, _body in _read_answers(busy, 2)] == [200, 200]
+            asked = time.monotonic()
+            busy.settimeout(30)
+            assert busy.recv(1) == b""  # then idle: closed once the keep-alive time has passed
+            assert time.monotonic() - asked >= 0.9
+        assert served.lane >= before + 8
