@@ -34,7 +34,7 @@ def _skupix_services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def test_compose_runs_every_part_of_the_deployment(compose: dict[str, Any]) -> None:
     assert {"postgres", "redis", "minio", "bucket", "migrate", "api", "worker", "scheduler", "edge"} <= set(
         compose["services"])
-    assert set(_skupix_services(compose)) == {"migrate", "api", "worker", "scheduler"}
+    assert set(_skupix_services(compose)) == {"migrate", "api", "worker", "scheduler", "edge-usage"}
 
 
 def test_every_skupix_variable_in_compose_is_a_setting(compose: dict[str, Any]) -> None:
