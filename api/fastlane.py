@@ -26,7 +26,7 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.server import ServerState
 
-from api.hotlink import Reply
+from api.hotlink import Reply, header_lines
 
 log = logging.getLogger(__name__)
 
@@ -145,10 +145,10 @@ class FastLaneProtocol(HttpToolsProtocol):
         defaults = self.server_state.default_headers  # a new list each second (the date)
         if defaults is not self._defaults_of:
             self._defaults_of = defaults
-            self._defaults = b"".join(name + b": " + value + b"\r\n" for name, value in defaults)
+            self._defaults = header_lines(defaults)
         head = reply.head
         if head is None:
-            head = b"".join(name + b": " + value + b"\r\n" for name, value in reply.headers)
+            head = header_lines(reply.headers)
         head = STATUS_LINE[reply.status] + self._defaults + head + b"\r\n"
         if reply.file is not None and self._socket is not None and not self.transport.get_write_buffer_size():
             fd = _open_files.get(reply.file)

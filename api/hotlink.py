@@ -83,6 +83,11 @@ _COMMON = [
 ]
 
 
+def header_lines(headers: list[tuple[bytes, bytes]]) -> bytes:
+    """Headers as HTTP/1.1 header lines, for servers that write answer heads themselves (api/fastlane.py)."""
+    return b"".join(name + b": " + value + b"\r\n" for name, value in headers)
+
+
 @dataclass(frozen=True)
 class HotlinkLimits:
     """How much the hot path may keep in memory, and how long it trusts a file it has seen to be there."""
@@ -118,7 +123,7 @@ class Entry:
     def __post_init__(self) -> None:
         self.full = [*self.headers, (b"content-type", self.content_type),
                      (b"content-length", str(self.size).encode())]
-        self.full_head = b"".join(name + b": " + value + b"\r\n" for name, value in self.full)
+        self.full_head = header_lines(self.full)
 
 
 @dataclass
@@ -386,7 +391,7 @@ def _error_parts(status: int, code: str, message: str,
     body = json.dumps({"code": code, "message": message, "status": status}).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *_COMMON,
                *extra]
-    return body, headers, b"".join(name + b": " + value + b"\r\n" for name, value in headers)
+    return body, headers, header_lines(headers)
 
 
 def _error_reply(rid: bytes, method: str, status: int, code: str, message: str,
@@ -495,7 +500,7 @@ class Hotlink:
             known = self.answer_now(scope["app"].state.runtime, scope["method"], path, scope.get("query_string", b""),
                                     scope["headers"], scope.get("client"))
             if known is not None:
-                await _send(send, known.status, known.headers, known.body)
+                await _send_reply(send, known)
                 return
         headers = _Headers(scope["headers"])
         rid = self._request_id(headers)
@@ -682,7 +687,7 @@ class Hotlink:
         rt: Runtime = scope["app"].state.runtime
         limited = self._limit_client(rt, scope.get("client"), rid, method)
         if limited is not None:
-            return await _send(send, limited.status, limited.headers, limited.body)
+            return await _send_reply(send, limited)
         parts = path[3:].split("/")
         try:
             if len(parts) == 3:
@@ -709,7 +714,7 @@ class Hotlink:
     async def _error(self, send: Send, rid: bytes, method: str, status: int, code: str, message: str,
                      extra: list[tuple[bytes, bytes]] | None = None) -> tuple[int, int]:
         reply = _error_reply(rid, method, status, code, message, extra)
-        return await _send(send, reply.status, reply.headers, reply.body)
+        return await _send_reply(send, reply)
 
     # ---------------------------------------------------------------- tenant rules
 
@@ -831,7 +836,7 @@ class Hotlink:
         presigned = await self._store_redirect(rt, entry) if entry.redirect is None and not entry.path else None
         reply = self._reply(rt, scope["method"], path, entry, headers, rid, cache, negotiated, presigned)
         if reply.stream is None:
-            return await _send(send, reply.status, reply.headers, reply.body)
+            return await _send_reply(send, reply)
         start, end = reply.stream
         if entry.path is not None and reply.status == 200 and _PATHSEND and "http.response.pathsend" in scope.get(
                 "extensions", {}):
@@ -1206,10 +1211,15 @@ class _Headers:
 async def _redirect(send: Send, status: int, location: bytes, cache: bytes, rid: bytes) -> tuple[int, int]:
     """Send an empty redirect with the hot path's common headers."""
     reply = _redirect_reply(status, location, cache, rid)
-    return await _send(send, reply.status, reply.headers, reply.body)
+    return await _send_reply(send, reply)
 
 
 async def _send(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> tuple[int, int]:
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
     return status, len(body)
+
+
+async def _send_reply(send: Send, reply: Reply) -> tuple[int, int]:
+    """Send an answer decided without waiting (no file range to stream)."""
+    return await _send(send, reply.status, reply.headers, reply.body)
