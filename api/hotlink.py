@@ -65,10 +65,13 @@ ROUTES = frozenset({(method, path) for method in ("GET", "HEAD") for path in (
     | {("GET", path) for path in _OPS})
 _PATHSEND = os.environ.get("HOTLINK_PATHSEND", "1") == "1"
 # Edge alignment. nginx stores a cached answer as [its header][key line][the API's raw answer head][body]
-# and serves the body with sendfile from that offset; from an offset off a page boundary sendfile
-# costs a quarter more (measured: docs/serving.md). The edge tells the API its cache key
-# (X-Skupix-Cache-Key); the API then pads its answer head so that the body starts on a page.
+# and serves the body with sendfile from that offset. A cached file that ends past 16 pages, sent from an
+# offset off a page boundary, costs twice the kernel time per hit or stalls each answer for 40 ms; one
+# that ends within 15 pages costs no more, and a filler header costs nginx ~9 instructions a byte to
+# parse on every hit (measured: docs/serving.md). The edge tells the API its cache key
+# (X-Skupix-Cache-Key); the API then pads the answer head of larger bodies so that they start on a page.
 _PAGE = 4096
+_UNPADDED_MAX_FILE = 15 * _PAGE
 _NGINX_CACHE_HEADER = 336  # sizeof(ngx_http_file_cache_header_t), nginx 1.x on 64-bit
 _NGINX_KEY_LINE = 7  # "\nKEY: " and the line feed after the key
 _STATUS_LINE = len(b"HTTP/1.1 200 OK\r\n")
@@ -332,12 +335,13 @@ class TtlTable(Generic[T]):
                 self._read(key, read, self.refreshes, self.generation, found[1]))
 
     def forget(self, key: str | None = None) -> None:
-        """Drop one key (or all): the next request reads it again."""
+        """Drop one key (or all): the next request reads it again, never joining a read begun before."""
         self.generation += 1
-        if key is None:
-            self.values.clear()
-        else:
-            self.values.pop(key, None)
+        for table in (self.values, self.loads, self.refreshes):
+            if key is None:
+                table.clear()
+            else:
+                table.pop(key, None)
 
     def __len__(self) -> int:
         return len(self.values)
@@ -355,7 +359,8 @@ class TtlTable(Generic[T]):
             log.exception("%s not refreshed; the last value read is kept", key)
             return stale[0]
         finally:
-            pending.pop(key, None)
+            if pending.get(key) is asyncio.current_task():  # not a read begun after a forget
+                del pending[key]
         if generation == self.generation:
             self.values[key] = (time.monotonic() + self.ttl, value)
             self.values.move_to_end(key)
@@ -889,7 +894,9 @@ class Hotlink:
         reply.append((b"content-type", entry.content_type))
         reply.append((b"content-length", str(end - start + 1).encode()))
         if headers.cache_key is not None and status == 200:
-            reply.append(edge_padding(reply, headers.cache_key, self.server_added))
+            pad = edge_padding(reply, headers.cache_key, entry.size, self.server_added)
+            if pad is not None:
+                reply.append(pad)
         if method == "HEAD":
             return Reply(status, reply)
         accel = rt.settings.accel_redirect_prefix
@@ -1094,11 +1101,14 @@ def pick_format(options: list[tuple[str, str, bool, bool]], accept: bytes) -> st
     return next(path for _fmt, path, _offered, own in options if own)
 
 
-def edge_padding(reply: list[tuple[bytes, bytes]], cache_key: bytes,
-                 server_added: int = _SERVER_ADDED) -> tuple[bytes, bytes]:
-    """A filler header that makes an nginx edge's cached copy start its body on a page boundary."""
+def edge_padding(reply: list[tuple[bytes, bytes]], cache_key: bytes, body_size: int,
+                 server_added: int = _SERVER_ADDED) -> tuple[bytes, bytes] | None:
+    """A filler header that makes an nginx edge's cached copy start its body on a page boundary, if worth it."""
     head = _NGINX_CACHE_HEADER + _NGINX_KEY_LINE + len(cache_key) + _STATUS_LINE + server_added
-    head += sum(len(name) + len(value) + 4 for name, value in reply) + len(_PAD_NAME) + 4
+    head += sum(len(name) + len(value) + 4 for name, value in reply)
+    if head + body_size <= _UNPADDED_MAX_FILE:
+        return None
+    head += len(_PAD_NAME) + 4
     fill = -head % _PAGE or _PAGE  # a header value may not be empty
     return _PAD_NAME, b"0" * fill
 

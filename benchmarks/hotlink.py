@@ -2,13 +2,15 @@
 
 Stores two cached variants (about 50 KB and 200 KB) of one asset, then loads each with wrk
 (bounded duration, one wrk thread, same connection count) from: nginx serving the same file
-statically, a bare ASGI handler with the file in memory under granian (the ceiling for any app
-answering through ASGI here), the app alone as `skupix serve` runs it (uvicorn+httptools with the
-hotlink fast lane, api/fastlane.py), the same with the lane bypassed (an X-Forwarded-Proto header
-sends requests down the ASGI path), under granian (one worker process each, one nginx worker), and
-the app behind the nginx edge of infra/ (warm cache). Also 304 answers and 404s for an unknown
-asset and an unknown profile. Prints req/s and p50/p99 with the targets: app >= 60% of nginx
-static with p99 < 4x nginx's; edge >= 90%; 304 >= full; 404 >= hit.
+statically (plainly set up, and with open_file_cache as the edge has it), a bare ASGI handler with
+the file in memory under granian (the ceiling for any app answering through ASGI here), the app
+alone as `skupix serve` runs it (uvicorn+httptools with the hotlink fast lane, api/fastlane.py),
+the same with the lane bypassed (an X-Forwarded-Proto header sends requests down the ASGI path),
+under granian (one worker process each, one nginx worker), and the app behind the nginx edge of
+infra/ (warm cache). Also 304 answers and 404s for an unknown asset and an unknown profile. Prints
+req/s and p50/p99 with the targets: app >= 60% of nginx static with p99 < 4x nginx's; edge >= 90%;
+304 >= full; 404 >= hit. Each row also gives the server's CPU time per answer (user + system, all
+its processes, from /proc), steadier than req/s on a shared machine.
 
 Usage: python benchmarks/hotlink.py [--seconds 5] [--connections 32] [--rounds 3]
 Needs wrk (apt-get install -y wrk) and nginx.
@@ -54,6 +56,7 @@ class Run:
     p50_ms: float
     p99_ms: float
     errors: str
+    cpu_us: float = float("nan")  # the server's CPU time (user + system, every process of it) per answer
 
 
 def noise_jpeg(target: int) -> bytes:
@@ -124,8 +127,8 @@ def wait_ready(url: str, timeout: float = 60) -> None:
     raise RuntimeError(f"{url} did not answer")
 
 
-def start(stack: ExitStack, argv: list[str], env: dict[str, str] | None, log: Path) -> None:
-    """Start a process in its own group; stopped when the stack closes."""
+def start(stack: ExitStack, argv: list[str], env: dict[str, str] | None, log: Path) -> int:
+    """Start a process in its own group, stopped when the stack closes; its pid."""
     handle = log.open("wb")
     process = subprocess.Popen(argv, env=env, stdout=handle, stderr=subprocess.STDOUT, cwd=REPO,
                                start_new_session=True)
@@ -139,10 +142,26 @@ def start(stack: ExitStack, argv: list[str], env: dict[str, str] | None, log: Pa
         handle.close()
 
     stack.callback(stop)
+    return process.pid
 
 
-def nginx(stack: ExitStack, root: Path, http_body: str) -> None:
-    """The real nginx, one worker, with `http_body` inside its http block."""
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and all its descendants (nginx's workers, say)."""
+    total, pending = 0.0, [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            pending += [int(child) for task in Path(f"/proc/{current}/task").iterdir()
+                        for child in (task / "children").read_text().split()]
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return total
+
+
+def nginx(stack: ExitStack, root: Path, http_body: str) -> int:
+    """The real nginx, one worker, with `http_body` inside its http block; the master's pid."""
     for folder in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi", "logs", "cache"):
         (root / folder).mkdir(parents=True, exist_ok=True)
     user = "user root;\n" if os.geteuid() == 0 else ""
@@ -167,18 +186,21 @@ http {{
 }}
 """, encoding="utf-8")
     binary = shutil.which("nginx") or "/usr/sbin/nginx"
-    start(stack, [binary, "-p", str(root), "-c", str(root / "nginx.conf")], None, root / "logs" / "stdout.log")
+    return start(stack, [binary, "-p", str(root), "-c", str(root / "nginx.conf")], None, root / "logs" / "stdout.log")
 
 
 _UNIT = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
 
-def wrk(name: str, url: str, seconds: int, connections: int, headers: dict[str, str] | None = None) -> Run:
-    """Load `url` with wrk and parse requests/s and the 50th and 99th latency percentiles."""
+def wrk(name: str, url: str, seconds: int, connections: int, headers: dict[str, str] | None = None,
+        server_pid: int | None = None) -> Run:
+    """Load `url` with wrk: requests/s, the 50th and 99th latency percentiles, the server's CPU per answer."""
     argv = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "5s", "--latency"]
     for key, value in (headers or {}).items():
         argv += ["-H", f"{key}: {value}"]
+    cpu_before = cpu_seconds(server_pid) if server_pid else 0.0
     out = subprocess.run([*argv, url], capture_output=True, text=True, timeout=seconds + 30).stdout
+    cpu = cpu_seconds(server_pid) - cpu_before if server_pid else float("nan")
 
     def latency(pct: str) -> float:
         found = re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
@@ -187,7 +209,9 @@ def wrk(name: str, url: str, seconds: int, connections: int, headers: dict[str, 
     rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
     errors = " ".join(line.strip() for line in out.splitlines()
                       if "Non-2xx" in line or "Socket errors" in line)
-    return Run(name, float(rps.group(1)) if rps else 0.0, latency("50"), latency("99"), errors)
+    answers = float(rps.group(1)) * seconds if rps else 0.0
+    return Run(name, float(rps.group(1)) if rps else 0.0, latency("50"), latency("99"), errors,
+               cpu / answers * 1e6 if answers else float("nan"))
 
 
 def main() -> None:
@@ -202,7 +226,7 @@ def main() -> None:
         sys.exit("wrk is missing: apt-get install -y wrk")
     secs, conns = args.seconds, args.connections
     runs: dict[str, Run] = {}
-    scenarios: list[tuple[str, str, dict[str, str]]] = []
+    scenarios: list[tuple[str, str, dict[str, str], int]] = []  # name, URL, request headers, server pid
 
     with tempfile.TemporaryDirectory(prefix="skupix-hotlink-") as tmp, ExitStack() as stack:
         root = Path(tmp)
@@ -210,75 +234,86 @@ def main() -> None:
         env = {key: value for key, value in os.environ.items() if not key.startswith("SKUPIX_")} | env_values
         blobs = root / "blobs"
 
-        static_port = free_port()
-        nginx(stack, root / "static", f"""server {{
+        # nginx as one would set it up to serve a folder; and the same with open_file_cache, as the edge has it
+        for folder, tuning in (("static", ""), ("static-ofc", "open_file_cache max=1000 inactive=60s;")):
+            static_port = free_port()
+            pid = nginx(stack, root / folder, f"""server {{
         listen 127.0.0.1:{static_port};
         location /variants/ {{
             root {blobs};
             expires max;
             add_header X-Content-Type-Options nosniff;
             add_header Access-Control-Allow-Origin *;
+            {tuning}
         }}
     }}""")
-        static = f"http://127.0.0.1:{static_port}"
-        wait_ready(static)
-        for label, (_path, blob_key, _etag) in made.items():
-            scenarios.append((f"nginx static {label}", f"{static}/{blob_key}", {}))
+            static = f"http://127.0.0.1:{static_port}"
+            wait_ready(static)
+            for label, (_path, blob_key, _etag) in made.items():
+                if not tuning:
+                    scenarios.append((f"nginx static {label}", f"{static}/{blob_key}", {}, pid))
+                elif label == "50k":
+                    scenarios.append(("nginx static 50k, open_file_cache", f"{static}/{blob_key}", {}, pid))
 
         ports = {}
         for server in ("granian", "uvicorn"):
             port = ports[server] = free_port()
-            start(stack, [SKUPIX, "serve", "--server", server, "--port", str(port)], env, root / f"{server}.log")
+            pid = start(stack, [SKUPIX, "serve", "--server", server, "--port", str(port)], env,
+                        root / f"{server}.log")
             base = f"http://127.0.0.1:{port}"
             wait_ready(base + "/healthz")
             for label, (path, _key, _etag) in made.items():
-                scenarios.append((f"{server} {label}", base + path, {}))
+                scenarios.append((f"{server} {label}", base + path, {}, pid))
             if server == "uvicorn":
                 path = made["50k"][0]
-                scenarios.append(("uvicorn 50k, ASGI path", base + path, {"X-Forwarded-Proto": "http"}))
+                scenarios.append(("uvicorn 50k, ASGI path", base + path, {"X-Forwarded-Proto": "http"}, pid))
             path, _key, etag = made["50k"]
-            scenarios.append((f"{server} 304 (50k)", base + path, {"If-None-Match": etag}))
-            scenarios.append((f"{server} 404 unknown asset", base + path.replace(asset_id, "ast_" + "0" * 26), {}))
-            scenarios.append((f"{server} 404 unknown profile", base + path.replace(PROFILE, "no_such_profile"), {}))
+            scenarios.append((f"{server} 304 (50k)", base + path, {"If-None-Match": etag}, pid))
+            scenarios.append((f"{server} 404 unknown asset", base + path.replace(asset_id, "ast_" + "0" * 26), {},
+                              pid))
+            scenarios.append((f"{server} 404 unknown profile", base + path.replace(PROFILE, "no_such_profile"), {},
+                              pid))
 
         # The ceiling: a bare ASGI handler with the 50 KB file in memory, under granian, one worker.
         bare_port = free_port()
-        start(stack, [str(Path(sys.executable).parent / "granian"), "--interface", "asgi", "--port", str(bare_port),
-                      "--no-ws", "--working-dir", str(REPO / "benchmarks"), "bare_asgi:app"],
-              env | {"BARE_FILE": str(blobs / made["50k"][1])}, root / "bare.log")
+        pid = start(stack, [str(Path(sys.executable).parent / "granian"), "--interface", "asgi", "--port",
+                            str(bare_port), "--no-ws", "--working-dir", str(REPO / "benchmarks"), "bare_asgi:app"],
+                    env | {"BARE_FILE": str(blobs / made["50k"][1])}, root / "bare.log")
         wait_ready(f"http://127.0.0.1:{bare_port}/")
-        scenarios.append(("bare ASGI under granian 50k", f"http://127.0.0.1:{bare_port}/", {}))
+        scenarios.append(("bare ASGI under granian 50k", f"http://127.0.0.1:{bare_port}/", {}, pid))
 
         edge_port = free_port()
         edge_root = root / "edge"
         edge_root.mkdir()
-        nginx(stack, edge_root, render_edge_config(f"127.0.0.1:{edge_port}", f"127.0.0.1:{ports['uvicorn']}",
+        pid = nginx(stack, edge_root, render_edge_config(f"127.0.0.1:{edge_port}", f"127.0.0.1:{ports['uvicorn']}",
                                                    edge_root / "cache"))
         edge = f"http://127.0.0.1:{edge_port}"
         wait_ready(edge + "/healthz")
         for label, (path, _key, _etag) in made.items():
             httpx.get(edge + path)
             assert httpx.get(edge + path).headers.get("x-cache-status") == "HIT"
-            scenarios.append((f"edge {label}", edge + path, {}))
+            scenarios.append((f"edge {label}", edge + path, {}, pid))  # a hit costs the app nothing
 
         if args.only:
             scenarios = [s for s in scenarios if any(part in s[0] for part in args.only.split(","))]
         # Rounds interleave the servers, so a busy spell of the (shared) machine hits them all alike;
         # each figure is the median over the rounds.
-        for name, url, headers in scenarios:
+        for name, url, headers, _pid in scenarios:
             wrk(name, url, 1, conns, headers)  # warm-up: first loads, page cache, keep-alive pools
-        samples: dict[str, list[Run]] = {name: [] for name, _url, _headers in scenarios}
+        samples: dict[str, list[Run]] = {name: [] for name, _url, _headers, _pid in scenarios}
         for round_no in range(args.rounds):
             print(f"round {round_no + 1}/{args.rounds}", flush=True)
-            for name, url, headers in scenarios:
-                samples[name].append(wrk(name, url, secs, conns, headers))
+            for name, url, headers, pid in scenarios:
+                samples[name].append(wrk(name, url, secs, conns, headers, pid))
         print(f"\none worker process each (nginx: worker_processes 1), wrk -t1 -c{conns}, {secs} s x {args.rounds} "
-              f"rounds, median; app access log on")
+              f"rounds, median; app access log on; CPU = the server's user + system time per answer")
         for name, got in samples.items():
             rps = statistics.median(r.rps for r in got)
             run = runs[name] = Run(name, rps, statistics.median(r.p50_ms for r in got),
-                                   statistics.median(r.p99_ms for r in got), got[-1].errors)
-            print(f"  {name:<28} {run.rps:>9.0f} req/s  p50 {run.p50_ms:7.2f} ms  p99 {run.p99_ms:7.2f} ms")
+                                   statistics.median(r.p99_ms for r in got), got[-1].errors,
+                                   statistics.median(r.cpu_us for r in got))
+            print(f"  {name:<34} {run.rps:>9.0f} req/s  p50 {run.p50_ms:7.2f} ms  p99 {run.p99_ms:7.2f} ms  "
+                  f"CPU {run.cpu_us:6.1f} us {run.errors}")
 
     if args.only:
         return
@@ -294,6 +329,10 @@ def main() -> None:
                   f"(uvicorn, lane bypassed) {asgi.rps / ref.rps:.0%}, with the fast lane {lane.rps / ref.rps:.0%}")
         print(f"  {label}: {best.name} {best.rps / ref.rps:.0%} of nginx (>= 60%), "
               f"p99 {best.p99_ms / ref.p99_ms:.1f}x nginx's (< 4x); edge {edge_run.rps / ref.rps:.0%} (>= 90%)")
+    tuned = runs["nginx static 50k, open_file_cache"]
+    print(f"  50k: edge {runs['edge 50k'].rps / tuned.rps:.0%} of nginx static with open_file_cache; CPU per answer: "
+          f"edge {runs['edge 50k'].cpu_us:.1f} us, nginx static {runs['nginx static 50k'].cpu_us:.1f} us "
+          f"({tuned.cpu_us:.1f} with open_file_cache), app {runs['uvicorn 50k'].cpu_us:.1f} us")
     for server in ("granian", "uvicorn"):
         hit = runs[f"{server} 50k"].rps
         print(f"  {server}: 304 {runs[f'{server} 304 (50k)'].rps / hit:.2f}x a hit (>= 1); "

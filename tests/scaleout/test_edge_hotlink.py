@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sqlite3
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
+from PIL import Image
 
+from tests.fixtures.pictures import jpeg
 from tests.scaleout.conftest import (
     REPO,
     SKUPIX,
@@ -39,8 +43,10 @@ def _stack(tmp_path: Path, **values: str) -> Stack:
     })
 
 
-def _rendered_variant(client: httpx.Client, headers: dict[str, str], seed: int, profile: str) -> dict[str, Any]:
-    created = client.post("/v1/media", headers=headers, files={"file": ("p.jpg", picture(seed), "image/jpeg")})
+def _rendered_variant(client: httpx.Client, headers: dict[str, str], seed: int, profile: str,
+                      upload: bytes | None = None) -> dict[str, Any]:
+    created = client.post("/v1/media", headers=headers,
+                          files={"file": ("p.jpg", upload or picture(seed), "image/jpeg")})
     assert created.status_code == 201, created.text
     asset_id = created.json()["asset_id"]
 
@@ -186,8 +192,8 @@ def test_negotiated_urls_are_cached_once_per_format_class(procs: ProcessSet, tmp
                     ("image/webp", "MISS")]
 
 
-def _cached_bodies(cache: Path) -> dict[bytes, tuple[int, bytes]]:
-    """Each cached answer of the edge by its key: where its body starts in the file, and the body."""
+def _cached_files(cache: Path) -> dict[bytes, tuple[int, bytes, bytes]]:
+    """Each cached answer of the edge by its key: where its body starts in the file, the answer head, the body."""
     found = {}
     for file in cache.rglob("*"):
         if file.is_file() and not file.name.startswith("."):
@@ -197,35 +203,44 @@ def _cached_bodies(cache: Path) -> dict[bytes, tuple[int, bytes]]:
             body_start = int.from_bytes(data[56:58], "little")
             key = data[336:].split(b"\n", 2)[1].removeprefix(b"KEY: ")
             assert header_start == 336 + len(b"\nKEY: ") + len(key) + 1  # the size the API counts on
-            found[key] = (body_start, data[body_start:])
+            found[key] = (body_start, data[header_start:body_start], data[body_start:])
     return found
 
 
+def _noise_jpeg(seed: int, side: int) -> bytes:
+    """A picture that no encoder can shrink: its variants stay large."""
+    rng = np.random.default_rng(seed)
+    return jpeg(Image.fromarray(rng.integers(0, 255, (side, side, 3), dtype=np.uint8), "RGB"), 90)
+
+
 @pytest.mark.parametrize("server", ["uvicorn", "granian"])
-def test_the_edge_keeps_cached_bodies_on_page_boundaries(procs: ProcessSet, tmp_path: Path, server: str) -> None:
+def test_the_edge_keeps_large_cached_bodies_on_page_boundaries(procs: ProcessSet, tmp_path: Path,
+                                                               server: str) -> None:
     stack = _stack(tmp_path)
     headers = {"Authorization": f"Bearer {create_api_key(stack, 'edge-align')}"}
     _api, api_url = start_api(procs, stack, server=server)
     edge = start_edge(procs, tmp_path / "edge", upstream=api_url.removeprefix("http://"))
+    netloc = httpx.URL(edge.url).netloc.decode()
     with httpx.Client(base_url=edge.url, timeout=60) as client:
-        variant = _rendered_variant(client, headers, 613, "web_large")
-        path = httpx.URL(variant["url"]).path
-        asset_id = path.split("/")[2]
-        negotiated = f"/v/{asset_id}/web_large"
-        first = client.get(path)
-        again = client.get(path, headers={"Host": "images.example.com.br"})  # another key length
-        chosen = client.get(negotiated, headers={"Accept": "image/webp,*/*"})
-    assert first.status_code == again.status_code == chosen.status_code == 200
-    assert "x-skupix-pad" not in first.headers and "x-skupix-pad" not in chosen.headers
-    cached = _cached_bodies(tmp_path / "edge" / "cache")
-    keys = {f"http://{httpx.URL(edge.url).netloc.decode()}{path}".encode(),
-            f"http://images.example.com.br{path}".encode(),
-            f"http://{httpx.URL(edge.url).netloc.decode()}{negotiated}|webp".encode()}
-    assert keys <= set(cached), sorted(cached)
-    for key in keys:
-        body_start, body = cached[key]
-        assert body_start % 4096 == 0, (key, body_start)  # sendfile from a page boundary
-        assert body == first.content, key
+        large = httpx.URL(_rendered_variant(client, headers, 613, "web_large", _noise_jpeg(613, 700))["url"]).path
+        small = httpx.URL(_rendered_variant(client, headers, 614, "web_large")["url"]).path
+        negotiated = f"/v/{large.split('/')[2]}/web_large"
+        answers = {
+            f"http://{netloc}{large}": client.get(large),
+            f"http://images.example.com.br{large}": client.get(large, headers={"Host": "images.example.com.br"}),
+            f"http://{netloc}{negotiated}|webp": client.get(negotiated, headers={"Accept": "image/webp,*/*"}),
+            f"http://{netloc}{small}": client.get(small),
+        }
+    assert all(answer.status_code == 200 and "x-skupix-pad" not in answer.headers for answer in answers.values())
+    cached = _cached_files(tmp_path / "edge" / "cache")
+    assert {key.encode() for key in answers} <= set(cached), sorted(cached)
+    for key, answer in answers.items():
+        body_start, head, body = cached[key.encode()]
+        assert body == answer.content, key
+        if key.endswith(small):  # a file within 15 pages: sendfile costs no more off a page, so no filler to parse
+            assert body_start + len(body) <= 15 * 4096 and b"x-skupix-pad" not in head, (key, body_start)
+        else:  # sendfile from a page boundary
+            assert len(body) > 15 * 4096 and body_start % 4096 == 0 and b"x-skupix-pad" in head, (key, body_start)
 
 
 def test_edge_cache_hits_are_counted_by_skupix_edge_usage(procs: ProcessSet, tmp_path: Path) -> None:
@@ -237,10 +252,16 @@ def test_edge_cache_hits_are_counted_by_skupix_edge_usage(procs: ProcessSet, tmp
     shop = {"Referer": "https://loja.example.com.br/p/9"}
     with httpx.Client(base_url=edge.url, timeout=60) as client:
         path = httpx.URL(_rendered_variant(client, headers, 614, "web_thumb")["url"]).path
-        statuses = [client.get(path, headers=shop).headers["x-cache-status"] for _ in range(4)]
-    assert statuses == ["MISS", "HIT", "HIT", "HIT"]
+        answers = [client.get(path, headers=shop) for _ in range(4)]
+        negotiated = "/".join(path.split("/")[:4])  # /v/{asset}/web_thumb: AVIF to a browser that takes it
+        chosen = [client.get(negotiated, headers={"Accept": "image/avif,image/webp,*/*"}) for _ in range(3)]
+    assert [a.headers["x-cache-status"] for a in answers] == ["MISS", "HIT", "HIT", "HIT"]
+    assert [(a.headers["content-type"], a.headers["x-cache-status"]) for a in chosen] == [
+        ("image/avif", "MISS"), ("image/avif", "HIT"), ("image/avif", "HIT")]
+    # every answer its own request id, a cached one too
+    assert len({a.headers["x-request-id"] for a in answers + chosen}) == 7
     log = tmp_path / "edge" / "usage.jsonl"  # SKUPIX_EDGE_USAGE_LOG, written in batches (flush=1s)
-    wait_until(lambda: log.exists() and log.read_text(encoding="utf-8").count(path) >= 4, timeout=15,
+    wait_until(lambda: log.exists() and log.read_text(encoding="utf-8").count(negotiated) >= 7, timeout=15,
                interval=0.2, what="the edge's usage log")
 
     def edge_usage() -> str:
@@ -248,8 +269,12 @@ def test_edge_cache_hits_are_counted_by_skupix_edge_usage(procs: ProcessSet, tmp
                               text=True, timeout=120, check=True)
         return done.stdout + done.stderr
 
-    assert "3 cache hit(s) counted" in edge_usage()
+    assert "5 cache hit(s) counted" in edge_usage()
     assert "0 cache hit(s) counted" in edge_usage()  # read once: nothing counted twice
     stats = httpx.get(api_url + "/v1/stats", headers=headers, timeout=30).json()
     [asset] = [a for a in stats["assets"] if a["asset_id"] == path.split("/")[2]]
-    assert asset["hits"] == 3 and asset["sites"] == ["loja.example.com.br"]
+    assert asset["hits"] == 5 and asset["sites"] == ["loja.example.com.br"]
+    # the negotiated URL's hits count under what it served, as the API counts them
+    with sqlite3.connect(tmp_path / "registry.sqlite3") as db:
+        by_profile = dict(db.execute("SELECT profile, SUM(hits) FROM variant_hits GROUP BY profile"))
+    assert by_profile == {"web_thumb": 3, "avif_thumb": 2}
