@@ -4,7 +4,8 @@ The API counts every variant request it answers (api/hotlink.py); a request the 
 from its cache never reaches it. The edge logs each variant request as one JSON line
 (infra/nginx/skupix-edge.conf.template, `log_format skupix_edge`); this module reads the lines added
 since the last read and counts those the cache answered (HIT, STALE, UPDATING, REVALIDATED) — the
-others went to the API, which counted them already.
+others went to the API, which counted them already. A negotiated URL's hit counts under the profile
+it served (its Content-Location, logged as "served"), as the API counts it.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ class EdgeTally:
             entry = json.loads(line)
             cache, method, status = entry["cache"], entry["method"], int(entry["status"])
             uri, when, referer = str(entry["uri"]), float(entry["ts"]), str(entry.get("referer") or "")
+            served = str(entry.get("served") or "")
         except (ValueError, KeyError, TypeError):
             self.unreadable += 1
             return
@@ -53,6 +55,9 @@ class EdgeTally:
         if len(parts) not in (4, 5) or parts[1] != "v" or not parts[2] or not parts[3]:
             return
         asset_id, profile = parts[2], parts[3]
+        chosen = served.split("/")
+        if len(parts) == 4 and len(chosen) == 5 and chosen[1] == "v" and chosen[2] == asset_id and chosen[3]:
+            profile = chosen[3]  # the format sibling the negotiated URL answered with
         day = datetime.fromtimestamp(when, UTC).date()
         self.hits[day][(asset_id, profile)] += 1
         host = urlsplit(referer).hostname if referer else None

@@ -40,6 +40,16 @@ def test_only_what_the_cache_answered_is_counted() -> None:
     assert counts.sites == {day: {(ASSET, "loja.example.com.br"): 1}}
 
 
+def test_a_negotiated_hit_counts_under_the_profile_it_served() -> None:
+    negotiated = f"/v/{ASSET}/web_thumb"
+    served = json.loads(_line(negotiated)) | {"served": f"/v/{ASSET}/avif_thumb/abc.avif"}
+    elsewhere = json.loads(_line(negotiated)) | {"served": "/v/ast_other/avif_thumb/abc.avif"}  # not this asset's
+    counts = tally([json.dumps(served), json.dumps(elsewhere), _line(negotiated),
+                    json.dumps(json.loads(_line(negotiated)) | {"served": ""})])
+    day = datetime.fromtimestamp(WHEN, UTC).date()
+    assert counts.hits == {day: {(ASSET, "avif_thumb"): 1, (ASSET, "web_thumb"): 3}}
+
+
 def test_new_lines_are_read_once_and_a_half_written_line_waits(tmp_path: Path) -> None:
     log = tmp_path / "usage.jsonl"
     log.write_text("one\ntwo\nthr", encoding="utf-8")
