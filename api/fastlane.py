@@ -85,8 +85,9 @@ class FastLaneProtocol(HttpToolsProtocol):
                 and (self.cycle is None or self.cycle.response_complete)):
             reply = self._answer_now()
             if reply is not None:
-                self._write(reply)
+                # counted before the write: whoever got the answer may read the count at once (tests do)
                 self.skupix.hotlink.lane_answers += 1
+                self._write(reply)
                 self.cycle = _ANSWERED  # type: ignore[assignment]
                 # What uvicorn's on_response_complete does after an answer, for a connection with nothing
                 # queued and reading on (the lane's conditions): count it, and keep a keep-alive timer armed.

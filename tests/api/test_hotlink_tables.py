@@ -83,6 +83,21 @@ async def test_forgetting_during_a_read_keeps_the_read_out() -> None:
     assert await table.get("ast_1", reads) == "read after"
 
 
+async def test_a_request_after_a_forget_does_not_join_a_read_begun_before_it() -> None:
+    table: TtlTable[str] = TtlTable(size=10, ttl=60)
+    before, after = Reads("public"), Reads("signed URLs only")
+    before.release.clear()
+    early = asyncio.ensure_future(table.get("ast_1", before))  # a first request, reading
+    await asyncio.sleep(0.05)
+    table.forget("ast_1")  # the owner changed the rules meanwhile
+    late = asyncio.ensure_future(table.get("ast_1", after))  # a request after the change
+    assert await asyncio.wait_for(late, 2) == "signed URLs only"
+    before.release.set()
+    assert await early == "public"  # it asked before the change
+    assert table.values["ast_1"][1] == "signed URLs only" and not table.loads
+    assert await table.get("ast_1", before) == "signed URLs only"
+
+
 async def test_a_failed_refresh_keeps_the_last_value_and_a_failed_first_read_raises(
         caplog: pytest.LogCaptureFixture) -> None:
     table: TtlTable[str] = TtlTable(size=10, ttl=60)
