@@ -21,7 +21,8 @@ bytes of bucket offsets per table (about 32 MiB in all): about 1.5 GiB for 10M r
 
 Loaded from the fingerprints table and topped up incrementally by `seq`, so every API process
 sees rows written by every other one. `save` writes a snapshot and `load_or_build` reads one
-back, so a restart only tops up the rows written since the snapshot.
+back, so a restart only tops up the rows written since the snapshot. A snapshot holds the rows,
+not the bucket offsets (32 MiB whatever the row count; one pass over each table rebuilds them).
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: bucket offsets are rebuilt on load, not stored
 HASH_BITS = 64
 # Substring widths, lowest bits first. Three tables of 21/21/22 bits measured fastest on 40M
 # uniform random hashes at radius 12 (docs/dedup-index.md): four of 16 bits check 4.6x the
@@ -396,8 +397,6 @@ class HashIndex:
             "delta_seqs": delta_seqs,
             "delta_hashes": delta_hashes,
         }
-        for table, offsets in enumerate(tables.offsets):
-            arrays[f"offsets{table}"] = offsets
         fd, temp = tempfile.mkstemp(prefix=target.name + ".", suffix=".tmp", dir=target.parent)
         try:
             with os.fdopen(fd, "wb") as handle:
@@ -423,13 +422,11 @@ class HashIndex:
                 if len(split) != int(meta[2]):
                     raise ValueError("snapshot header and tables disagree")
                 index = cls(split=split, delta_limit=delta_limit)
-                tables = _Tables(
-                    split,
-                    data["seqs"],
-                    data["hashes"],
-                    data["rows"],
-                    [data[f"offsets{t}"] for t in range(len(split))],
-                )
+                hashes = data["hashes"]
+                if hashes.dtype != np.uint64 or hashes.ndim != 2 or hashes.shape[0] != len(split):
+                    raise ValueError("index snapshot hashes have the wrong shape or type")
+                tables = _Tables(split, data["seqs"], hashes, data["rows"], [])
+                tables.offsets = [_bucket_offsets(tables.keys(t, hashes[t]), bits) for t, bits in enumerate(split)]
                 delta_seqs, delta_hashes = data["delta_seqs"], data["delta_hashes"]
         except Exception as error:
             # Truncated or overwritten files fail in zipfile, zlib or numpy's header parser alike.
@@ -472,6 +469,15 @@ def _check(tables: _Tables, delta_seqs: np.ndarray, delta_hashes: np.ndarray) ->
             raise ValueError("index snapshot bucket offsets are inconsistent")
     if entries and int(tables.rows.max()) >= tables.seqs.size:
         raise ValueError("index snapshot row numbers point past its rows")
+
+
+def _bucket_offsets(keys: np.ndarray, bits: int) -> np.ndarray:
+    """Where each bucket starts in a table sorted by bucket (its keys in order)."""
+    if keys.size and bool(np.any(keys[1:] < keys[:-1])):
+        raise ValueError("index snapshot table is not in bucket order")
+    offsets = np.zeros((1 << bits) + 1, dtype=np.uint32)
+    offsets[1:] = np.cumsum(np.bincount(keys, minlength=1 << bits))
+    return offsets
 
 
 def load_or_build(path: str | os.PathLike[str], tag: str = "", delta_limit: int = DEFAULT_DELTA_LIMIT) -> HashIndex:

@@ -300,6 +300,26 @@ def test_unusable_snapshots_give_an_empty_index(tmp_path: Path) -> None:
         assert fallback.watermark == 0
 
 
+def test_a_snapshot_is_as_big_as_its_rows_and_refuses_tables_out_of_order(tmp_path: Path) -> None:
+    rng = np.random.default_rng(10)
+    index = HashIndex()
+    index.add_arrays(np.arange(1, 1_001), random_hashes(rng, 1_000))
+    index.compact()
+    path = tmp_path / "small.npz"
+    index.save(path)
+    # the rows (about 150 KB here), not 32 MiB of bucket offsets: every test and fresh install writes one
+    assert path.stat().st_size < 400_000
+    assert len(HashIndex.load(path)) == len(index)
+    with np.load(path) as data:
+        arrays = {name: data[name] for name in data.files}
+    hashes = arrays["hashes"].copy()
+    hashes[0, [0, -1]] = hashes[0, [-1, 0]]  # the first and last entries of a table swapped
+    with (tmp_path / "swapped.npz").open("wb") as handle:
+        np.savez(handle, **(arrays | {"hashes": hashes}))
+    with pytest.raises(ValueError, match="bucket order"):
+        HashIndex.load(tmp_path / "swapped.npz")
+
+
 def test_snapshot_from_another_format_version(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "old.npz"
     index = HashIndex()
