@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from api import cli
 from api.client import SkupixClient
 from registry.runtime import Runtime
+from registry.settings import Settings
 from registry.skus.service import SlotRole, listing_file_name
 from registry.tenants.service import create_key
 from tests.fixtures.pictures import jpeg, product
@@ -127,3 +128,21 @@ def test_render_refuses_bad_choices(tmp_path: Path, args: list[str]) -> None:
     path.write_bytes(jpeg(product(3, size=300)))
     result = CliRunner().invoke(cli.cli, ["render", str(path), "--out", str(tmp_path / "o"), *args])
     assert result.exit_code == 2, result.output
+
+
+def test_edge_usage_refuses_a_missing_log_and_counts_a_present_one(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = Settings(data_dir=tmp_path / "data", database_url=f"sqlite:///{tmp_path / 'registry.sqlite3'}",
+                        storage_url="", broker_url="", public_url="")
+    monkeypatch.setattr(cli, "_settings", lambda: settings)
+    log = tmp_path / "edge" / "usage.jsonl"
+    missing = CliRunner().invoke(cli.cli, ["edge-usage", str(log)])
+    assert missing.exit_code == 1 and "no log at" in missing.output
+    log.parent.mkdir()
+    line = {"ts": 1796342400.0, "method": "GET", "uri": "/v/ast_1/web_thumb/v1.webp", "status": 200, "cache": "HIT",
+            "referer": "https://loja.example.com.br/"}
+    log.write_text(json.dumps(line) + "\n" + json.dumps(line | {"cache": "MISS"}) + "\n", encoding="utf-8")
+    counted = CliRunner().invoke(cli.cli, ["edge-usage", str(log)])
+    assert counted.exit_code == 0, counted.output
+    assert "2 line(s) read, 1 cache hit(s) counted" in counted.output
+    assert (tmp_path / "edge" / "usage.jsonl.position").exists()
