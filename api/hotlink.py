@@ -149,6 +149,12 @@ class _Bodies:
         self.order[key] = entry
         self.used += len(data)
 
+    def forget(self, key: str) -> None:
+        """Stop counting a body whose row is dropped (a request still holding the entry may send it)."""
+        old = self.order.pop(key, None)
+        if old is not None:
+            self.used -= len(old.body or b"")
+
     def touch(self, key: str) -> None:
         """Mark a body as recently used."""
         if key in self.order:
@@ -830,9 +836,7 @@ class Hotlink:
         if not self._file_there(entry):
             # the blob went missing after it was seen: say so (HEAD and GET alike), even with bytes in memory
             self.rows.pop(path, None)
-            old = self.bodies.order.pop(path, None)
-            if old is not None:
-                self.bodies.used -= len(old.body or b"")
+            self.bodies.forget(path)
             raise StorageError(f"{entry.blob_key}: the stored variant is missing")
         if negotiated is None:
             _policy, cache = await self._guard(rt, scope, path, entry.asset_id, headers)
@@ -1005,9 +1009,7 @@ class Hotlink:
         self.rows[path] = entry
         while len(self.rows) > self.limits.rows:
             old_path, _ = self.rows.popitem(last=False)
-            old = self.bodies.order.pop(old_path, None)
-            if old is not None:
-                self.bodies.used -= len(old.body or b"")
+            self.bodies.forget(old_path)
         return entry
 
     def _remember_missing(self, path: str, message: str) -> None:
