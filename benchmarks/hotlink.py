@@ -7,7 +7,7 @@ the file in memory under granian (the ceiling for any app answering through ASGI
 alone as `skupix serve` runs it (uvicorn+httptools with the hotlink fast lane, api/fastlane.py),
 the same with the lane bypassed (an X-Forwarded-Proto header sends requests down the ASGI path),
 under granian (one worker process each, one nginx worker), and the app behind the nginx edge of
-infra/ (warm cache). Also 304 answers and 404s for an unknown asset and an unknown profile. Prints
+infra/ (warm cache; under the official nginx image's http settings, as compose runs it). Also 304 answers and 404s for an unknown asset and an unknown profile. Prints
 req/s and p50/p99 with the targets: app >= 60% of nginx static with p99 < 4x nginx's; edge >= 90%;
 304 >= full; 404 >= hit. Each row also gives the server's CPU time per answer (user + system, all
 its processes, from /proc), steadier than req/s on a shared machine.
@@ -160,8 +160,14 @@ def cpu_seconds(pid: int) -> float:
     return total
 
 
-def nginx(stack: ExitStack, root: Path, http_body: str) -> int:
-    """The real nginx, one worker, with `http_body` inside its http block; the master's pid."""
+# The http settings of the official nginx image's nginx.conf, which infra/compose.yaml runs the edge under
+# (its template must bring whatever else its speed needs); the static nginx is set up for speed.
+STOCK_HTTP = "sendfile on;\n    keepalive_timeout 65;"
+STATIC_HTTP = "sendfile on;\n    tcp_nopush on;\n    keepalive_requests 100000;"
+
+
+def nginx(stack: ExitStack, root: Path, http_body: str, settings: str = STATIC_HTTP) -> int:
+    """The real nginx, one worker, with `settings` and `http_body` inside its http block; the master's pid."""
     for folder in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi", "logs", "cache"):
         (root / folder).mkdir(parents=True, exist_ok=True)
     user = "user root;\n" if os.geteuid() == 0 else ""
@@ -174,9 +180,7 @@ http {{
     include /etc/nginx/mime.types;
     default_type application/octet-stream;
     access_log {root}/logs/access.log combined buffer=32k flush=1s;  # as the edge logs variant requests
-    sendfile on;
-    tcp_nopush on;
-    keepalive_requests 100000;
+    {settings}
     client_body_temp_path {root}/client_body;
     proxy_temp_path {root}/proxy;
     fastcgi_temp_path {root}/fastcgi;
@@ -286,7 +290,7 @@ def main() -> None:
         edge_root = root / "edge"
         edge_root.mkdir()
         pid = nginx(stack, edge_root, render_edge_config(f"127.0.0.1:{edge_port}", f"127.0.0.1:{ports['uvicorn']}",
-                                                   edge_root / "cache"))
+                                                   edge_root / "cache"), STOCK_HTTP)
         edge = f"http://127.0.0.1:{edge_port}"
         wait_ready(edge + "/healthz")
         for label, (path, _key, _etag) in made.items():

@@ -78,3 +78,9 @@ def test_the_dockerfile_copies_what_exists() -> None:
             for source in line.split()[1:-1]:
                 assert (REPO / source).exists(), f"Dockerfile copies missing {source}"
     assert Path(INFRA / "Dockerfile.dockerignore").exists()
+
+
+def test_the_edge_sets_the_socket_options_its_speed_depends_on() -> None:
+    # The official nginx image's nginx.conf (which includes the template) leaves tcp_nopush off.
+    server = NGINX_TEMPLATE.read_text(encoding="utf-8").split("\nserver {", 1)[1].split("\n    location", 1)[0]
+    assert re.search(r"^\s+sendfile on;", server, re.M) and re.search(r"^\s+tcp_nopush on;", server, re.M)
