@@ -7,10 +7,11 @@ the file in memory under granian (the ceiling for any app answering through ASGI
 alone as `skupix serve` runs it (uvicorn+httptools with the hotlink fast lane, api/fastlane.py),
 the same with the lane bypassed (an X-Forwarded-Proto header sends requests down the ASGI path),
 under granian (one worker process each, one nginx worker), and the app behind the nginx edge of
-infra/ (warm cache; under the official nginx image's http settings, as compose runs it). Also 304 answers and 404s for an unknown asset and an unknown profile. Prints
-req/s and p50/p99 with the targets: app >= 60% of nginx static with p99 < 4x nginx's; edge >= 90%;
-304 >= full; 404 >= hit. Each row also gives the server's CPU time per answer (user + system, all
-its processes, from /proc), steadier than req/s on a shared machine.
+infra/ (warm cache; under the official nginx image's http settings, as compose runs it). Also 304
+answers and 404s for an unknown asset and an unknown profile. Prints req/s and p50/p99 with the
+targets: app >= 60% of nginx static with p99 < 4x nginx's; edge >= 90%; 304 >= full; 404 >= hit.
+Each row also gives the server's CPU time per answer (user + system, all its processes, from
+/proc), steadier than req/s on a shared machine.
 
 Usage: python benchmarks/hotlink.py [--seconds 5] [--connections 32] [--rounds 3]
 Needs wrk (apt-get install -y wrk) and nginx.
