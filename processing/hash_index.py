@@ -218,9 +218,7 @@ class _Tables:
             _spread([(self.hashes[table], out_hashes[table]), (self.rows[table], out_rows[table])], insert_at)
             out_hashes[table, target] = hashes[order]
             out_rows[table, target] = entry_rows[order]
-            added = np.zeros((1 << bits) + 1, dtype=np.int64)
-            np.cumsum(np.bincount(keys, minlength=1 << bits), out=added[1:])
-            out_offsets.append((offsets + added).astype(np.uint32))
+            out_offsets.append((offsets + _bucket_starts(keys, bits)).astype(np.uint32))
         return _Tables(self.split, all_seqs, out_hashes, out_rows, out_offsets)
 
 
@@ -471,13 +469,18 @@ def _check(tables: _Tables, delta_seqs: np.ndarray, delta_hashes: np.ndarray) ->
         raise ValueError("index snapshot row numbers point past its rows")
 
 
+def _bucket_starts(keys: np.ndarray, bits: int) -> np.ndarray:
+    """Where each bucket would start if entries with these keys were laid out by bucket (int64, 2**bits + 1)."""
+    starts = np.zeros((1 << bits) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(keys, minlength=1 << bits), out=starts[1:])
+    return starts
+
+
 def _bucket_offsets(keys: np.ndarray, bits: int) -> np.ndarray:
     """Where each bucket starts in a table sorted by bucket (its keys in order)."""
     if keys.size and bool(np.any(keys[1:] < keys[:-1])):
         raise ValueError("index snapshot table is not in bucket order")
-    offsets = np.zeros((1 << bits) + 1, dtype=np.uint32)
-    offsets[1:] = np.cumsum(np.bincount(keys, minlength=1 << bits))
-    return offsets
+    return _bucket_starts(keys, bits).astype(np.uint32)
 
 
 def load_or_build(path: str | os.PathLike[str], tag: str = "", delta_limit: int = DEFAULT_DELTA_LIMIT) -> HashIndex:

@@ -11,11 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import numpy as np
 import pytest
-from PIL import Image
 
-from tests.fixtures.pictures import jpeg
+from tests.fixtures.pictures import jpeg, noise
 from tests.scaleout.conftest import (
     REPO,
     SKUPIX,
@@ -207,12 +205,6 @@ def _cached_files(cache: Path) -> dict[bytes, tuple[int, bytes, bytes]]:
     return found
 
 
-def _noise_jpeg(seed: int, side: int) -> bytes:
-    """A picture that no encoder can shrink: its variants stay large."""
-    rng = np.random.default_rng(seed)
-    return jpeg(Image.fromarray(rng.integers(0, 255, (side, side, 3), dtype=np.uint8), "RGB"), 90)
-
-
 @pytest.mark.parametrize("server", ["uvicorn", "granian"])
 def test_the_edge_keeps_large_cached_bodies_on_page_boundaries(procs: ProcessSet, tmp_path: Path,
                                                                server: str) -> None:
@@ -222,7 +214,8 @@ def test_the_edge_keeps_large_cached_bodies_on_page_boundaries(procs: ProcessSet
     edge = start_edge(procs, tmp_path / "edge", upstream=api_url.removeprefix("http://"))
     netloc = httpx.URL(edge.url).netloc.decode()
     with httpx.Client(base_url=edge.url, timeout=60) as client:
-        large = httpx.URL(_rendered_variant(client, headers, 613, "web_large", _noise_jpeg(613, 700))["url"]).path
+        unshrinkable = jpeg(noise((700, 700), 613), 90)  # its web_large variant stays large
+        large = httpx.URL(_rendered_variant(client, headers, 613, "web_large", unshrinkable)["url"]).path
         small = httpx.URL(_rendered_variant(client, headers, 614, "web_large")["url"]).path
         negotiated = f"/v/{large.split('/')[2]}/web_large"
         answers = {
